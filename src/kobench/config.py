@@ -1,0 +1,204 @@
+"""params.yaml -> typed, validated Params (the single user-facing configuration)."""
+
+from __future__ import annotations
+
+import difflib
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from kobench.errors import ConfigError
+from kobench.tasks import TASKS
+
+DEFAULT_PARAMS = Path("params.yaml")
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class PathsParams(_Section):
+    raw: Path = Path("data/raw")
+    prepared: Path = Path("data/prepared")
+    features: Path = Path("data/features")
+    outputs: Path = Path("outputs")
+    metrics: Path = Path("metrics")
+    reports: Path = Path("reports")
+
+
+class BaseParams(_Section):
+    seed: int = 42
+    paths: PathsParams = PathsParams()
+
+
+class ModelParams(_Section):
+    """One row of the model catalogue: a hub id or a local directory, and how to load it."""
+
+    id: str
+    display: str | None = None
+    size: Literal["base", "small"] = "base"
+    published_size: str | None = None  # the "Size" column of the published table
+    trust_remote_code: bool = False  # explicit opt-in per row: runs code from the model repository
+    token_type_ids: bool = True  # False for XLM-R, DistilBERT and RoBERTa-type models
+    local_only: bool = False  # HanBERT: never fetched from a hub
+    revision: str | None = None
+
+
+class RunParams(_Section):
+    tasks: list[str] = []
+    models: list[str] = []
+
+
+class DataParams(_Section):
+    mirror: Path | None = None
+    validation_fraction: float = Field(0.1, gt=0.0, lt=1.0)
+    split_seed: int = 42
+    # per task: the splits to fetch and prepare (e.g. only test when a train file is unavailable)
+    splits: dict[str, list[Literal["train", "validation", "test"]]] = {}
+    max_train_samples: int | None = Field(None, gt=0)
+    max_eval_samples: int | None = Field(None, gt=0)
+
+
+class TrainParams(_Section):
+    batch_size: int = Field(32, gt=0)
+    eval_batch_size: int = Field(128, gt=0)
+    max_seq_len: int | None = Field(None, gt=8)  # None: the task's published value
+    warmup_ratio: float = Field(0.0, ge=0.0, lt=1.0)
+    weight_decay: float = Field(0.0, ge=0.0)
+    evals_per_epoch: int = Field(1, gt=0)
+    padding: Literal["dynamic", "max_length"] = "dynamic"
+    group_by_length: bool = True
+    precision: Literal["auto", "fp32", "bf16"] = "auto"
+    selection: Literal["validation", "test"] = "validation"
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    save_checkpoint: bool = True
+
+
+class RangeParams(_Section):
+    low: float
+    high: float
+
+    @model_validator(mode="after")
+    def _ordered(self) -> RangeParams:
+        if self.low > self.high:
+            raise ValueError(f"low {self.low} > high {self.high}")
+        return self
+
+
+class SearchSpaceParams(_Section):
+    lr: RangeParams = RangeParams(low=1e-5, high=1e-4)
+    epochs: RangeParams = RangeParams(low=2, high=5)
+
+
+class TuneParams(_Section):
+    n_trials: int = Field(4, gt=0)
+    sampler_seed: int = 42
+    pruner: Literal["median", "none"] = "median"
+    search_space: SearchSpaceParams = SearchSpaceParams()
+    overrides: dict[str, SearchSpaceParams] = {}  # per task
+    final_seeds: list[int] = []
+    heartbeat_seconds: int = Field(60, gt=0)
+    storage: str = "sqlite:///optuna.db"
+
+
+class TrackingParams(_Section):
+    mlflow_uri: str | None = None  # None: MLflow's default sqlite:///mlflow.db + ./mlruns
+    experiment: str = "kobench"
+    log_system_metrics: bool = False
+
+
+class ReportParams(_Section):
+    plots: bool = True
+
+
+class Params(_Section):
+    base: BaseParams = BaseParams()
+    run: RunParams = RunParams()
+    models: dict[str, ModelParams] = {}
+    data: DataParams = DataParams()
+    train: TrainParams = TrainParams()
+    tune: TuneParams = TuneParams()
+    tracking: TrackingParams = TrackingParams()
+    report: ReportParams = ReportParams()
+
+    @field_validator("data")
+    @classmethod
+    def _known_split_tasks(cls, data: DataParams) -> DataParams:
+        for name in data.splits:
+            _check_name(name, TASKS, "task", "data.splits")
+        return data
+
+    @model_validator(mode="after")
+    def _known_names(self) -> Params:
+        for i, name in enumerate(self.run.tasks):
+            _check_name(name, TASKS, "task", f"run.tasks[{i}]")
+        for i, name in enumerate(self.run.models):
+            _check_name(name, self.models, "model", f"run.models[{i}]")
+        for name in self.tune.overrides:
+            _check_name(name, TASKS, "task", "tune.overrides")
+        return self
+
+    def splits_for(self, task: str) -> tuple[str, ...]:
+        """The splits to fetch and prepare for ``task`` (all three unless data.splits says otherwise)."""
+        return tuple(self.data.splits.get(task, ("train", "validation", "test")))
+
+
+def _check_name(name: str, allowed: object, kind: str, key: str) -> None:
+    if name not in allowed:
+        close = difflib.get_close_matches(name, list(allowed), n=1)
+        hint = f" (did you mean '{close[0]}'?)" if close else ""
+        raise ValueError(f"unknown {kind} '{name}'{hint} at {key}; allowed: {', '.join(allowed) or '(none defined)'}")
+
+
+def load_params(path: Path | str = DEFAULT_PARAMS, *, missing_ok: bool = False) -> Params:
+    """Load and validate ``path``; with ``missing_ok`` an absent file gives the defaults.
+
+    Raises:
+        ConfigError: one line naming the file, the key and what is allowed.
+    """
+    path = Path(path)
+    if missing_ok and not path.exists():
+        return Params()
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: not found (run from the project root or pass --params)") from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: invalid YAML ({str(exc).splitlines()[0]})") from None
+    try:
+        return Params.model_validate(raw or {})
+    except ValidationError as exc:
+        raise ConfigError(f"{path}: {_one_line(exc)}") from None
+
+
+def _one_line(exc: ValidationError) -> str:
+    error = exc.errors()[0]
+    key = ".".join(str(p) for p in error["loc"]) or "(top level)"
+    message = error["msg"].removeprefix("Value error, ")
+    if error["type"] == "extra_forbidden":
+        allowed = _allowed_keys(error["loc"][:-1])
+        return f"unknown key '{key}'" + (f"; allowed: {', '.join(allowed)}" if allowed else "")
+    if error["type"] == "missing":
+        return f"missing key '{key}'"
+    if "unknown " in message and " at " in message:
+        return message
+    return f"key '{key}': {message} (got {error.get('input')!r})"
+
+
+def _allowed_keys(loc: tuple) -> list[str]:
+    """The field names of the section at ``loc`` (dict levels such as ``models.<name>`` are skipped)."""
+    model: type[BaseModel] = Params
+    skip_next = False
+    for part in loc:
+        if skip_next:
+            skip_next = False
+            continue
+        annotation = model.model_fields[str(part)].annotation
+        if getattr(annotation, "__origin__", None) is dict:
+            annotation, skip_next = annotation.__args__[1], True
+        if not (isinstance(annotation, type) and issubclass(annotation, BaseModel)):
+            return []
+        model = annotation
+    return list(model.model_fields)

@@ -1,0 +1,18 @@
+"""User-facing errors: every failure a user can fix is one line naming the file, line or key."""
+
+
+class KobenchError(Exception):
+    """An error caused by input, configuration or environment; the CLI prints it as one line."""
+
+
+class DataError(KobenchError):
+    """A raw or prepared file does not match its expected format."""
+
+    def __init__(self, path: object, reason: str, line: int | None = None) -> None:
+        where = f"{path}:{line}" if line is not None else f"{path}"
+        super().__init__(f"{where}: {reason}")
+        self.path, self.line, self.reason = path, line, reason
+
+
+class ConfigError(KobenchError):
+    """params.yaml or a command-line option is invalid."""

@@ -1,0 +1,52 @@
+"""params.yaml validation: typed sections, one-line errors naming the key and the allowed values."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from kobench.config import load_params
+from kobench.errors import ConfigError
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _load(tmp_path: Path, text: str):  # noqa: ANN202
+    path = tmp_path / "params.yaml"
+    path.write_text(text, encoding="utf-8")
+    return load_params(path)
+
+
+def test_project_params_load_with_the_eight_published_rows() -> None:
+    params = load_params(ROOT / "params.yaml")
+    assert {"kobert", "xlm-roberta-base", "hanbert", "koelectra-base-v3", "soongsil-bert-base"} <= set(params.models)
+    assert {"distilkobert", "koelectra-small-v3", "soongsil-bert-small"} <= set(params.models)
+    assert params.models["kobert"].trust_remote_code and not params.models["koelectra-small-v3"].trust_remote_code
+    assert not params.models["xlm-roberta-base"].token_type_ids and params.models["hanbert"].local_only
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("run: {tasks: [nsmcc]}", "unknown task 'nsmcc' (did you mean 'nsmc'?) at run.tasks[0]; allowed: nsmc, naver-ner"),
+        ("models: {a: {id: x}}\nrun: {models: [b]}", "unknown model 'b' at run.models[0]; allowed: a"),
+        ("train: {batch_size: many}", "key 'train.batch_size': Input should be a valid integer"),
+        ("train: {batchsize: 8}", "unknown key 'train.batchsize'; allowed: batch_size, eval_batch_size"),
+        ("models: {a: {id: x, trust: true}}", "unknown key 'models.a.trust'; allowed: id, display"),
+        ("data: {validation_fraction: 1.5}", "key 'data.validation_fraction': Input should be less than 1"),
+        ("tune: {search_space: {lr: {low: 1, high: 0.1}}}", "key 'tune.search_space.lr': low 1.0 > high 0.1"),
+        ("bogus: 1", "unknown key 'bogus'; allowed: base, run, models"),
+        ("run: [1", "invalid YAML"),
+    ],
+)
+def test_bad_params_fail_with_one_line(tmp_path: Path, text: str, message: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        _load(tmp_path, text)
+    assert message in str(info.value) and "\n" not in str(info.value)
+    assert str(info.value).startswith(str(tmp_path / "params.yaml"))
+
+
+def test_splits_per_task(tmp_path: Path) -> None:
+    params = _load(tmp_path, "data: {splits: {naver-ner: [test]}}")
+    assert params.splits_for("naver-ner") == ("test",) and params.splits_for("nsmc") == ("train", "validation", "test")
