@@ -139,6 +139,18 @@ def test_qa_features_with_offsets_and_overflow(built: dict[str, Path]) -> None:
     assert word_ids[0] is None and any(w is not None for w in word_ids)
 
 
+def test_small_vocab_uses_subwords_and_only_real_specials(tmp_path: Path) -> None:
+    # 300 is just above what this corpus needs for its characters alone (their word-initial and ## forms).
+    out = build_tiny_model(tmp_path / "small", CORPUS, vocab_size=300, **SIZES)
+    tokenizer = AutoTokenizer.from_pretrained(out)
+    assert len(tokenizer) == 300
+    assert sorted(tokenizer.all_special_tokens) == ["[CLS]", "[MASK]", "[PAD]", "[SEP]", "[UNK]"]
+    text = "세종대왕은 한글을 만들었다."
+    tokens = tokenizer.tokenize(text)
+    assert any(token.startswith("##") for token in tokens) and "[UNK]" not in tokens
+    assert tokenizer.decode(tokenizer(text, add_special_tokens=False)["input_ids"]) == text
+
+
 def test_roberta_config(built: dict[str, Path]) -> None:
     config = AutoConfig.from_pretrained(built["roberta"])
     tokenizer = AutoTokenizer.from_pretrained(built["roberta"])
@@ -146,6 +158,16 @@ def test_roberta_config(built: dict[str, Path]) -> None:
     assert config.max_position_embeddings == SIZES["max_position_embeddings"] + 2
     assert config.pad_token_id == tokenizer.pad_token_id == 1
     assert config.vocab_size == len(tokenizer)
+
+
+@pytest.mark.parametrize("arch", ARCHS)
+def test_full_length_input_fits_positions(built: dict[str, Path], arch: str) -> None:
+    tokenizer = AutoTokenizer.from_pretrained(built[arch])
+    batch = tokenizer(" ".join(CORPUS), truncation=True, padding="max_length", return_tensors="pt")
+    assert batch["input_ids"].shape == (1, SIZES["max_position_embeddings"])
+    model = AutoModelForTokenClassification.from_pretrained(built[arch], num_labels=2).eval()
+    with torch.no_grad():
+        assert model(**batch).logits.shape == (1, SIZES["max_position_embeddings"], 2)
 
 
 def test_electra_config(built: dict[str, Path]) -> None:

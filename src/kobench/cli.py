@@ -75,6 +75,94 @@ def prepare(task: str, splits: SplitsOpt = None, params_file: ParamsOpt = Path("
     typer.echo(f"{task}: {counts} -> {paths.prepared / task}")
 
 
+@app.command()
+def train(
+    task: Annotated[str, typer.Option("--task", help="Task name.")],
+    model: Annotated[str, typer.Option("--model", help="Catalogue name, hub id or local model directory.")],
+    lr: Annotated[Optional[float], typer.Option(help="Learning rate (default: the task's published one).")] = None,
+    epochs: Annotated[Optional[int], typer.Option(help="Epochs (default: the task's published number).")] = None,
+    batch_size: Annotated[Optional[int], typer.Option(help="Training batch size.")] = None,
+    seed: Annotated[Optional[int], typer.Option(help="Seed (default base.seed).")] = None,
+    max_train_samples: Annotated[Optional[int], typer.Option(help="Subsample train (seeded).")] = None,
+    max_eval_samples: Annotated[Optional[int], typer.Option(help="Subsample validation and test (seeded).")] = None,
+    max_seq_len: Annotated[Optional[int], typer.Option(help="Override the task's max_seq_len.")] = None,
+    selection: Annotated[Optional[str], typer.Option(help="validation (default) or test (reference protocol).")] = None,
+    padding: Annotated[Optional[str], typer.Option(help="dynamic or max_length.")] = None,
+    precision: Annotated[Optional[str], typer.Option(help="auto, fp32 or bf16.")] = None,
+    device: Annotated[Optional[str], typer.Option(help="auto, cpu or cuda.")] = None,
+    run_name: Annotated[Optional[str], typer.Option(help="Folder name under outputs/<task>/<model>/.")] = None,
+    params_file: ParamsOpt = Path("params.yaml"),
+) -> None:
+    """Fine-tune MODEL on TASK once: best checkpoint on validation, scored once on test."""
+    from kobench.runs import run_config, run_dir_for
+    from kobench.training import train as train_run
+
+    params, spec, ref = _task_and_model(params_file, task, model)
+    overrides = {
+        "lr": lr, "epochs": epochs, "batch_size": batch_size, "seed": seed, "max_train_samples": max_train_samples,
+        "max_eval_samples": max_eval_samples, "max_seq_len": max_seq_len, "selection": selection,
+        "padding": padding, "precision": precision, "device": device,
+    }
+    config = run_config(params, spec, ref, **{k: v for k, v in overrides.items() if v is not None})
+    paths = params.base.paths
+    result = train_run(
+        spec, ref, config, prepared_dir=paths.prepared / task, run_dir=run_dir_for(paths.outputs, task, ref, run_name),
+        features_dir=paths.features,
+    )
+    import json
+
+    typer.echo(json.dumps({k: result[k] for k in ("task", "model", "protocol", "validation", "test")}, indent=2,
+                          ensure_ascii=False, default=str))
+
+
+@app.command()
+def score(
+    task: str,
+    predictions: Annotated[Path, typer.Option("--predictions", help="JSONL of {\"id\", \"prediction\"}.")],
+    split: Annotated[str, typer.Option(help="Gold split to score against.")] = "test",
+    params_file: ParamsOpt = Path("params.yaml"),
+) -> None:
+    """Score a predictions file against the prepared gold split; print the metrics as JSON."""
+    import json
+
+    from kobench.config import load_params
+    from kobench.scoring import score_file
+    from kobench.tasks import get_task
+
+    params = load_params(params_file, missing_ok=True)
+    metrics = score_file(get_task(task), params.base.paths.prepared / task, predictions, split)
+    typer.echo(json.dumps(metrics, indent=2, ensure_ascii=False))
+
+
+@app.command("tiny-model")
+def tiny_model(
+    out: Annotated[Path, typer.Option("--out", help="Directory to write the model and tokenizer to.")],
+    arch: Annotated[str, typer.Option(help="bert, electra or roberta.")] = "bert",
+    corpus: Annotated[Optional[str], typer.Option(help="Prepared task whose text trains the tokenizer.")] = None,
+    vocab_size: Annotated[int, typer.Option(help="Tokenizer vocabulary size (a target).")] = 3000,
+    seed: Annotated[int, typer.Option(help="Seed of the random weights.")] = 0,
+    params_file: ParamsOpt = Path("params.yaml"),
+) -> None:
+    """Build a small randomly initialised model with a tokenizer trained on task text (offline use, tests)."""
+    from kobench.config import load_params
+    from kobench.tiny_corpus import corpus_texts
+    from kobench.tiny_model import build_tiny_model
+
+    params = load_params(params_file, missing_ok=True)
+    texts = corpus_texts(params.base.paths.prepared, corpus)
+    build_tiny_model(out, texts, arch=arch, vocab_size=vocab_size, seed=seed)
+    typer.echo(f"tiny {arch} model -> {out}")
+
+
+def _task_and_model(params_file: Path, task: str, model: str):  # noqa: ANN202
+    from kobench.config import load_params
+    from kobench.models import resolve_model
+    from kobench.tasks import get_task
+
+    params = load_params(params_file, missing_ok=True)
+    return params, get_task(task), resolve_model(model, params)
+
+
 def main() -> None:
     """Entry point: user-facing errors become one line on stderr and exit code 2."""
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)

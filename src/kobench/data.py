@@ -1,0 +1,39 @@
+"""Prepared splits as rows, with seeded subsampling for quick runs."""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+from typing import Any
+
+from kobench.errors import DataError
+
+
+def load_split(prepared_dir: Path, split: str, *, max_rows: int | None = None, seed: int = 42) -> list[dict[str, Any]]:
+    """Rows of ``prepared_dir/<split>.parquet``; at most ``max_rows``, drawn with ``seed``, in file order.
+
+    Raises:
+        DataError: the split was not prepared, or a required column is missing.
+    """
+    import pyarrow.parquet as pq
+
+    path = prepared_dir / f"{split}.parquet"
+    if not path.exists():
+        raise DataError(path, f"not found; run `kobench prepare {prepared_dir.name}`")
+    try:
+        rows = pq.read_table(path).to_pylist()
+    except Exception as exc:  # noqa: BLE001 - any pyarrow failure is a corrupt file for the user
+        raise DataError(path, f"unreadable parquet ({exc})") from None
+    if not rows:
+        raise DataError(path, f"split '{split}' is empty")
+    if max_rows is not None and len(rows) > max_rows:
+        keep = sorted(random.Random(seed).sample(range(len(rows)), max_rows))
+        rows = [rows[i] for i in keep]
+    return rows
+
+
+def check_columns(path: Path, rows: list[dict[str, Any]], columns: tuple[str, ...]) -> None:
+    """Fail with the file name when prepared rows lack a column the family needs."""
+    missing = [c for c in columns if c not in rows[0]]
+    if missing:
+        raise DataError(path, f"missing column(s) {', '.join(missing)}; re-run `kobench prepare`")

@@ -1,0 +1,49 @@
+"""Regression family: korsts, MSE on the raw 0-5 score, Spearman as main metric."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from kobench.families.base import EncodeSettings, Features, Outputs
+from kobench.families.sequence import encode_texts
+from kobench.metrics.regression import score_regression
+from kobench.spec import TaskSpec
+
+
+class RegressionFamily:
+    """One output; the head's MSE loss is used as is (``num_labels=1``), no rescaling of the score."""
+
+    name = "regression"
+    auto_class = "AutoModelForSequenceClassification"
+    output_names = ("logits",)
+    token_level = False
+
+    def num_labels(self, spec: TaskSpec) -> int:
+        """A single regression output."""
+        return 1
+
+    def encode(self, spec: TaskSpec, rows: list, tokenizer: Any, settings: EncodeSettings, *, train: bool) -> Features:
+        """Token ids plus float ``labels``."""
+        return {**encode_texts(rows, tokenizer, settings), "labels": [float(r["label"]) for r in rows]}
+
+    def decode(self, spec: TaskSpec, rows: list, features: Features, outputs: Outputs, settings: EncodeSettings) -> dict:
+        """The predicted score per row."""
+        return {r["id"]: float(logits[0]) for r, logits in zip(rows, outputs["logits"])}
+
+    def score(self, spec: TaskSpec, rows: list, predictions: dict[str, Any]) -> dict[str, Any]:
+        """Spearman, Pearson and MSE."""
+        return score_regression([float(r["label"]) for r in rows], [predictions[r["id"]] for r in rows])
+
+    def to_json(self, spec: TaskSpec, prediction: Any) -> Any:
+        """The score."""
+        return prediction
+
+    def from_json(self, spec: TaskSpec, value: Any) -> float:
+        """A finite number."""
+        if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+            raise ValueError(f"expected a finite number, got {value!r}")
+        return float(value)
+
+
+FAMILY = RegressionFamily()

@@ -1,0 +1,98 @@
+"""Token classification family: naver-ner, labels on the first sub-token of each eojeol, seqeval entity F1."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from kobench.families.base import EncodeSettings, Features, Outputs, token_type_column
+from kobench.metrics.ner import score_entities
+from kobench.spec import TaskSpec
+
+IGNORE = -100  # positions the loss skips: special tokens and every sub-token after an eojeol's first
+
+
+def word_starts(word_ids: list[int | None]) -> list[int | None]:
+    """For each token, the index of the word it starts, or None (special token or continuation).
+
+    >>> word_starts([None, 0, 0, 1, None])
+    [None, 0, None, 1, None]
+    """
+    starts, previous = [], None
+    for word in word_ids:
+        starts.append(word if word is not None and word != previous else None)
+        previous = word
+    return starts
+
+
+def encode_words(rows: list[dict[str, Any]], tokenizer: Any, settings: EncodeSettings) -> tuple[list, list, Any]:
+    """Tokenise eojeol lists; return (input_ids, word starts per feature, encoding)."""
+    encoding = tokenizer(
+        [r["tokens"] for r in rows], is_split_into_words=True, truncation=True, max_length=settings.max_seq_len
+    )
+    starts = [word_starts(encoding.word_ids(i)) for i in range(len(rows))]
+    return encoding["input_ids"], starts, encoding
+
+
+class TokenClassificationFamily:
+    """Entity-level micro F1 (seqeval, lenient mode) on BIO prefix tags; predictions are tag lists."""
+
+    name = "token_classification"
+    auto_class = "AutoModelForTokenClassification"
+    output_names = ("logits",)
+    token_level = True
+
+    def num_labels(self, spec: TaskSpec) -> int:
+        """One logit per tag."""
+        return len(spec.labels)
+
+    def encode(self, spec: TaskSpec, rows: list, tokenizer: Any, settings: EncodeSettings, *, train: bool) -> Features:
+        """Token ids, plus ``labels`` on first sub-tokens and ``word_starts`` for decoding."""
+        if not getattr(tokenizer, "is_fast", False):
+            from kobench.errors import KobenchError
+
+            raise KobenchError(f"{spec.name} needs a fast tokenizer (word ids); {type(tokenizer).__name__} is slow")
+        tag_ids = {name: i for i, name in enumerate(spec.label_names)}
+        input_ids, starts, encoding = encode_words(rows, tokenizer, settings)
+        labels = [
+            [IGNORE if w is None else tag_ids[row["tags"][w]] for w in feature_starts]
+            for row, feature_starts in zip(rows, starts)
+        ]
+        return {
+            "input_ids": input_ids,
+            **token_type_column(encoding, settings.token_type_ids),
+            "labels": labels,
+            "word_starts": [[-1 if w is None else w for w in s] for s in starts],
+        }
+
+    def decode(self, spec: TaskSpec, rows: list, features: Features, outputs: Outputs, settings: EncodeSettings) -> dict:
+        """One tag per eojeol; eojeols cut off by max_seq_len are predicted ``O``."""
+        names = spec.label_names
+        predictions = {}
+        for row, starts, logits in zip(rows, features["word_starts"], outputs["logits"]):
+            tags = ["O"] * len(row["tokens"])
+            best = np.argmax(logits, axis=-1)
+            for position, word in enumerate(starts):
+                if word >= 0:
+                    tags[word] = names[int(best[position])]
+            predictions[row["id"]] = tags
+        return predictions
+
+    def score(self, spec: TaskSpec, rows: list, predictions: dict[str, Any]) -> dict[str, Any]:
+        """Entity F1 / precision / recall and the per-type report."""
+        return score_entities([list(r["tags"]) for r in rows], [predictions[r["id"]] for r in rows])
+
+    def to_json(self, spec: TaskSpec, prediction: Any) -> Any:
+        """The tag list."""
+        return prediction
+
+    def from_json(self, spec: TaskSpec, value: Any) -> list[str]:
+        """A list of known BIO tags."""
+        names = set(spec.label_names)
+        if not isinstance(value, list) or not all(isinstance(t, str) and t in names for t in value):
+            raise ValueError(f"expected a list of tags from {sorted(names)}, got {str(value)[:80]}")
+        return value
+
+
+FAMILY = TokenClassificationFamily()

@@ -1,0 +1,101 @@
+"""Model rows: a catalogue name, hub id or local directory -> a loadable tokenizer and task head."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from kobench.config import ModelParams, Params
+from kobench.errors import KobenchError
+
+log = logging.getLogger(__name__)
+# model types whose checkpoints have no trained segment embedding (type_vocab_size 1)
+NO_SEGMENT_TYPES = {"xlm-roberta", "roberta", "distilbert", "camembert", "deberta-v2"}
+
+
+@dataclass(frozen=True)
+class ModelRef:
+    """A resolved model: the catalogue key (or the id itself) and how to load it."""
+
+    key: str
+    row: ModelParams
+
+    @property
+    def id(self) -> str:
+        """Hub id or local directory."""
+        return self.row.id
+
+    @property
+    def slug(self) -> str:
+        """The name used in paths, study names and registered model names."""
+        return self.key.strip("/").replace("/", "--")
+
+
+def resolve_model(name: str, params: Params) -> ModelRef:
+    """A catalogue name, else a local directory, else a hub id (a new row with default options).
+
+    Raises:
+        KobenchError: a ``local_only`` row whose directory is absent (HanBERT).
+    """
+    if name in params.models:
+        row = params.models[name]
+        if row.local_only and not Path(row.id).is_dir():
+            raise KobenchError(
+                f"model '{name}': local directory {row.id} not found; it is not on the hub "
+                f"(place the checkpoint there or change models.{name}.id in params.yaml)"
+            )
+        return ModelRef(name, row)
+    if Path(name).is_dir():
+        return ModelRef(Path(name).name, ModelParams(id=str(name), local_only=True, token_type_ids=_uses_segments(name)))
+    return ModelRef(name, ModelParams(id=name))
+
+
+def _uses_segments(directory: str) -> bool:
+    import json
+
+    config = json.loads((Path(directory) / "config.json").read_text(encoding="utf-8"))
+    return config.get("model_type") not in NO_SEGMENT_TYPES and config.get("type_vocab_size", 2) > 1
+
+
+def _load_kwargs(ref: ModelRef) -> dict[str, Any]:
+    kwargs: dict[str, Any] = {"revision": ref.row.revision} if ref.row.revision else {}
+    if ref.row.trust_remote_code:
+        log.warning("model '%s': trust_remote_code=True (opted in by its params row): running code from %s", ref.key, ref.id)
+        kwargs["trust_remote_code"] = True
+    if ref.row.local_only:
+        kwargs["local_files_only"] = True
+    return kwargs
+
+
+def _loading_error(ref: ModelRef, exc: Exception) -> KobenchError:
+    first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return KobenchError(
+        f"model '{ref.key}': cannot load {ref.id} ({first[:200]}); offline, use a local directory "
+        f"(e.g. one made by `kobench tiny-model`) or a populated HF_HOME cache"
+    )
+
+
+def load_tokenizer(ref: ModelRef) -> Any:
+    """The model's tokenizer (fast where the model has one)."""
+    from transformers import AutoTokenizer
+
+    try:
+        return AutoTokenizer.from_pretrained(ref.id, **_load_kwargs(ref))
+    except (OSError, ValueError) as exc:
+        raise _loading_error(ref, exc) from None
+
+
+def load_model(ref: ModelRef, auto_class: str, num_labels: int, **config: Any) -> Any:
+    """The pretrained encoder with a freshly initialised task head, in float32, from safetensors only."""
+    import torch
+    import transformers
+
+    cls = getattr(transformers, auto_class)
+    try:
+        return cls.from_pretrained(
+            ref.id, num_labels=num_labels, dtype=torch.float32, use_safetensors=True, **_load_kwargs(ref), **config
+        )
+    except (OSError, ValueError) as exc:
+        raise _loading_error(ref, exc) from None

@@ -1,0 +1,33 @@
+"""Run outputs: outputs/<task>/<model>/<run>/ with metrics.json, test predictions and the checkpoint."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from kobench.atomic import atomic_path, write_json
+from kobench.families.base import TaskFamily
+from kobench.spec import TaskSpec
+
+
+def write_run(
+    run_dir: Path,
+    result: dict[str, Any],
+    family: TaskFamily,
+    spec: TaskSpec,
+    predictions: dict[str, Any],
+    model: Any | None,
+    tokenizer: Any,
+) -> None:
+    """Write the checkpoint (safetensors + tokenizer), predictions, then metrics.json last (the run's seal)."""
+    run_dir.mkdir(parents=True, exist_ok=True)
+    if model is not None:
+        checkpoint = run_dir / "checkpoint"
+        model.save_pretrained(checkpoint, safe_serialization=True)
+        tokenizer.save_pretrained(checkpoint)
+    with atomic_path(run_dir / "predictions-test.jsonl") as tmp, open(tmp, "w", encoding="utf-8") as handle:
+        for row_id, prediction in predictions.items():
+            record = {"id": row_id, "prediction": family.to_json(spec, prediction)}
+            handle.write(json.dumps(record, ensure_ascii=False) + "\n")
+    write_json(run_dir / "metrics.json", result)
