@@ -37,3 +37,40 @@ def mirror() -> Path:
     if not (MIRROR / "MANIFEST.md").exists():
         pytest.skip(f"no dataset mirror at {MIRROR}")
     return MIRROR
+
+
+@pytest.fixture(scope="session")
+def tiny_models(tmp_path_factory: pytest.TempPathFactory):  # noqa: ANN201
+    """Build (once per session) a tiny model per architecture; returns arch -> directory."""
+    from synthetic import FILLER, NEGATIVE, POSITIVE
+
+    from kobench.tiny_corpus import corpus_texts
+    from kobench.tiny_model import build_tiny_model
+
+    root = tmp_path_factory.mktemp("tiny-models")
+    texts = [*corpus_texts(root, None), " ".join(POSITIVE + NEGATIVE + FILLER), "혐오 증오 차별 김철수씨는 어제 특별시에"]
+    texts += ["그는 언제 태어났나? 어디에서 태어났다. 문서 1900년 2020년"] + [f"{y}년" for y in range(1900, 2021)]
+    cache: dict[str, Path] = {}
+
+    def get(arch: str = "bert") -> Path:
+        if arch not in cache:
+            cache[arch] = build_tiny_model(root / arch, texts, arch=arch, vocab_size=400)
+        return cache[arch]
+
+    return get
+
+
+@pytest.fixture
+def prepared(tmp_path: Path):  # noqa: ANN201
+    """Write synthetic raw files for a task and prepare them; returns the prepared directory."""
+    from synthetic import write_raw
+
+    from kobench.prepare import prepare_task
+    from kobench.tasks import get_task
+
+    def make(task: str, **kwargs: int) -> Path:
+        raw = write_raw(task, tmp_path / "raw" / task, **kwargs)
+        prepare_task(get_task(task), raw, tmp_path / "prepared" / task)
+        return tmp_path / "prepared" / task
+
+    return make

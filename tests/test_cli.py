@@ -53,3 +53,29 @@ def test_offline_without_mirror_names_url(tmp_path: Path, mirror: Path) -> None:
     assert result.returncode == 2 and len(result.stderr.strip().splitlines()) <= 4
     last = result.stderr.strip().splitlines()[-1]
     assert last.startswith("error: could not download https://raw.githubusercontent.com/kakaobrain/") and "--mirror" in last
+
+
+def test_tiny_model_train_score_from_the_command_line(tmp_path: Path) -> None:
+    write_raw("korsts", tmp_path / "data" / "raw" / "korsts")
+    assert _kobench("prepare", "korsts", cwd=tmp_path).returncode == 0
+    made = _kobench("tiny-model", "--out", "models/tiny", "--corpus", "korsts", cwd=tmp_path)
+    assert made.returncode == 0, made.stderr
+    trained = _kobench(
+        "train", "--task", "korsts", "--model", "models/tiny", "--epochs", "1", "--lr", "1e-3", "--run-name", "r1",
+        cwd=tmp_path,
+    )
+    assert trained.returncode == 0, trained.stderr
+    run = tmp_path / "outputs" / "korsts" / "tiny" / "r1"
+    import json
+
+    reported = json.loads((run / "metrics.json").read_text())["test"]["spearman"]
+    scored = _kobench("score", "korsts", "--predictions", str(run / "predictions-test.jsonl"), cwd=tmp_path)
+    assert scored.returncode == 0 and json.loads(scored.stdout)["spearman"] == reported
+
+
+def test_unreachable_hub_model_is_one_line(tmp_path: Path) -> None:
+    write_raw("nsmc", tmp_path / "data" / "raw" / "nsmc")
+    assert _kobench("prepare", "nsmc", cwd=tmp_path).returncode == 0
+    result = _kobench("train", "--task", "nsmc", "--model", "org/not-cached", "--epochs", "1", cwd=tmp_path)
+    assert result.returncode == 2 and result.stderr.strip().splitlines()[-1].startswith("error: model 'org/not-cached'")
+    assert "Traceback" not in result.stderr

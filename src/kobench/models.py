@@ -77,10 +77,19 @@ def _loading_error(ref: ModelRef, exc: Exception) -> KobenchError:
     )
 
 
+def _quiet_transformers() -> None:
+    """Hide per-load progress bars and the 'head newly initialised' report: expected for every fine-tune."""
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
+
+
 def load_tokenizer(ref: ModelRef) -> Any:
     """The model's tokenizer (fast where the model has one)."""
     from transformers import AutoTokenizer
 
+    _quiet_transformers()
     try:
         return AutoTokenizer.from_pretrained(ref.id, **_load_kwargs(ref))
     except (OSError, ValueError) as exc:

@@ -58,13 +58,17 @@ class RunConfig:
 
 
 def encode_settings(spec: TaskSpec, ref: ModelRef, config: RunConfig) -> EncodeSettings:
-    """Task defaults (TASKS.md) overridden by the run's max_seq_len; segment ids per model row."""
+    """Task defaults (TASKS.md) overridden by the run's max_seq_len; segment ids per model row.
+
+    A shortened max_seq_len caps QA's stride and question length at a quarter of it, so windows keep room.
+    """
     hp = spec.hyperparameters
+    max_seq_len = config.max_seq_len or hp.max_seq_len
     return EncodeSettings(
-        max_seq_len=config.max_seq_len or hp.max_seq_len,
+        max_seq_len=max_seq_len,
         token_type_ids=ref.row.token_type_ids,
-        doc_stride=hp.doc_stride,
-        max_query_len=hp.max_query_len,
+        doc_stride=min(hp.doc_stride, max_seq_len // 4),
+        max_query_len=min(hp.max_query_len, max_seq_len // 4),
         max_answer_len=hp.max_answer_len,
         n_best=hp.n_best,
     )
