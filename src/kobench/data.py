@@ -37,3 +37,16 @@ def check_columns(path: Path, rows: list[dict[str, Any]], columns: tuple[str, ..
     missing = [c for c in columns if c not in rows[0]]
     if missing:
         raise DataError(path, f"missing column(s) {', '.join(missing)}; re-run `kobench prepare`")
+
+
+def prepared_digest(prepared_dir: Path) -> str:
+    """Content hash of a prepared task (its split files and meta.json), recorded with every run."""
+    import hashlib
+
+    from kobench.hashing import sha256_file
+
+    digest = hashlib.sha256()
+    for path in sorted(prepared_dir.glob("*.parquet")) + [prepared_dir / "meta.json"]:
+        if path.exists():
+            digest.update(f"{path.name}:{sha256_file(path)}".encode())
+    return digest.hexdigest()

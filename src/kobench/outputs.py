@@ -26,8 +26,14 @@ def write_run(
         checkpoint = run_dir / "checkpoint"
         model.save_pretrained(checkpoint, safe_serialization=True)
         tokenizer.save_pretrained(checkpoint)
-    with atomic_path(run_dir / "predictions-test.jsonl") as tmp, open(tmp, "w", encoding="utf-8") as handle:
+    if predictions:
+        write_predictions(run_dir / "predictions-test.jsonl", family, spec, predictions)
+    write_json(run_dir / "metrics.json", result)
+
+
+def write_predictions(path: Path, family: TaskFamily, spec: TaskSpec, predictions: dict[str, Any]) -> None:
+    """Predictions in the ``kobench score`` JSONL format, written atomically."""
+    with atomic_path(path) as tmp, open(tmp, "w", encoding="utf-8") as handle:
         for row_id, prediction in predictions.items():
             record = {"id": row_id, "prediction": family.to_json(spec, prediction)}
             handle.write(json.dumps(record, ensure_ascii=False) + "\n")
-    write_json(run_dir / "metrics.json", result)

@@ -15,7 +15,7 @@ import torch
 
 from kobench import __version__
 from kobench.batching import Collator, make_batches
-from kobench.data import load_split
+from kobench.data import load_split, prepared_digest
 from kobench.errors import KobenchError
 from kobench.evaluation import Evaluator
 from kobench.families import get_family
@@ -83,18 +83,20 @@ def train(
     run_dir: Path,
     features_dir: Path | None = None,
     on_evaluate: EvalHook | None = None,
+    evaluate_test: bool = True,
 ) -> dict[str, Any]:
     """Fine-tune, keep the best checkpoint by the validation main metric, score it once on test.
 
     With ``config.selection == "test"`` every evaluation is also scored on test and the best test score
-    is reported: the reference protocol, optimistic, and labelled as such in every output.
+    is reported: the reference protocol, optimistic, and labelled as such in every output. Tuning trials
+    pass ``evaluate_test=False``: test is then never touched (``test`` is null in the result).
     """
     runtime = Runtime.create(config.device, config.precision)
     _seed_everything(config.seed)
     family = get_family(spec.family)
     tokenizer = load_tokenizer(ref)
     settings = encode_settings(spec, ref, config)
-    splits = ("train", "validation", "test")
+    splits = ("train", "validation", "test") if evaluate_test or config.selection == "test" else ("train", "validation")
     limits = {"train": config.max_train_samples, "validation": config.max_eval_samples, "test": config.max_eval_samples}
     rows = {s: load_split(prepared_dir, s, max_rows=limits[s], seed=config.seed) for s in splits}
     features = {
@@ -110,12 +112,15 @@ def train(
     )
     evaluators = {
         s: Evaluator(spec, family, rows[s], features[s], settings, collator, runtime, config.eval_batch_size)
-        for s in ("validation", "test")
+        for s in splits
+        if s != "train"
     }
     loop = _TrainLoop(spec, model, config, runtime, features["train"], collator, evaluators, on_evaluate)
     history, best = loop.run()
     model.load_state_dict(best["state"])
-    test_metrics, test_predictions = best.get("test") or evaluators["test"].evaluate(model)
+    test_metrics, test_predictions = best.get("test") or (
+        evaluators["test"].evaluate(model) if "test" in evaluators else (None, {})
+    )
     result = {
         "task": spec.name,
         "task_version": spec.version,
@@ -133,6 +138,7 @@ def train(
         "stopped_early": loop.stopped_early,
         "rows": {s: len(rows[s]) for s in splits},
         "subsampled": {s: limits[s] is not None and len(rows[s]) == limits[s] for s in splits},
+        "prepared_digest": prepared_digest(prepared_dir),
         "throughput": loop.throughput(),
         "device": str(runtime.device),
         "precision": runtime.precision,
@@ -270,3 +276,28 @@ def _linear_schedule(warmup: int, total: int) -> Callable[[int], float]:
         return max(0.0, (total - step) / max(1, total - warmup))
 
     return factor
+
+
+def evaluate_checkpoint(
+    spec: TaskSpec,
+    ref: ModelRef,
+    checkpoint: Path,
+    config: RunConfig,
+    *,
+    prepared_dir: Path,
+    features_dir: Path | None = None,
+    split: str = "test",
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Score a saved fine-tuned checkpoint once on ``split``: (metrics, predictions by row id)."""
+    runtime = Runtime.create(config.device, config.precision)
+    family = get_family(spec.family)
+    saved = ModelRef(ref.key, ref.row.model_copy(update={"id": str(checkpoint), "local_only": True, "revision": None}))
+    tokenizer = load_tokenizer(saved)
+    settings = encode_settings(spec, ref, config)
+    rows = load_split(prepared_dir, split, max_rows=config.max_eval_samples, seed=config.seed)
+    features = load_features(spec, family, rows, tokenizer, settings, train=False, cache_dir=features_dir)
+    model = load_model(saved, family.auto_class, family.num_labels(spec)).to(runtime.device)
+    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+    collator = Collator(pad_id, multiple_of=runtime.pad_multiple)
+    evaluator = Evaluator(spec, family, rows, features, settings, collator, runtime, config.eval_batch_size)
+    return evaluator.evaluate(model)
