@@ -154,6 +154,59 @@ def tiny_model(
     typer.echo(f"tiny {arch} model -> {out}")
 
 
+@app.command()
+def tune(
+    task: Annotated[str, typer.Option("--task", help="Task name.")],
+    model: Annotated[str, typer.Option("--model", help="Catalogue name, hub id or local model directory.")],
+    n_trials: Annotated[Optional[int], typer.Option(help="Total trial budget of the study (default tune.n_trials).")] = None,
+    storage: Annotated[
+        Optional[str], typer.Option(help="Optuna RDB URL (default tune.storage or KOBENCH_OPTUNA_STORAGE).")
+    ] = None,
+    batch_size: Annotated[Optional[int], typer.Option(help="Training batch size.")] = None,
+    seed: Annotated[Optional[int], typer.Option(help="Training seed (default base.seed).")] = None,
+    max_train_samples: Annotated[Optional[int], typer.Option(help="Subsample train (seeded).")] = None,
+    max_eval_samples: Annotated[Optional[int], typer.Option(help="Subsample validation and test (seeded).")] = None,
+    max_seq_len: Annotated[Optional[int], typer.Option(help="Override the task's max_seq_len.")] = None,
+    selection: Annotated[Optional[str], typer.Option(help="validation (default) or test (reference protocol).")] = None,
+    precision: Annotated[Optional[str], typer.Option(help="auto, fp32 or bf16.")] = None,
+    device: Annotated[Optional[str], typer.Option(help="auto, cpu or cuda.")] = None,
+    params_file: ParamsOpt = Path("params.yaml"),
+) -> None:
+    """Tune lr and epochs of MODEL on TASK with Optuna; track in MLflow; register the best checkpoint."""
+    from kobench.runs import run_config
+    from kobench.tracking import Tracker
+    from kobench.tuning import StudyPaths, run_study
+
+    params, spec, ref = _task_and_model(params_file, task, model)
+    overrides = {
+        "batch_size": batch_size, "seed": seed, "max_train_samples": max_train_samples,
+        "max_eval_samples": max_eval_samples, "max_seq_len": max_seq_len, "selection": selection,
+        "precision": precision, "device": device,
+    }
+    base = run_config(params, spec, ref, **{k: v for k, v in overrides.items() if v is not None})
+    paths = params.base.paths
+    study_paths = StudyPaths(
+        prepared=paths.prepared / task, features=paths.features, outputs=paths.outputs / task / ref.slug,
+        metrics_file=paths.metrics / task / f"{ref.slug}.json",
+    )
+    tracker = Tracker(
+        os.environ.get("MLFLOW_TRACKING_URI") or params.tracking.mlflow_uri, params.tracking.experiment,
+        system_metrics=params.tracking.log_system_metrics,
+    )
+    url = storage or os.environ.get("KOBENCH_OPTUNA_STORAGE") or params.tune.storage
+    result = run_study(spec, ref, params, base, study_paths, n_trials=n_trials or params.tune.n_trials,
+                       storage_url=url, tracker=tracker)
+    if result["status"] != "complete":
+        typer.echo(f"error: study {result['study']} has no completed trial: {result['reason']}", err=True)
+        return
+    main = result["main_metric"]
+    typer.echo(
+        f"{result['study']}: best trial {result['best_trial']} {result['best_params']} validation {main} "
+        f"{result['validation'][main]:.4f} test {main} {result['test'][main]:.4f} -> "
+        f"{result['registered_model']} v{result['registered_version']}{' @champion' if result['champion'] else ''}"
+    )
+
+
 def _task_and_model(params_file: Path, task: str, model: str):  # noqa: ANN202
     from kobench.config import load_params
     from kobench.models import resolve_model

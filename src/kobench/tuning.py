@@ -1,0 +1,238 @@
+"""Step 6: an Optuna study per task x model (the only optuna importer): trials tracked, best registered."""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import warnings
+from pathlib import Path
+from typing import Any
+
+import optuna
+
+from kobench.config import Params, SearchSpaceParams
+from kobench.models import ModelRef
+from kobench.spec import TaskSpec
+from kobench.tracking import TRIAL, Tracker, git_commit
+from kobench.training import RunConfig, train
+
+log = logging.getLogger(__name__)
+# heartbeat helpers are stable in practice but still flagged experimental
+warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
+FINISHED = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED, optuna.trial.TrialState.FAIL)
+
+
+@dataclasses.dataclass(frozen=True)
+class StudyPaths:
+    """Where a study reads and writes."""
+
+    prepared: Path
+    features: Path | None
+    outputs: Path  # outputs/<task>/<model>/
+    metrics_file: Path  # metrics/<task>/<model>.json
+
+
+def study_name(spec: TaskSpec, ref: ModelRef) -> str:
+    """``<task>-<model>``: the Optuna study, the MLflow parent run and the registered model's suffix."""
+    return f"{spec.name}-{ref.slug}"
+
+
+def open_study(name: str, storage_url: str, params: Params, direction: str = "maximize") -> optuna.Study:
+    """Create or load the study; heartbeats fail (then retry once) trials whose process died."""
+    engine_kwargs = {"connect_args": {"timeout": 60}} if storage_url.startswith("sqlite") else {"pool_pre_ping": True}
+    storage = optuna.storages.RDBStorage(
+        storage_url,
+        engine_kwargs=engine_kwargs,
+        heartbeat_interval=params.tune.heartbeat_seconds,
+        grace_period=2 * params.tune.heartbeat_seconds,
+        failed_trial_callback=optuna.storages.RetryFailedTrialCallback(max_retry=1),
+    )
+    pruner = optuna.pruners.MedianPruner(n_startup_trials=2) if params.tune.pruner == "median" else optuna.pruners.NopPruner()
+    sampler = optuna.samplers.TPESampler(seed=params.tune.sampler_seed)
+    return optuna.create_study(
+        study_name=name, storage=storage, sampler=sampler, pruner=pruner, direction=direction, load_if_exists=True
+    )
+
+
+def search_space(params: Params, task: str) -> SearchSpaceParams:
+    """The task's override when present, else the default space."""
+    return params.tune.overrides.get(task, params.tune.search_space)
+
+
+def finished_trials(study: optuna.Study) -> int:
+    """Trials that count against the budget: complete, pruned or failed."""
+    return len(study.get_trials(deepcopy=False, states=FINISHED))
+
+
+def claimed_trials(study: optuna.Study) -> int:
+    """Trials that use up the budget: all, except failed ones that a heartbeat retry replaced."""
+    trials = study.get_trials(deepcopy=False)
+    retried = {optuna.storages.RetryFailedTrialCallback.retried_trial_number(t) for t in trials} - {None}
+    return sum(1 for t in trials if not (t.state == optuna.trial.TrialState.FAIL and t.number in retried))
+
+
+class Objective:
+    """One trial = one fine-tune with suggested lr/epochs, its own nested MLflow run, pruned on validation."""
+
+    def __init__(self, spec, ref, base, space, paths, tracker, parent, tags):  # noqa: ANN001, PLR0913
+        self.spec, self.ref, self.base, self.space, self.paths = spec, ref, base, space, paths
+        self.tracker, self.parent, self.tags = tracker, parent, tags
+
+    def config(self, trial: optuna.Trial) -> RunConfig:
+        """The base run configuration with this trial's suggestions."""
+        lr = trial.suggest_float("lr", self.space.lr.low, self.space.lr.high, log=True)
+        epochs = trial.suggest_int("epochs", int(self.space.epochs.low), int(self.space.epochs.high))
+        return dataclasses.replace(self.base, lr=lr, epochs=epochs)
+
+    def __call__(self, trial: optuna.Trial) -> float:
+        config = self.config(trial)
+        params = {**dataclasses.asdict(config), "model_id": self.ref.id, "task": self.spec.name, "trial": trial.number}
+        run_id = self.tracker.start_child(self.parent, f"trial-{trial.number}", TRIAL, params, self.tags)
+        trial.set_user_attr("mlflow_run_id", run_id)
+        monitor, status = self.tracker.system_monitor(run_id), "FAILED"
+        try:
+            value = self._train(trial, config, run_id)
+            status = "FINISHED"
+            return value
+        except optuna.TrialPruned:
+            status = "KILLED"
+            raise
+        except Exception as exc:
+            reason = f"{type(exc).__name__}: {str(exc)[:500]}"
+            trial.set_user_attr("failure", reason)
+            self.tracker.set_tags(run_id, {"kobench.failure": reason})
+            _free_accelerator()
+            raise
+        finally:
+            if monitor is not None:
+                monitor.finish()
+            self.tracker.end(run_id, status)
+
+    def _train(self, trial: optuna.Trial, config: RunConfig, run_id: str) -> float:
+        main = self.spec.main_metric
+
+        def report(step: int, epoch: float, validation: dict[str, Any]) -> bool:
+            self.tracker.log_metrics(run_id, {**validation, "epoch": epoch}, step, prefix="validation_")
+            trial.report(validation[main], step)
+            return trial.should_prune()
+
+        run_dir = self.paths.outputs / "trials" / f"trial-{trial.number}"
+        result = train(
+            self.spec, self.ref, config, prepared_dir=self.paths.prepared, run_dir=run_dir,
+            features_dir=self.paths.features, on_evaluate=report, evaluate_test=config.selection == "test",
+        )
+        self.tracker.log_metrics(run_id, {**result["throughput"], "train_loss": result["history"][-1]["train_loss"]})
+        if result["stopped_early"]:
+            trial.set_user_attr("pruned_at_step", result["history"][-1]["step"])
+            raise optuna.TrialPruned(f"pruned at step {result['history'][-1]['step']}")
+        trial.set_user_attr("run_dir", str(run_dir))
+        trial.set_user_attr("validation", result["validation"])
+        if result["test"] is not None:  # --selection test: the reference protocol picks on test
+            trial.set_user_attr("test", result["test"])
+            return result["test"][main]
+        return result["validation"][main]
+
+
+def _free_accelerator() -> None:
+    import gc
+
+    import torch
+
+    gc.collect()
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
+
+
+class _Budget:
+    """Stops a worker once the study's total budget is claimed, by this worker or any other."""
+
+    def __init__(self, total: int) -> None:
+        self.total = total
+
+    def __call__(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
+        if claimed_trials(study) >= self.total:
+            study.stop()
+
+
+def optimize(study: optuna.Study, objective: Objective, n_trials: int) -> None:
+    """Run trials until ``n_trials`` are claimed in total (resume-safe, shared across workers)."""
+    optuna.storages.fail_stale_trials(study)
+    remaining = n_trials - claimed_trials(study)
+    if remaining > 0:
+        study.optimize(objective, n_trials=remaining, callbacks=[_Budget(n_trials)], catch=(Exception,),
+                       gc_after_trial=True)
+    optuna.storages.fail_stale_trials(study)
+
+
+def run_study(
+    spec: TaskSpec,
+    ref: ModelRef,
+    params: Params,
+    base: RunConfig,
+    paths: StudyPaths,
+    *,
+    n_trials: int,
+    storage_url: str,
+    tracker: Tracker,
+) -> dict[str, Any]:
+    """Tune, then evaluate the best trial once on test, register it and write the metrics file."""
+    from kobench.data import prepared_digest
+    from kobench.registry import finalize, write_failed_study
+
+    name = study_name(spec, ref)
+    study = open_study(name, storage_url, params)
+    tags = {
+        "kobench.study": name, "kobench.task": spec.name, "kobench.task_version": str(spec.version),
+        "kobench.model": ref.key, "kobench.model_id": ref.id, "kobench.size": ref.row.size,
+        "kobench.protocol": base.selection, "kobench.git_commit": git_commit(),
+        "kobench.prepared_digest": prepared_digest(paths.prepared),
+    }
+    parent = tracker.study_run(name, tags)
+    status = "FAILED"
+    try:
+        _sweep(study, tracker, parent)
+        objective = Objective(spec, ref, base, search_space(params, spec.name), paths, tracker, parent, tags)
+        optimize(study, objective, n_trials)
+        _sweep(study, tracker, parent)
+        summary = _summary(study)
+        tracker.log_metrics(parent, {"trials_complete": summary["complete"], "trials_pruned": summary["pruned"],
+                                     "trials_failed": summary["failed"]})
+        if summary["complete"] == 0:
+            result = write_failed_study(spec, ref, paths, name, summary, parent)
+        else:
+            best = study.best_trial
+            result = finalize(spec, ref, params, base, paths, tracker, parent, tags, name, summary,
+                              best_number=best.number, best_params=best.params, best_attrs=best.user_attrs)
+        status = "FINISHED"
+        return result
+    finally:
+        tracker.end(parent, status)
+
+
+def _sweep(study: optuna.Study, tracker: Tracker, parent: str) -> None:
+    """MLflow runs of trials that are no longer RUNNING in Optuna (killed processes) end FAILED."""
+    alive = {
+        t.user_attrs.get("mlflow_run_id")
+        for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,))
+    }
+    tracker.fail_orphans(parent, alive)
+
+
+def _summary(study: optuna.Study) -> dict[str, Any]:
+    """Counts and per-trial outcomes (failures and prunes with their reasons) for the metrics file."""
+    trials = study.get_trials(deepcopy=False)
+    state = optuna.trial.TrialState
+    return {
+        "study": study.study_name,
+        "complete": sum(t.state == state.COMPLETE for t in trials),
+        "pruned": sum(t.state == state.PRUNED for t in trials),
+        "failed": sum(t.state == state.FAIL for t in trials),
+        "trials": [
+            {
+                "number": t.number, "state": t.state.name, "value": t.value, "params": t.params,
+                "reason": t.user_attrs.get("failure")
+                or (f"pruned at step {t.user_attrs['pruned_at_step']}" if "pruned_at_step" in t.user_attrs else None),
+            }
+            for t in trials
+        ],
+    }
