@@ -172,7 +172,8 @@ class Tracker:
             current = float(champion.tags.get("validation_score", "-inf"))
         except MlflowException:
             current = -math.inf
+        number = str(version.version)
         if score > current:
-            self.client.set_registered_model_alias(name, "champion", version.version)
-            return version.version, True
-        return version.version, False
+            self.client.set_registered_model_alias(name, "champion", number)
+            return number, True
+        return number, False

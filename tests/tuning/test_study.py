@@ -1,0 +1,85 @@
+"""Real Optuna + real MLflow: a small study, its runs, the registry, resume, failing trials."""
+
+from __future__ import annotations
+
+import json
+
+import optuna
+import pytest
+
+from kobench.tuning import Objective, run_study
+
+
+def _run(setup: dict, n_trials: int = 3) -> dict:
+    return run_study(setup["spec"], setup["ref"], setup["params"], setup["base"], setup["paths"],
+                     n_trials=n_trials, storage_url=setup["storage"], tracker=setup["tracker"])
+
+
+def test_study_tracks_trials_and_registers_the_champion(study_setup) -> None:  # noqa: ANN001
+    import mlflow
+    from transformers import AutoModelForSequenceClassification
+
+    result = _run(study_setup)
+    client = study_setup["tracker"].client
+    parent = client.get_run(result["run_ids"]["study"])
+    assert parent.info.status == "FINISHED" and parent.data.tags["kobench.task"] == "nsmc"
+    children = study_setup["tracker"].children(parent.info.run_id, "trial")
+    assert sorted(r.info.run_name for r in children) == ["trial-0", "trial-1", "trial-2"]
+    for run in children:
+        assert run.info.status in ("FINISHED", "KILLED")
+        assert {"lr", "epochs", "batch_size", "seed", "model_id", "task"} <= set(run.data.params)
+        assert run.data.tags["kobench.size"] == "small" and run.data.tags["kobench.git_commit"]
+        assert not any(k.startswith("test_") for k in run.data.metrics)  # test is only for the final model
+        history = client.get_metric_history(run.info.run_id, "validation_accuracy")
+        assert [m.step for m in history] == sorted(m.step for m in history) and history
+    final = client.get_run(result["run_ids"]["final"])
+    assert "test_accuracy" in final.data.metrics and final.data.tags["mlflow.parentRunId"] == parent.info.run_id
+    version = client.get_model_version_by_alias("kobench-nsmc-tiny", "champion")
+    assert str(version.version) == result["registered_version"] == "1" and version.tags["main_metric"] == "accuracy"
+    local = mlflow.artifacts.download_artifacts("models:/kobench-nsmc-tiny@champion")
+    assert AutoModelForSequenceClassification.from_pretrained(local).num_labels == 2
+    saved = json.loads(study_setup["paths"].metrics_file.read_text())
+    assert saved["best_params"] == result["best_params"] and saved["test"]["accuracy"] == result["test"]["accuracy"]
+    assert saved["trials"]["complete"] + saved["trials"]["pruned"] == 3
+
+
+def test_rerun_continues_to_the_total_budget_and_champion_moves_only_when_better(study_setup) -> None:  # noqa: ANN001
+    first = _run(study_setup, n_trials=2)
+    second = _run(study_setup, n_trials=3)
+    study = optuna.load_study(study_name="nsmc-tiny", storage=study_setup["storage"])
+    assert len(study.trials) == 3 and second["run_ids"]["study"] == first["run_ids"]["study"]
+    client = study_setup["tracker"].client
+    champion = client.get_model_version_by_alias("kobench-nsmc-tiny", "champion")
+    scores = {str(v.version): float(v.tags["validation_score"]) for v in client.search_model_versions("name='kobench-nsmc-tiny'")}
+    assert len(scores) == 2 and scores[str(champion.version)] == max(scores.values())
+    assert second["champion"] == (second["registered_version"] == str(champion.version))
+    third = _run(study_setup, n_trials=3)  # budget reached: no new trial, the same best re-registered, not better
+    assert len(optuna.load_study(study_name="nsmc-tiny", storage=study_setup["storage"]).trials) == 3
+    assert third["champion"] is False
+
+
+def test_a_failing_trial_is_recorded_and_the_study_goes_on(study_setup, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: ANN001
+    original = Objective._train
+
+    def flaky(self, trial, config, run_id):  # noqa: ANN001, ANN202
+        if trial.number == 1:
+            raise RuntimeError("CUDA out of memory (simulated)")
+        return original(self, trial, config, run_id)
+
+    monkeypatch.setattr(Objective, "_train", flaky)
+    result = _run(study_setup)
+    states = [t["state"] for t in result["trials"]["trials"]]
+    assert states[1] == "FAIL" and states.count("FAIL") == 1 and len(states) == 3
+    assert result["trials"]["trials"][1]["reason"] == "RuntimeError: CUDA out of memory (simulated)"
+    failed = [r for r in study_setup["tracker"].children(result["run_ids"]["study"], "trial") if r.info.run_name == "trial-1"]
+    assert failed[0].info.status == "FAILED" and "simulated" in failed[0].data.tags["kobench.failure"]
+
+
+def test_a_study_without_any_completed_trial_writes_its_reason(study_setup, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: ANN001
+    def broken(self, trial, config, run_id):  # noqa: ANN001, ANN202
+        raise ValueError("loss is nan")
+
+    monkeypatch.setattr(Objective, "_train", broken)
+    result = _run(study_setup, n_trials=2)
+    assert result["status"] == "failed" and result["reason"] == "ValueError: loss is nan"
+    assert json.loads(study_setup["paths"].metrics_file.read_text())["status"] == "failed"
