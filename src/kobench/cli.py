@@ -207,6 +207,27 @@ def tune(
     )
 
 
+@app.command()
+def report(params_file: ParamsOpt = Path("params.yaml")) -> None:
+    """Rebuild the published tables from MLflow champions and metrics/*.json: reports/results.{md,json,csv}, plots, index.html."""
+    from kobench.config import load_params
+    from kobench.report import report_path, write_report
+    from kobench.tracking import Tracker, champion_metrics, metric_curves
+    from kobench.tuning import study_plots
+
+    params = load_params(params_file)
+    tracker = Tracker(os.environ.get("MLFLOW_TRACKING_URI") or params.tracking.mlflow_uri, params.tracking.experiment)
+    storage = os.environ.get("KOBENCH_OPTUNA_STORAGE") or params.tune.storage
+    rows = write_report(
+        params,
+        champion_metrics=lambda task, model: champion_metrics(tracker, task, model),
+        study_plots=lambda study, out: study_plots(study, storage, out),
+        curves=lambda run_id: metric_curves(tracker, run_id),
+    )
+    done = sum(c.status == "complete" for r in rows for c in r.cells.values())
+    typer.echo(f"{done} result cell(s) -> {report_path(params)}")
+
+
 def _task_and_model(params_file: Path, task: str, model: str):  # noqa: ANN202
     from kobench.config import load_params
     from kobench.models import resolve_model

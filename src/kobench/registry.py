@@ -54,7 +54,7 @@ def finalize(  # noqa: PLR0913
         "status": "complete", "task": spec.name, "model": ref.key, "model_id": ref.id, "size": ref.row.size,
         "study": study, "main_metric": main, "protocol": base.selection, "best_trial": best_number,
         "best_params": best_params, "validation": validation, "test": test, "seeds": seeds,
-        "run_ids": {"study": parent, "final": run_id}, "registered_model": registered_name(study),
+        "run_ids": {"study": parent, "final": run_id, "best_trial": best_attrs.get("mlflow_run_id")}, "registered_model": registered_name(study),
         "registered_version": version, "champion": champion, "trials": summary,
         "rows_subsampled": {"train": base.max_train_samples, "eval": base.max_eval_samples},
     }

@@ -177,3 +177,28 @@ class Tracker:
             self.client.set_registered_model_alias(name, "champion", number)
             return number, True
         return number, False
+
+
+def champion_metrics(tracker: Tracker, task: str, model: str) -> tuple[dict[str, Any], str] | None:
+    """Test metrics (fractions) of ``kobench-<task>-<model>@champion`` from its final run, and the source."""
+    from mlflow.exceptions import MlflowException
+
+    name = f"kobench-{task}-{model}"
+    try:
+        version = tracker.client.get_model_version_by_alias(name, "champion")
+        run = tracker.client.get_run(version.run_id)
+    except MlflowException:
+        return None
+    metrics = {k.removeprefix("test_"): v for k, v in run.data.metrics.items() if k.startswith("test_")}
+    return (metrics, f"mlflow {name} v{version.version} (@champion)") if metrics else None
+
+
+def metric_curves(tracker: Tracker, run_id: str) -> dict[str, list[tuple[int, float]]]:
+    """Validation metric histories (``validation_*``) of a trial run, by metric name."""
+    run = tracker.client.get_run(run_id)
+    curves = {}
+    for key in sorted(run.data.metrics):
+        if key.startswith("validation_") and key != "validation_epoch":
+            history = tracker.client.get_metric_history(run_id, key)
+            curves[key] = [(m.step, m.value) for m in sorted(history, key=lambda m: m.step)]
+    return curves

@@ -1,0 +1,121 @@
+"""Step 8: metrics/*.json + MLflow champions -> reports/results.{md,json,csv}, plots and index.html."""
+
+from __future__ import annotations
+
+import csv
+import io
+from pathlib import Path
+from typing import Any
+
+from kobench.atomic import write_text
+from kobench.config import Params
+from kobench.results import Cell, Row, collect, write_results_json
+from kobench.tasks import TASKS
+
+PROTOCOLS = {
+    "validation": "validation-selected: checkpoint and hyper-parameters chosen on validation, test scored once",
+    "test": "test-selected (†): checkpoint chosen on the test set, as the reference scripts did (optimistic)",
+}
+
+
+def format_values(values: list[float] | None) -> str:
+    """``89.36`` or, for KorQuAD, ``82.11 / 91.13``; ``-`` for nothing.
+
+    >>> format_values([82.11, 91.13])
+    '82.11 / 91.13'
+    """
+    return " / ".join(f"{v:.2f}" for v in values) if values else "-"
+
+
+def format_cell(cell: Cell, bold: bool, notes: list[str]) -> str:
+    """``ours ± std (published, Δ diff)``; failures get a numbered note with their reason."""
+    published = format_values(cell.published)
+    if cell.status in ("failed", "missing"):
+        notes.append(f"{cell.model} × {cell.task}: {cell.reason}")
+        return f"{cell.status} [{len(notes)}] ({published})"
+    if cell.ours is None:
+        return f"- ({published})" if cell.published else "-"
+    ours = format_values(cell.ours) + (f" ± {cell.std:.2f}" if cell.std is not None else "")
+    ours = f"**{ours}**" if bold else ours
+    dagger = "†" if cell.protocol == "test" else ""
+    diff = " / ".join(f"{d:+.2f}" for d in cell.diff) if cell.diff else "n/a"
+    return f"{ours}{dagger} ({published}, Δ {diff})"
+
+
+def best_per_column(rows: list[Row]) -> dict[str, str]:
+    """Model with the best of our main values in each task column."""
+    best: dict[str, tuple[float, str]] = {}
+    for row in rows:
+        for task, cell in row.cells.items():
+            if cell.ours and (task not in best or cell.ours[-1] > best[task][0]):
+                best[task] = (cell.ours[-1], row.model)
+    return {task: model for task, (_, model) in best.items()}
+
+
+def markdown_table(rows: list[Row], notes: list[str]) -> str:
+    """One results table shaped like the published one."""
+    best = best_per_column(rows)
+    header = ["", "Size", *(TASKS[t].published_column for t in TASKS)]
+    lines = ["| " + " | ".join(header) + " |", "| :-- | :-: |" + " :-: |" * len(TASKS)]
+    for row in rows:
+        cells = [format_cell(c, best.get(t) == row.model, notes) for t, c in row.cells.items()]
+        name = f"{row.display} (ours)" if row.ran else row.display
+        lines.append("| " + " | ".join([name, row.size or "-", *cells]) + " |")
+    return "\n".join(lines)
+
+
+def build_markdown(rows: list[Row], plots: list[tuple[str, str]], protocols: set[str]) -> str:
+    """results.md: Base and Small tables, the protocol, notes and the plots."""
+    notes: list[str] = []
+    parts = ["# kobench results", "",
+             "Each cell: **ours** (published, Δ ours − published), ×100. `-`: not run or not published. "
+             "Bold: best of our numbers in the column. KorQuAD: EM / F1. ± : std over `tune.final_seeds`.", ""]
+    for title, size_class in (("Base Model", "base"), ("Small Model", "small")):
+        group = [r for r in rows if r.size_class == size_class]
+        if group:
+            parts += [f"## {title}", "", markdown_table(group, notes), ""]
+    parts += ["## Protocol", ""] + [f"- ours: {PROTOCOLS[p]}" for p in sorted(protocols)]
+    parts += ["- published: test-selected (the reference scripts scored every checkpoint on test)", ""]
+    if notes:
+        parts += ["## Notes", ""] + [f"{i}. {note}" for i, note in enumerate(notes, 1)] + [""]
+    if plots:
+        parts += ["## Plots", ""] + [f"![{title}]({path})" for title, path in plots] + [""]
+    return "\n".join(parts)
+
+
+def results_csv(rows: list[Row]) -> str:
+    """Long format: one line per model x task x value."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(["model", "display", "size_class", "task", "metric", "ours", "std", "published", "diff",
+                     "status", "protocol", "reason"])
+    for row in rows:
+        for task, cell in row.cells.items():
+            names = ["exact_match", "char_f1"] if TASKS[task].family == "span_qa" else [TASKS[task].main_metric]
+            for i, metric in enumerate(names):
+                pick = lambda values: values[i] if values else None  # noqa: E731
+                writer.writerow([row.model, row.display, row.size_class, task, metric, pick(cell.ours), cell.std,
+                                 pick(cell.published), pick(cell.diff), cell.status, cell.protocol, cell.reason])
+    return out.getvalue()
+
+
+def write_report(params: Params, champion_metrics: Any = None, study_plots: Any = None, curves: Any = None) -> list[Row]:
+    """Write every report file atomically; return the rows."""
+    from kobench.report_html import build_html
+    from kobench.report_plots import draw_plots
+
+    out = params.base.paths.reports
+    rows = collect(params, champion_metrics)
+    plots = draw_plots(rows, out, study_plots=study_plots, curves=curves) if params.report.plots else []
+    protocols = {c.protocol for r in rows for c in r.cells.values() if c.protocol} or {"validation"}
+    markdown = build_markdown(rows, plots, protocols)
+    write_results_json(out / "results.json", rows)
+    write_text(out / "results.csv", results_csv(rows))
+    write_text(out / "results.md", markdown)
+    write_text(out / "index.html", build_html(markdown, rows, out, plots))
+    return rows
+
+
+def report_path(params: Params) -> Path:
+    """Where results.md goes."""
+    return params.base.paths.reports / "results.md"
