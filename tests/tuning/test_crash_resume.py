@@ -1,0 +1,146 @@
+"""A `kobench tune` process killed mid-trial (SIGKILL) and re-run: real Optuna, real MLflow, separate processes."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import optuna
+import pytest
+import yaml
+from synthetic import write_raw
+
+from kobench.tuning import claimed_trials
+
+ROOT = Path(__file__).resolve().parents[2]
+STUDY = "nsmc-tiny"
+TUNE = ["-m", "kobench.cli", "tune", "--task", "nsmc", "--model", "models/tiny", "--max-seq-len", "32"]
+HEARTBEAT = 1
+
+pytestmark = pytest.mark.slow
+
+
+def _project(root: Path, tiny: Path, tune: dict) -> Path:
+    """A project directory: synthetic nsmc prepared by the CLI, the tiny model, a params.yaml."""
+    root.mkdir(parents=True, exist_ok=True)
+    write_raw("nsmc", root / "data" / "raw" / "nsmc", n=60)
+    done = subprocess.run([sys.executable, "-m", "kobench.cli", "prepare", "nsmc"], cwd=root, env=_env(root),
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    shutil.copytree(tiny, root / "models" / "tiny")
+    params = yaml.safe_load((ROOT / "params.yaml").read_text(encoding="utf-8"))
+    params["tune"].update(tune)
+    params["train"]["batch_size"] = 16
+    params["data"]["max_train_samples"] = None
+    (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False), encoding="utf-8")
+    return root
+
+
+def _env(root: Path) -> dict[str, str]:
+    env = {**os.environ, "MLFLOW_TRACKING_URI": f"sqlite:///{root}/mlflow.db"}
+    env.pop("KOBENCH_OPTUNA_STORAGE", None)
+    return env
+
+
+def _trials(storage: optuna.storages.RDBStorage | None, root: Path):  # noqa: ANN202
+    """The study's trials, or [] while the worker has not created the study yet."""
+    if not (root / "optuna.db").exists():
+        return storage, []
+    if storage is None:
+        import sqlite3
+
+        with sqlite3.connect(root / "optuna.db", timeout=30) as db:
+            try:
+                if not db.execute("select 1 from studies where study_name = ?", (STUDY,)).fetchone():
+                    return None, []
+            except sqlite3.OperationalError:  # tables not created yet
+                return None, []
+        storage = optuna.storages.RDBStorage(f"sqlite:///{root}/optuna.db", engine_kwargs={"connect_args": {"timeout": 30}})
+    study_id = storage.get_study_id_from_name(STUDY)
+    return storage, storage.get_all_trials(study_id, deepcopy=False)
+
+
+def _kill_during_trial_1(proc: subprocess.Popen, root: Path, log: Path) -> None:
+    """SIGKILL the worker as soon as trial 1 is RUNNING (and linked to its MLflow run), trial 0 COMPLETE."""
+    storage, deadline = None, time.monotonic() + 180
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            pytest.fail(f"tune exited ({proc.returncode}) before trial 1 ran:\n{log.read_text()[-4000:]}")
+        storage, trials = _trials(storage, root)
+        by_number = {t.number: t for t in trials}
+        one = by_number.get(1)
+        if one is not None and one.state == optuna.trial.TrialState.RUNNING and "mlflow_run_id" in one.user_attrs:
+            proc.send_signal(signal.SIGKILL)
+            proc.wait(timeout=30)
+            return
+        time.sleep(0.02)
+    proc.kill()
+    pytest.fail(f"trial 1 never started:\n{log.read_text()[-4000:]}")
+
+
+def test_a_killed_tune_resumes_to_its_budget(tmp_path: Path, tiny_models) -> None:  # noqa: ANN001
+    from mlflow.entities import ViewType
+    from mlflow.tracking import MlflowClient
+
+    root = _project(tmp_path / "project", tiny_models("bert"), {
+        "n_trials": 3, "heartbeat_seconds": HEARTBEAT, "storage": f"sqlite:///{tmp_path}/project/optuna.db",
+        "search_space": {"lr": {"low": 5e-4, "high": 3e-3}, "epochs": {"low": 1, "high": 2}},
+    })
+    storage_url = f"sqlite:///{root}/optuna.db"
+    log = tmp_path / "first.log"
+    with log.open("w") as out:
+        proc = subprocess.Popen([sys.executable, *TUNE], cwd=root, env=_env(root), stdout=out, stderr=subprocess.STDOUT)
+        try:
+            _kill_during_trial_1(proc, root, log)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+    assert proc.returncode == -signal.SIGKILL
+
+    # What the kill left behind: trial 1 and its MLflow run still RUNNING, nobody to end them.
+    before = {t.number: t for t in optuna.load_study(study_name=STUDY, storage=storage_url).trials}
+    assert before[0].state == optuna.trial.TrialState.COMPLETE and before[0].value is not None
+    assert before[1].state == optuna.trial.TrialState.RUNNING
+    killed_run = before[1].user_attrs["mlflow_run_id"]
+    client = MlflowClient(tracking_uri=f"sqlite:///{root}/mlflow.db")
+    assert client.get_run(killed_run).info.status == "RUNNING"
+
+    time.sleep(3 * HEARTBEAT)  # > 2 x heartbeat: the grace period is over, trial 1 is stale
+    second = subprocess.run([sys.executable, *TUNE], cwd=root, env=_env(root), capture_output=True, text=True,
+                            timeout=300)
+    assert second.returncode == 0, f"{second.stdout}\n{second.stderr[-4000:]}"
+
+    study = optuna.load_study(study_name=STUDY, storage=storage_url)
+    after = {t.number: t for t in study.trials}
+    states = {n: t.state.name for n, t in after.items()}
+    assert claimed_trials(study) == 3, states
+    assert after[0].state == optuna.trial.TrialState.COMPLETE and after[0].value == before[0].value
+    assert after[1].state == optuna.trial.TrialState.FAIL, states
+    assert not [n for n, t in after.items() if t.state in (optuna.trial.TrialState.RUNNING, optuna.trial.TrialState.WAITING)]
+    retried = [n for n, t in after.items() if optuna.storages.RetryFailedTrialCallback.retried_trial_number(t) == 1]
+    assert len(retried) == 1 and after[retried[0]].state != optuna.trial.TrialState.FAIL, states
+
+    run = client.get_run(killed_run)
+    assert run.info.run_name == "trial-1" and run.data.tags["kobench.kind"] == "trial"
+    assert run.info.status == "FAILED" and "process died" in run.data.tags["kobench.failure"]
+    parent = client.get_run(run.data.tags["mlflow.parentRunId"])
+    assert parent.data.tags["kobench.study"] == STUDY and parent.info.status == "FINISHED"
+    experiments = [e.experiment_id for e in client.search_experiments(view_type=ViewType.ALL)]
+    everything = client.search_runs(experiments, run_view_type=ViewType.ALL, max_results=1000)
+    assert [r.info.run_name for r in everything if r.info.status == "RUNNING"] == []
+    # every trial of the study has exactly one MLflow run, and no other trial run exists
+    trial_runs = [r for r in everything if r.data.tags.get("kobench.kind") == "trial"]
+    assert sorted(r.info.run_id for r in trial_runs) == sorted(t.user_attrs["mlflow_run_id"] for t in study.trials)
+
+    champion = client.get_model_version_by_alias("kobench-nsmc-tiny", "champion")
+    assert champion.run_id in {r.info.run_id for r in everything if r.data.tags.get("kobench.kind") == "final"}
+    metrics = json.loads((root / "metrics" / "nsmc" / "tiny.json").read_text(encoding="utf-8"))
+    assert metrics["status"] == "complete" and metrics["registered_model"] == "kobench-nsmc-tiny"
+    assert metrics["run_ids"]["study"] == parent.info.run_id
