@@ -62,11 +62,14 @@ class Tracker:
         import mlflow
         from mlflow.tracking import MlflowClient
 
+        from kobench.storelock import store_init_lock
+
         if uri:
             mlflow.set_tracking_uri(uri)
-        self.client = MlflowClient()
         self.system_metrics = system_metrics
-        self.experiment_id = self._experiment(experiment)
+        with store_init_lock(mlflow.get_tracking_uri()):  # the client creates and migrates the schema
+            self.client = MlflowClient()
+            self.experiment_id = self._experiment(experiment)
 
     @retry_locked
     def _experiment(self, name: str) -> str:

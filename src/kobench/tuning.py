@@ -39,19 +39,22 @@ def study_name(spec: TaskSpec, ref: ModelRef) -> str:
 
 def open_study(name: str, storage_url: str, params: Params, direction: str = "maximize") -> optuna.Study:
     """Create or load the study; heartbeats fail (then retry once) trials whose process died."""
+    from kobench.storelock import store_init_lock
+
     engine_kwargs = {"connect_args": {"timeout": 60}} if storage_url.startswith("sqlite") else {"pool_pre_ping": True}
-    storage = optuna.storages.RDBStorage(
-        storage_url,
-        engine_kwargs=engine_kwargs,
-        heartbeat_interval=params.tune.heartbeat_seconds,
-        grace_period=2 * params.tune.heartbeat_seconds,
-        failed_trial_callback=optuna.storages.RetryFailedTrialCallback(max_retry=1),
-    )
     pruner = optuna.pruners.MedianPruner(n_startup_trials=2) if params.tune.pruner == "median" else optuna.pruners.NopPruner()
     sampler = optuna.samplers.TPESampler(seed=params.tune.sampler_seed)
-    return optuna.create_study(
-        study_name=name, storage=storage, sampler=sampler, pruner=pruner, direction=direction, load_if_exists=True
-    )
+    with store_init_lock(storage_url):  # schema creation and study creation race between parallel studies
+        storage = optuna.storages.RDBStorage(
+            storage_url,
+            engine_kwargs=engine_kwargs,
+            heartbeat_interval=params.tune.heartbeat_seconds,
+            grace_period=2 * params.tune.heartbeat_seconds,
+            failed_trial_callback=optuna.storages.RetryFailedTrialCallback(max_retry=1),
+        )
+        return optuna.create_study(
+            study_name=name, storage=storage, sampler=sampler, pruner=pruner, direction=direction, load_if_exists=True
+        )
 
 
 def search_space(params: Params, task: str) -> SearchSpaceParams:

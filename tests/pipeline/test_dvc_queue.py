@@ -1,0 +1,55 @@
+"""`dvc exp run --queue` + `dvc queue start -j 2`: two studies in parallel on one local MLflow and Optuna store."""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from pathlib import Path
+
+from pipeline import make_project, run
+from synthetic import write_raw
+
+
+def test_two_queued_experiments_run_in_parallel_on_shared_stores(tmp_path: Path, tiny_models) -> None:  # noqa: ANN001
+    stores = tmp_path / "stores"
+    project = make_project(
+        tmp_path,
+        {
+            "run": {"tasks": ["korsts", "question-pair"], "models": ["tiny"]},
+            "models": {"tiny": {"id": str(tiny_models("bert")), "size": "small", "local_only": True}},
+            "data": {"mirror": None, "splits": {}, "max_train_samples": 100, "max_eval_samples": 80},
+            "train": {"batch_size": 16, "max_seq_len": 32},
+            "tune": {"n_trials": 2, "storage": f"sqlite:///{stores}/optuna.db",
+                     "search_space": {"lr": {"low": 1.0e-3, "high": 3.0e-3}, "epochs": {"low": 1, "high": 1}}},
+            # queued experiments run in temporary copies of the repository: stores need absolute paths
+            "tracking": {"mlflow_uri": f"sqlite:///{stores}/mlflow.db"},
+        },
+    )
+    for task in ("korsts", "question-pair"):
+        write_raw(task, project / "data" / "raw" / task)
+        run(["dvc", "commit", "-f", f"fetch@{task}"], project)
+    run(["git", "add", "-A"], project)
+    run(["git", "commit", "-qm", "baseline"], project)
+    for task in ("korsts", "question-pair"):
+        run(["dvc", "exp", "run", "--queue", "-S", f"run.tasks=[{task}]"], project)
+    run(["dvc", "queue", "start", "-j", "2"], project)
+    try:
+        deadline = time.monotonic() + 400
+        while time.monotonic() < deadline:
+            status = run(["dvc", "queue", "status"], project).stdout
+            if "Running" not in status and "Queued" not in status:
+                break
+            time.sleep(3)
+    finally:
+        run(["dvc", "queue", "stop", "--kill"], project)
+    assert status.count("Success") == 2 and "Failed" not in status, status
+    with sqlite3.connect(stores / "mlflow.db") as db:
+        runs = db.execute(
+            "select r.name, r.status, t.value from runs r join tags t on t.run_uuid = r.run_uuid "
+            "where t.key = 'kobench.study'"
+        ).fetchall()
+        versions = db.execute("select name, version from model_versions").fetchall()
+    studies = {study for _, _, study in runs}
+    assert studies == {"korsts-tiny", "question-pair-tiny"} and all(status == "FINISHED" for _, status, _ in runs)
+    assert sorted(name for name, _, _ in runs if name.startswith("trial-")) == ["trial-0", "trial-0", "trial-1", "trial-1"]
+    assert sorted(name for name, _ in versions) == ["kobench-korsts-tiny", "kobench-question-pair-tiny"]
