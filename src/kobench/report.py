@@ -64,7 +64,17 @@ def markdown_table(rows: list[Row], notes: list[str]) -> str:
     return "\n".join(lines)
 
 
-def build_markdown(rows: list[Row], plots: list[tuple[str, str]], protocols: set[str]) -> str:
+def subsampling_note(params: Params) -> str | None:
+    """A protocol line when the run used data.max_*_samples (a quick run, not comparable to published)."""
+    train, evaluation = params.data.max_train_samples, params.data.max_eval_samples
+    if train is None and evaluation is None:
+        return None
+    return (f"data: train subsampled to {train or 'all'} rows, validation and test to {evaluation or 'all'} rows "
+            "per task (`data.max_train_samples`, `data.max_eval_samples`): a quick run, not comparable to the "
+            "published numbers")
+
+
+def build_markdown(rows: list[Row], plots: list[tuple[str, str]], protocols: set[str], extra: list[str]) -> str:
     """results.md: Base and Small tables, the protocol, notes and the plots."""
     notes: list[str] = []
     parts = ["# kobench results", "",
@@ -75,7 +85,8 @@ def build_markdown(rows: list[Row], plots: list[tuple[str, str]], protocols: set
         if group:
             parts += [f"## {title}", "", markdown_table(group, notes), ""]
     parts += ["## Protocol", ""] + [f"- ours: {PROTOCOLS[p]}" for p in sorted(protocols)]
-    parts += ["- published: test-selected (the reference scripts scored every checkpoint on test)", ""]
+    parts += ["- published: test-selected (the reference scripts scored every checkpoint on test)"]
+    parts += [f"- {line}" for line in extra] + [""]
     if notes:
         parts += ["## Notes", ""] + [f"{i}. {note}" for i, note in enumerate(notes, 1)] + [""]
     if plots:
@@ -108,11 +119,12 @@ def write_report(params: Params, champion_metrics: Any = None, study_plots: Any 
     rows = collect(params, champion_metrics)
     plots = draw_plots(rows, out, study_plots=study_plots, curves=curves) if params.report.plots else []
     protocols = {c.protocol for r in rows for c in r.cells.values() if c.protocol} or {"validation"}
-    markdown = build_markdown(rows, plots, protocols)
+    extra = [note] if (note := subsampling_note(params)) else []
+    markdown = build_markdown(rows, plots, protocols, extra)
     write_results_json(out / "results.json", rows)
     write_text(out / "results.csv", results_csv(rows))
     write_text(out / "results.md", markdown)
-    write_text(out / "index.html", build_html(markdown, rows, out, plots))
+    write_text(out / "index.html", build_html(rows, out, plots, extra))
     return rows
 
 

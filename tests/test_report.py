@@ -1,0 +1,76 @@
+"""Report tables from metrics files: cells, best in bold, failures with reasons, seeds, escaping, all outputs."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from kobench.config import Params
+from kobench.report import write_report
+
+
+def _params(tmp_path: Path, display: str = "Mine") -> Params:
+    return Params.model_validate({
+        "base": {"paths": {"metrics": str(tmp_path / "metrics"), "reports": str(tmp_path / "reports")}},
+        "run": {"tasks": ["nsmc", "korquad", "korsts"], "models": ["mine", "koelectra-small-v3"]},
+        "models": {"mine": {"id": "org/mine", "display": display, "size": "small", "published_size": "20M"},
+                   "koelectra-small-v3": {"id": "monologg/koelectra-small-v3-discriminator", "size": "small"}},
+    })
+
+
+def _metrics(tmp_path: Path, task: str, model: str, data: dict) -> None:
+    path = tmp_path / "metrics" / task / f"{model}.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(data), encoding="utf-8")
+
+
+def _complete(test: dict, **extra: object) -> dict:
+    return {"status": "complete", "test": test, "protocol": "validation", "study": "s", "best_params": {}, **extra}
+
+
+@pytest.fixture
+def report(tmp_path: Path):  # noqa: ANN201
+    _metrics(tmp_path, "nsmc", "mine", _complete({"accuracy": 0.9012}))
+    _metrics(tmp_path, "nsmc", "koelectra-small-v3", _complete({"accuracy": 0.8801},
+             seeds={"mean": 0.8850, "std": 0.0031, "seeds": [1, 2], "test": {}}))
+    _metrics(tmp_path, "korquad", "mine", _complete({"exact_match": 0.8, "char_f1": 0.9}))
+    _metrics(tmp_path, "korsts", "mine", {"status": "failed", "reason": "RuntimeError: CUDA out of memory"})
+    return tmp_path
+
+
+def _row(markdown: str, name: str) -> list[str]:
+    line = next(x for x in markdown.splitlines() if x.startswith(f"| {name}"))
+    return [c.strip() for c in line.strip("|").split("|")]
+
+
+def test_cells_show_ours_published_and_difference(report: Path) -> None:
+    write_report(_params(report))
+    markdown = (report / "reports" / "results.md").read_text(encoding="utf-8")
+    mine = _row(markdown, "Mine (ours)")
+    assert mine[1] == "20M" and mine[2] == "**90.12** (-, Δ n/a)"
+    assert mine[8] == "**80.00 / 90.00** (-, Δ n/a)"  # KorQuAD EM / F1, the only one: best
+    small = _row(markdown, "KoELECTRA-Small-v3 (ours)")
+    assert small[2] == "88.50 ± 0.31 (89.36, Δ -0.86)"  # mean of seeds
+    assert small[3] == "- (85.40)"  # naver-ner not run
+
+
+def test_failed_study_is_shown_with_its_reason(report: Path) -> None:
+    write_report(_params(report))
+    markdown = (report / "reports" / "results.md").read_text(encoding="utf-8")
+    assert _row(markdown, "Mine (ours)")[6] == "failed [1] (-)"
+    assert "1. mine × korsts: RuntimeError: CUDA out of memory" in markdown
+    assert "missing" in _row(markdown, "KoELECTRA-Small-v3 (ours)")[6]  # korsts not run yet for this model
+
+
+def test_outputs_json_csv_html_and_escaping(report: Path) -> None:
+    write_report(_params(report, display="<script>alert(1)</script>"))
+    data = json.loads((report / "reports" / "results.json").read_text())
+    assert data["mine"]["nsmc"]["ours"] == [90.12] and data["koelectra-small-v3"]["nsmc"]["diff"] == [-0.86]
+    csv_lines = (report / "reports" / "results.csv").read_text().splitlines()
+    assert "mine,<script>alert(1)</script>,small,korquad,char_f1,90.0,,,,complete,validation," in csv_lines
+    page = (report / "reports" / "index.html").read_text(encoding="utf-8")
+    assert "<script>" not in page and "&lt;script&gt;alert(1)&lt;/script&gt; (ours)" in page
+    assert "data:image/png;base64," in page and "<strong>90.12</strong>" in page
+    assert (report / "reports" / "plots" / "ours_vs_published.png").stat().st_size > 1000
