@@ -50,7 +50,7 @@ def open_study(name: str, storage_url: str, params: Params, direction: str = "ma
             engine_kwargs=engine_kwargs,
             heartbeat_interval=params.tune.heartbeat_seconds,
             grace_period=2 * params.tune.heartbeat_seconds,
-            failed_trial_callback=optuna.storages.RetryFailedTrialCallback(max_retry=1),
+            heartbeat_stale_trial_callback=optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=1),
         )
         return optuna.create_study(
             study_name=name, storage=storage, sampler=sampler, pruner=pruner, direction=direction, load_if_exists=True
@@ -70,7 +70,7 @@ def finished_trials(study: optuna.Study) -> int:
 def claimed_trials(study: optuna.Study) -> int:
     """Trials that use up the budget: all, except failed ones that a heartbeat retry replaced."""
     trials = study.get_trials(deepcopy=False)
-    retried = {optuna.storages.RetryFailedTrialCallback.retried_trial_number(t) for t in trials} - {None}
+    retried = {optuna.storages.RetryHeartbeatStaleTrialCallback.retried_trial_number(t) for t in trials} - {None}
     return sum(1 for t in trials if not (t.state == optuna.trial.TrialState.FAIL and t.number in retried))
 
 
