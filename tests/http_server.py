@@ -25,8 +25,8 @@ class Server:
 
 
 @contextmanager
-def serve(files: dict[str, bytes]) -> Iterator[Server]:
-    """Run a :class:`Server` on a free loopback port for the duration of the block."""
+def serve(files: dict[str, bytes], port: int = 0) -> Iterator[Server]:
+    """Run a :class:`Server` on loopback (a free port unless ``port``) for the duration of the block."""
     state = Server(files=dict(files))
 
     class Handler(http.server.BaseHTTPRequestHandler):
@@ -48,7 +48,8 @@ def serve(files: dict[str, bytes]) -> Iterator[Server]:
             self.end_headers()
             self.wfile.write(body[: len(body) // 2] if state.fault == "truncate" else body)
 
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    http.server.ThreadingHTTPServer.allow_reuse_address = True
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", port), Handler)
     state.port = server.server_address[1]
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()

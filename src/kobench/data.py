@@ -9,11 +9,13 @@ from typing import Any
 from kobench.errors import DataError
 
 
-def load_split(prepared_dir: Path, split: str, *, max_rows: int | None = None, seed: int = 42) -> list[dict[str, Any]]:
+def load_split(
+    prepared_dir: Path, split: str, *, columns: tuple[str, ...] = (), max_rows: int | None = None, seed: int = 42
+) -> list[dict[str, Any]]:
     """Rows of ``prepared_dir/<split>.parquet``; at most ``max_rows``, drawn with ``seed``, in file order.
 
     Raises:
-        DataError: the split was not prepared, or a required column is missing.
+        DataError: the split was not prepared, is unreadable or empty, or lacks one of ``columns``.
     """
     import pyarrow.parquet as pq
 
@@ -26,17 +28,13 @@ def load_split(prepared_dir: Path, split: str, *, max_rows: int | None = None, s
         raise DataError(path, f"unreadable parquet ({exc})") from None
     if not rows:
         raise DataError(path, f"split '{split}' is empty")
+    missing = [c for c in columns if c not in rows[0]]
+    if missing:
+        raise DataError(path, f"missing column(s) {', '.join(missing)}; re-run `kobench prepare {prepared_dir.name}`")
     if max_rows is not None and len(rows) > max_rows:
         keep = sorted(random.Random(seed).sample(range(len(rows)), max_rows))
         rows = [rows[i] for i in keep]
     return rows
-
-
-def check_columns(path: Path, rows: list[dict[str, Any]], columns: tuple[str, ...]) -> None:
-    """Fail with the file name when prepared rows lack a column the family needs."""
-    missing = [c for c in columns if c not in rows[0]]
-    if missing:
-        raise DataError(path, f"missing column(s) {', '.join(missing)}; re-run `kobench prepare`")
 
 
 def prepared_digest(prepared_dir: Path) -> str:

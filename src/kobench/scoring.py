@@ -42,7 +42,9 @@ def read_predictions(path: Path, spec: TaskSpec) -> tuple[dict[str, Any], list[s
 
 def score_file(spec: TaskSpec, prepared_dir: Path, predictions_path: Path, split: str = "test") -> dict[str, Any]:
     """Metrics of a predictions file; every gold id must be predicted exactly once and no other id."""
-    rows = load_split(prepared_dir, split)
+    from kobench.prepare import SCHEMAS
+
+    rows = load_split(prepared_dir, split, columns=tuple(SCHEMAS[spec.family].names))
     predictions, duplicates = read_predictions(predictions_path, spec)
     gold_ids = [r["id"] for r in rows]
     missing = [i for i in gold_ids if i not in predictions]

@@ -22,6 +22,7 @@ from kobench.families import get_family
 from kobench.families.base import EncodeSettings
 from kobench.features import load_features
 from kobench.models import ModelRef, load_model, load_tokenizer
+from kobench.prepare import SCHEMAS
 from kobench.runtime import Runtime
 from kobench.spec import TaskSpec
 
@@ -98,7 +99,8 @@ def train(
     settings = encode_settings(spec, ref, config)
     splits = ("train", "validation", "test") if evaluate_test or config.selection == "test" else ("train", "validation")
     limits = {"train": config.max_train_samples, "validation": config.max_eval_samples, "test": config.max_eval_samples}
-    rows = {s: load_split(prepared_dir, s, max_rows=limits[s], seed=config.seed) for s in splits}
+    columns = tuple(SCHEMAS[spec.family].names)
+    rows = {s: load_split(prepared_dir, s, columns=columns, max_rows=limits[s], seed=config.seed) for s in splits}
     features = {
         s: load_features(spec, family, rows[s], tokenizer, settings, train=s == "train", cache_dir=features_dir)
         for s in splits
@@ -294,7 +296,8 @@ def evaluate_checkpoint(
     saved = ModelRef(ref.key, ref.row.model_copy(update={"id": str(checkpoint), "local_only": True, "revision": None}))
     tokenizer = load_tokenizer(saved)
     settings = encode_settings(spec, ref, config)
-    rows = load_split(prepared_dir, split, max_rows=config.max_eval_samples, seed=config.seed)
+    rows = load_split(prepared_dir, split, columns=tuple(SCHEMAS[spec.family].names), max_rows=config.max_eval_samples,
+                      seed=config.seed)
     features = load_features(spec, family, rows, tokenizer, settings, train=False, cache_dir=features_dir)
     model = load_model(saved, family.auto_class, family.num_labels(spec)).to(runtime.device)
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
