@@ -1,0 +1,382 @@
+"""Shared pieces of the benchmark scripts: data, model, the three training setups, evaluation variants, memory.
+
+Not a test module and not part of the package. Everything measured as "kobench" goes through the engine's
+own code: ``kobench.training._TrainLoop`` (the loop ``training.train`` runs), ``kobench.batching.Collator`` /
+``make_batches`` and ``kobench.evaluation.Evaluator``. The scripts add ``src`` to ``sys.path`` so they also run
+from a bare copy of the working tree (the GPU machine has no installed kobench).
+"""
+
+from __future__ import annotations
+
+import gc
+import importlib
+import importlib.util
+import math
+import os
+import random
+import resource
+import statistics
+import sys
+import threading
+import time
+import types
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, Self
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT / "src") not in sys.path:
+    sys.path.insert(0, str(ROOT / "src"))
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+# Character lengths of NSMC ratings_train.txt documents (135,000 rows after the validation carve-out) at
+# every 2.5th percentile, 0..100: synthetic text drawn from this has NSMC's length distribution.
+NSMC_CHAR_PERCENTILES = (
+    0, 4, 6, 8, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 27,
+    28, 29, 31, 32, 34, 35, 37, 39, 40, 42, 44, 46, 50, 57, 65, 75, 88, 107, 132, 158,
+)
+_POSITIVE = ("최고", "재밌다", "감동", "추천", "명작", "좋다", "훌륭", "웃기다")
+_NEGATIVE = ("최악", "지루", "별로", "실망", "아깝다", "졸작", "짜증", "노잼")
+_SYLLABLES = "이다는고화영지하가도나아에기한의만어보은라게을리서요로니들인재시그스없정데무미면사말대해마있진를점감연네자거"
+
+
+# --------------------------------------------------------------------------------------------- environment
+def block_modules(names: list[str]) -> None:
+    """Make ``import name`` fail for each name, as on a machine without those packages (the GPU machine)."""
+    for name in names:
+        if name in sys.modules and sys.modules[name] is not None:
+            raise RuntimeError(f"{name} was already imported; call block_modules first")
+        sys.modules[name] = None  # type: ignore[assignment] - None in sys.modules means "not importable"
+
+
+def _stub(name: str, doc: str, attributes: tuple[str, ...]) -> None:
+    """Register an importable placeholder module whose functions raise when called."""
+
+    def unavailable(*_args: Any, **_kwargs: Any) -> Any:
+        raise RuntimeError(f"{name} is a stub here: {doc}")
+
+    module = types.ModuleType(name)
+    module.__doc__ = f"stub: {doc}"
+    for attribute in attributes:
+        setattr(module, attribute, unavailable)
+    sys.modules[name] = module
+
+
+def import_training() -> types.ModuleType:
+    """``kobench.training``, importable where pydantic or seqeval is missing (the GPU machine).
+
+    ``training`` imports ``kobench.models`` only for ``train()``/``evaluate_checkpoint()`` (loading a model by
+    catalogue row, which needs ``kobench.config`` and so pydantic), and ``kobench.metrics`` imports seqeval for
+    NER only; ``RunConfig``, ``_TrainLoop``, the Evaluator and the classification family need neither. Where
+    they are missing, placeholder modules are registered first (calling into them raises), so the GPU machine
+    runs kobench's real loop and evaluator.
+    """
+    if importlib.util.find_spec("pydantic") is None and "kobench.models" not in sys.modules:
+        _stub("kobench.models", "pydantic is not installed, so catalogue models cannot be loaded",
+              ("ModelRef", "load_model", "load_tokenizer"))
+    if importlib.util.find_spec("seqeval") is None and "seqeval.metrics" not in sys.modules:
+        _stub("seqeval", "seqeval is not installed (only NER scoring needs it)", ())
+        _stub("seqeval.metrics", "seqeval is not installed (only NER scoring needs it)",
+              ("classification_report", "f1_score", "precision_score", "recall_score"))
+    return importlib.import_module("kobench.training")
+
+
+def stubbed() -> list[str]:
+    """Names of the modules import_training replaced by placeholders."""
+    return sorted(name for name, module in sys.modules.items()
+                  if module is not None and (module.__doc__ or "").startswith("stub: "))
+
+
+def environment_line(device: str) -> str:
+    """One line naming what the numbers were measured on."""
+    import torch
+    import transformers
+
+    parts = [f"torch {torch.__version__}", f"transformers {transformers.__version__}"]
+    if device == "cuda":
+        parts.append(f"GPU {torch.cuda.get_device_name(0)}")
+    else:
+        load = os.getloadavg()
+        parts.append(f"CPU cores {os.cpu_count()}, torch threads {torch.get_num_threads()}, "
+                     f"load average {load[0]:.1f}/{load[1]:.1f}/{load[2]:.1f}")
+    return "; ".join(parts)
+
+
+# --------------------------------------------------------------------------------------------- memory
+def rss_mib() -> float:
+    import psutil
+
+    return psutil.Process().memory_info().rss / 2**20
+
+
+def max_rss_mib() -> float:
+    """The process's peak resident set size so far (getrusage: KiB on Linux)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+class PeakMemory:
+    """Peak RSS while the block runs (sampled every 5 ms by a thread) and, on CUDA, peak allocated GPU memory.
+
+    RSS is per process: ``peak_rss`` is the process's resident size at its highest during the block, and
+    ``grew`` how far that is above the size at the start (memory the block needed beyond what was resident).
+    """
+
+    def __init__(self, device: str = "cpu", interval: float = 0.005) -> None:
+        self.device, self.interval = device, interval
+        self.start_rss = self.peak_rss = 0.0
+        self.gpu_peak: float | None = None
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def _sample(self) -> None:
+        import psutil
+
+        process = psutil.Process()
+        while not self._stop.is_set():
+            self.peak_rss = max(self.peak_rss, process.memory_info().rss / 2**20)
+            self._stop.wait(self.interval)
+
+    def __enter__(self) -> Self:
+        gc.collect()
+        if self.device == "cuda":
+            import torch
+
+            torch.cuda.synchronize()
+            torch.cuda.empty_cache()
+            torch.cuda.reset_peak_memory_stats()
+        self.start_rss = self.peak_rss = rss_mib()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.device == "cuda":
+            import torch
+
+            torch.cuda.synchronize()
+            self.gpu_peak = torch.cuda.max_memory_allocated() / 2**20
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+        self.peak_rss = max(self.peak_rss, rss_mib())
+
+    @property
+    def grew(self) -> float:
+        return self.peak_rss - self.start_rss
+
+
+# --------------------------------------------------------------------------------------------- data
+def synthetic_nsmc_rows(n: int, seed: int, prefix: str = "s") -> list[dict[str, Any]]:
+    """Rows shaped like prepared NSMC rows, with NSMC's character-length distribution and a learnable label.
+
+    Text is Hangul words of 1-4 syllables with spaces and the odd '..', plus sentiment words that match the
+    label nine times in ten, so a fine-tune has something real to learn.
+    """
+    rng = random.Random(seed)
+    points = NSMC_CHAR_PERCENTILES
+    rows = []
+    for index in range(n):
+        q = rng.random() * (len(points) - 1)
+        low = int(q)
+        target = max(2, round(points[low] + (points[min(low + 1, len(points) - 1)] - points[low]) * (q - low)))
+        label = rng.randint(0, 1)
+        words = []
+        while sum(len(w) + 1 for w in words) < target:
+            if rng.random() < 0.15:
+                agree = rng.random() < 0.9
+                words.append(rng.choice(_POSITIVE if (label == 1) == agree else _NEGATIVE))
+            else:
+                word = "".join(rng.choice(_SYLLABLES) for _ in range(rng.randint(1, 4)))
+                words.append(word + (".." if rng.random() < 0.08 else ""))
+        rows.append({"id": f"{prefix}{index}", "text": " ".join(words)[:target], "text_pair": None, "label": label})
+    return rows
+
+
+def nsmc_rows_from_files(directory: Path, n_train: int, n_test: int, seed: int) -> tuple[list, list]:
+    """(train rows, test rows) read straight from ``ratings_train.txt`` / ``ratings_test.txt`` in ``directory``.
+
+    Uses kobench's own reader (no pyarrow, no prepare step), so it works on the GPU machine; a head-only
+    sample (``head -n 5001 ratings_train.txt``) is enough.
+    """
+    from kobench.readers import read_rows
+    from kobench.tasks import get_task
+
+    spec = get_task("nsmc")
+    out = []
+    for name, split, n in (("ratings_train.txt", "train", n_train), ("ratings_test.txt", "test", n_test)):
+        rows = read_rows(spec, directory / name, split)
+        if len(rows) > n:
+            keep = sorted(random.Random(seed).sample(range(len(rows)), n))
+            rows = [rows[i] for i in keep]
+        out.append(rows)
+    return out[0], out[1]
+
+
+def prepare_nsmc(mirror: Path, work: Path) -> Path:  # mirror: the datasets root holding nsmc/
+    """Fetch NSMC from the local mirror and prepare it with kobench (as ``kobench fetch/prepare`` do)."""
+    from kobench.fetch import fetch_task
+    from kobench.prepare import prepare_task
+    from kobench.tasks import get_task
+
+    spec = get_task("nsmc")
+    raw, prepared = work / "raw" / "nsmc", work / "prepared" / "nsmc"
+    fetch_task(spec, raw, mirror=mirror)
+    if not (prepared / "meta.json").exists():
+        prepare_task(spec, raw, prepared)
+    return prepared
+
+
+def encode(rows: list[dict[str, Any]], tokenizer: Any, max_seq_len: int, *, token_type_ids: bool = True) -> dict:
+    """NSMC features through the classification family's own encode (train=True adds labels)."""
+    from kobench.families import get_family
+    from kobench.families.base import EncodeSettings
+    from kobench.tasks import get_task
+
+    spec = get_task("nsmc")
+    settings = EncodeSettings(max_seq_len=max_seq_len, token_type_ids=token_type_ids)
+    return get_family(spec.family).encode(spec, rows, tokenizer, settings, train=True)
+
+
+def real_tokens(features: dict) -> int:
+    return sum(len(x) for x in features["input_ids"])
+
+
+# --------------------------------------------------------------------------------------------- training setups
+def kobench_epoch(training: types.ModuleType, make_model: Callable[[], Any], features: dict, val: tuple,
+                  config: Any, pad_id: int) -> dict[str, float]:
+    """One epoch through kobench's training loop (``_TrainLoop``, as ``train()`` builds it); its own timer.
+
+    ``val`` is ``(rows, features)`` for the end-of-epoch validation the loop always runs (not timed by it).
+    """
+    from kobench.batching import Collator
+    from kobench.evaluation import Evaluator
+    from kobench.families import get_family
+    from kobench.families.base import EncodeSettings
+    from kobench.runtime import Runtime
+    from kobench.tasks import get_task
+
+    spec = get_task("nsmc")
+    family = get_family(spec.family)
+    runtime = Runtime.create(config.device, config.precision)
+    training._seed_everything(config.seed)
+    model = make_model().to(runtime.device)
+    collator = Collator(pad_id, max_length=config.max_seq_len if config.padding == "max_length" else None,
+                        multiple_of=runtime.pad_multiple)
+    settings = EncodeSettings(max_seq_len=config.max_seq_len)
+    evaluators = {"validation": Evaluator(spec, family, val[0], val[1], settings, collator, runtime,
+                                          config.eval_batch_size)}
+    loop = training._TrainLoop(spec, model, config, runtime, features, collator, evaluators, None)
+    history, _ = loop.run()
+    result = dict(loop.throughput())
+    result["samples"], result["tokens"] = loop.samples, loop.tokens
+    result["loss"] = history[-1]["train_loss"]
+    del loop, model, evaluators
+    return result
+
+
+def trainer_epoch(make_model: Callable[[], Any], features: dict, tokenizer: Any, *, device: str, bf16: bool,
+                  batch_size: int, lr: float, seed: int, work: Path) -> dict[str, float]:
+    """One epoch of the real ``transformers.Trainer`` with its defaults (random order, DataCollatorWithPadding).
+
+    Only what must change is set: no reporting, saving, evaluation or logging, the batch size, learning rate
+    and seed of the kobench runs, and bf16 where kobench uses it. The data is a plain list of dicts (the
+    fastest thing to index; a ``datasets.Dataset`` would only add per-row Arrow reads). The epoch is timed
+    between the ``on_epoch_begin``/``on_epoch_end`` callbacks, like kobench's loop timer (setup excluded).
+    """
+    import torch
+    from transformers import DataCollatorWithPadding, Trainer, TrainerCallback, TrainingArguments
+    from transformers.trainer_callback import PrinterCallback
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.set_verbosity_error()
+    columns = [c for c in ("input_ids", "token_type_ids") if c in features]
+    dataset = [
+        {**{c: features[c][i] for c in columns}, "attention_mask": [1] * len(features["input_ids"][i]),
+         "labels": features["labels"][i]}
+        for i in range(len(features["input_ids"]))
+    ]
+
+    class EpochTimer(TrainerCallback):
+        seconds = 0.0
+
+        def _sync(self) -> None:
+            if device == "cuda":
+                torch.cuda.synchronize()
+
+        def on_epoch_begin(self, args, state, control, **kwargs):
+            self._sync()
+            self.started = time.perf_counter()
+
+        def on_epoch_end(self, args, state, control, **kwargs):
+            self._sync()
+            self.seconds += time.perf_counter() - self.started
+
+    torch.manual_seed(seed)
+    model = make_model()
+    timer = EpochTimer()
+    args = TrainingArguments(
+        output_dir=str(work / "trainer"), per_device_train_batch_size=batch_size, num_train_epochs=1,
+        learning_rate=lr, seed=seed, report_to="none", save_strategy="no", eval_strategy="no",
+        logging_strategy="no", disable_tqdm=True, use_cpu=device == "cpu", bf16=bf16,
+    )
+    trainer = Trainer(model=model, args=args, train_dataset=dataset,
+                      data_collator=DataCollatorWithPadding(tokenizer), callbacks=[timer])
+    trainer.remove_callback(PrinterCallback)  # it would print the end-of-training metrics dict
+    output = trainer.train()
+    samples, tokens = len(dataset), real_tokens(features)
+    seconds = max(timer.seconds, 1e-9)
+    del trainer, model
+    return {"train_seconds": round(seconds, 3), "train_samples_per_second": round(samples / seconds, 2),
+            "train_tokens_per_second": round(tokens / seconds, 1), "samples": samples, "tokens": tokens,
+            "loss": output.training_loss}
+
+
+# --------------------------------------------------------------------------------------------- evaluation
+def eval_variants(model: Any, rows: list, features: dict, pad_id: int, runtime: Any, batch_size: int,
+                  max_seq_len: int) -> dict[str, Any]:
+    """Three Evaluators over the same rows: kobench's (length-sorted, dynamic), static 128, unsorted dynamic.
+
+    All three run ``Evaluator.evaluate`` (predict, decode, score); they differ only in the collator's padding
+    and, for the unsorted one, in the batch order (file order, as a plain DataLoader would give).
+    """
+    from kobench.batching import Collator
+    from kobench.evaluation import Evaluator
+    from kobench.families import get_family
+    from kobench.families.base import EncodeSettings
+    from kobench.tasks import get_task
+
+    spec = get_task("nsmc")
+    family = get_family(spec.family)
+    settings = EncodeSettings(max_seq_len=max_seq_len)
+    dynamic = Collator(pad_id, multiple_of=runtime.pad_multiple)
+    static = Collator(pad_id, max_length=max_seq_len)
+    variants = {
+        "kobench": Evaluator(spec, family, rows, features, settings, dynamic, runtime, batch_size),
+        "static": Evaluator(spec, family, rows, features, settings, static, runtime, batch_size),
+        "unsorted": Evaluator(spec, family, rows, features, settings, dynamic, runtime, batch_size),
+    }
+    n = len(features["input_ids"])
+    variants["unsorted"].batches = [list(range(i, min(i + batch_size, n))) for i in range(0, n, batch_size)]
+    return variants
+
+
+def time_eval(evaluator: Any, model: Any, device: str) -> tuple[float, dict]:
+    import torch
+
+    if device == "cuda":
+        torch.cuda.synchronize()
+    started = time.perf_counter()
+    metrics, _ = evaluator.evaluate(model)
+    if device == "cuda":
+        torch.cuda.synchronize()
+    return time.perf_counter() - started, metrics
+
+
+# --------------------------------------------------------------------------------------------- reporting
+def median(values: list[float]) -> float:
+    return statistics.median(values) if values else math.nan
+
+
+def fmt(value: float, digits: int = 1) -> str:
+    return "n/a" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:,.{digits}f}"

@@ -1,0 +1,80 @@
+"""Time turning every KorQuAD 1.0 dev question into QA evaluation features (the span_qa family's encode).
+
+    python benchmarks/korquad_features.py [--path KorQuAD_v1.0_dev.json] [--repeats 3]
+
+Reads the dev file with ``kobench.readers.read_rows`` (5,774 questions), trains a cased WordPiece fast
+tokenizer on its text with ``kobench.tiny_model`` (untimed; no hub access needed), then times
+``SpanQAFamily.encode(..., train=False)`` at max_seq_len 512, stride 128, max_query_len 64 (KorQuAD's
+settings): sliding windows with offsets, every window's offset mapping kept for decoding. Prints seconds,
+features/s and questions/s for each repeat and their median, and peak RSS. Target: <= 15 s on 2 cores.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import _common as c
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    mirror = Path(os.environ.get("KOBENCH_MIRROR", "/work/shared/datasets"))
+    parser.add_argument("--path", type=Path, default=mirror / "korquad" / "KorQuAD_v1.0_dev.json")
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--vocab", type=int, default=32000, help="WordPiece vocabulary to aim for")
+    parser.add_argument("--max-seq-len", type=int, default=512)
+    parser.add_argument("--stride", type=int, default=128)
+    parser.add_argument("--max-query-len", type=int, default=64)
+    args = parser.parse_args()
+
+    from transformers import AutoTokenizer
+
+    from kobench.families import get_family
+    from kobench.families.base import EncodeSettings
+    from kobench.readers import read_rows
+    from kobench.tasks import get_task
+    from kobench.tiny_model import build_tiny_model
+
+    spec = get_task("korquad")
+    family = get_family(spec.family)
+    started = time.perf_counter()
+    rows = read_rows(spec, args.path, "test")
+    read_seconds = time.perf_counter() - started
+    with tempfile.TemporaryDirectory(prefix="kobench-korquad-") as scratch:
+        texts = list(dict.fromkeys(r["context"] for r in rows)) + [r["question"] for r in rows]
+        model_dir = build_tiny_model(Path(scratch) / "tok", texts, vocab_size=args.vocab, hidden_size=32,
+                                     num_layers=1, num_heads=1, intermediate_size=32)
+        tokenizer = AutoTokenizer.from_pretrained(model_dir)
+    settings = EncodeSettings(max_seq_len=args.max_seq_len, doc_stride=args.stride, max_query_len=args.max_query_len)
+    print(f"{len(rows)} questions from {args.path} (read in {read_seconds:.2f} s); fast tokenizer "
+          f"{type(tokenizer).__name__}, vocab {len(tokenizer)}; max_seq_len {settings.max_seq_len}, "
+          f"stride {settings.doc_stride}, max_query_len {settings.max_query_len}")
+    print(f"environment: {c.environment_line('cpu')}; TOKENIZERS_PARALLELISM="
+          f"{os.environ.get('TOKENIZERS_PARALLELISM', 'unset (Rust tokenizer uses all cores)')}")
+
+    seconds = []
+    for repeat in range(args.repeats):
+        with c.PeakMemory() as memory:
+            began = time.perf_counter()
+            features = family.encode(spec, rows, tokenizer, settings, train=False)
+            seconds.append(time.perf_counter() - began)
+        n = len(features["input_ids"])
+        tokens = sum(len(x) for x in features["input_ids"])
+        print(f"  repeat {repeat + 1}: {seconds[-1]:.2f} s, {n} features ({tokens} tokens), "
+              f"{n / seconds[-1]:.0f} features/s, {len(rows) / seconds[-1]:.0f} questions/s, "
+              f"peak RSS {memory.peak_rss:.0f} MiB (+{memory.grew:.0f} MiB)", flush=True)
+        del features
+    best = c.median(seconds)
+    print(f"korquad_features: median {best:.2f} s (first {seconds[0]:.2f} s) for {len(rows)} questions -> {n} "
+          f"features: {n / best:.0f} features/s; process peak RSS {c.max_rss_mib():.0f} MiB; "
+          f"target <= 15 s: {'met' if max(seconds) <= 15 else 'NOT met'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

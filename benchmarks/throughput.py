@@ -1,0 +1,296 @@
+"""Training and evaluation throughput of the kobench engine against the reference setup and HF Trainer defaults.
+
+    python benchmarks/throughput.py [--train-samples 2048] [--repeats 3] [--threads N] [--json out.json]
+
+Same model (a small BERT built with kobench.tiny_model on NSMC text), same samples, same batch size, one epoch
+per measurement, every setup repeated ``--repeats`` times after one warm-up, in rotating order:
+
+* kobench   - kobench's training loop with its defaults: dynamic padding, length-grouped batches.
+* reference - the same loop with the reference setup: static padding to 128, fp32, random order.
+* trainer   - the real ``transformers.Trainer`` with its defaults (DataCollatorWithPadding, random order).
+
+Then evaluation: ``Evaluator.evaluate`` length-sorted with dynamic padding (kobench) vs static 128 vs
+unsorted dynamic. Data: NSMC from the mirror (``--mirror``, default /work/shared/datasets), or synthetic text
+with NSMC's length distribution where it is absent. The last line printed is
+``speedup_vs_reference=X speedup_vs_trainer_default=Y`` (ratios of median training samples/s).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import _common as c
+
+
+def _args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--mirror", type=Path,
+                        default=Path(os.environ.get("KOBENCH_MIRROR", "/work/shared/datasets")))
+    parser.add_argument("--train-samples", type=int, default=2048)
+    parser.add_argument("--eval-samples", type=int, default=2000)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--eval-batch-size", type=int, default=128)
+    parser.add_argument("--max-seq-len", type=int, default=128)
+    parser.add_argument("--hidden", type=int, default=128)
+    parser.add_argument("--layers", type=int, default=2)
+    parser.add_argument("--vocab", type=int, default=8000)
+    parser.add_argument("--lr", type=float, default=5e-5)
+    parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--threads", type=int, default=None, help="torch.set_num_threads (default: torch's)")
+    parser.add_argument("--no-crosscheck", action="store_true", help="skip the one training.train() call")
+    parser.add_argument("--work", type=Path, default=None, help="scratch folder (default: a temporary one)")
+    parser.add_argument("--json", type=Path, default=None, help="also write every figure here")
+    return parser.parse_args()
+
+
+def _load_data(args: argparse.Namespace, work: Path) -> dict:
+    from kobench.data import load_split
+
+    if (args.mirror / "nsmc" / "ratings_train.txt").exists():
+        prepared = c.prepare_nsmc(args.mirror, work)
+        return {
+            "source": f"NSMC from {args.mirror / 'nsmc'}",
+            "prepared": prepared,
+            "train": load_split(prepared, "train", max_rows=args.train_samples, seed=args.seed),
+            "validation": load_split(prepared, "validation", max_rows=64, seed=args.seed),
+            "test": load_split(prepared, "test", max_rows=args.eval_samples, seed=args.seed),
+            "corpus": [r["text"] for r in load_split(prepared, "train", max_rows=20000, seed=1) if r["text"]],
+        }
+    print(f"no NSMC under {args.mirror}: using synthetic text with NSMC's length distribution")
+    return {
+        "source": "synthetic (NSMC length distribution)",
+        "prepared": None,
+        "train": c.synthetic_nsmc_rows(args.train_samples, args.seed, "tr"),
+        "validation": c.synthetic_nsmc_rows(64, args.seed + 1, "va"),
+        "test": c.synthetic_nsmc_rows(args.eval_samples, args.seed + 2, "te"),
+        "corpus": [r["text"] for r in c.synthetic_nsmc_rows(20000, 1, "co")],
+    }
+
+
+def _padding_report(lengths: list[int], args: argparse.Namespace) -> dict[str, float]:
+    """Real tokens / computed tokens for each batching scheme (what padding costs before any timing)."""
+    import random
+
+    from kobench.batching import make_batches
+
+    def efficiency(batches: list[list[int]], width) -> float:
+        real = sum(lengths[i] for b in batches for i in b)
+        return real / sum(len(b) * width(b) for b in batches)
+
+    longest = lambda b: max(lengths[i] for i in b)
+    grouped = make_batches(lengths, args.batch_size, shuffle=True, group_by_length=True, rng=random.Random(0))
+    shuffled = make_batches(lengths, args.batch_size, shuffle=True, group_by_length=False, rng=random.Random(0))
+    return {
+        "kobench": efficiency(grouped, longest),
+        "reference": efficiency(shuffled, lambda b: args.max_seq_len),
+        "trainer": efficiency(shuffled, longest),
+    }
+
+
+def _collation_report(features: dict, tokenizer, args: argparse.Namespace) -> dict[str, float]:
+    """Milliseconds per training batch to build the tensors: kobench's Collator vs DataCollatorWithPadding."""
+    import random
+
+    from transformers import DataCollatorWithPadding
+
+    from kobench.batching import Collator, make_batches
+
+    lengths = [len(x) for x in features["input_ids"]]
+    batches = make_batches(lengths, args.batch_size, shuffle=True, group_by_length=False, rng=random.Random(1))
+    pad_id = tokenizer.pad_token_id
+    hf = DataCollatorWithPadding(tokenizer)
+    columns = [k for k in ("input_ids", "token_type_ids") if k in features]
+    rows = [{**{k: features[k][i] for k in columns}, "attention_mask": [1] * lengths[i],
+             "labels": features["labels"][i]} for i in range(len(lengths))]
+    dynamic, static = Collator(pad_id), Collator(pad_id, max_length=args.max_seq_len)
+    runs = {
+        "kobench_dynamic": lambda b: dynamic(features, b, labels=True),
+        "kobench_static": lambda b: static(features, b, labels=True),
+        "hf_DataCollatorWithPadding": lambda b: hf([rows[i] for i in b]),
+    }
+    out = {}
+    for name, run in runs.items():
+        for batch in batches[:5]:
+            run(batch)
+        best = float("inf")
+        for _ in range(3):
+            started = time.perf_counter()
+            for batch in batches:
+                run(batch)
+            best = min(best, (time.perf_counter() - started) / len(batches) * 1e3)
+        out[name] = best
+    return out
+
+
+def main() -> int:
+    args = _args()
+    import torch
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
+    from kobench.config import ModelParams
+    from kobench.models import ModelRef, load_model, load_tokenizer
+    from kobench.runtime import Runtime
+    from kobench.tasks import get_task
+    from kobench.tiny_model import build_tiny_model
+
+    training = c.import_training()
+    began = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="kobench-bench-") as scratch:
+        work = args.work or Path(scratch)
+        data = _load_data(args, work)
+        model_dir = build_tiny_model(work / "model", data["corpus"], arch="bert", vocab_size=args.vocab,
+                                     hidden_size=args.hidden, num_layers=args.layers, num_heads=max(1, args.hidden // 64),
+                                     intermediate_size=4 * args.hidden, seed=args.seed)
+        ref = ModelRef("bench-bert", ModelParams(id=str(model_dir), local_only=True, token_type_ids=True))
+        tokenizer = load_tokenizer(ref)
+        pad_id = tokenizer.pad_token_id
+
+        def make_model():
+            return load_model(ref, "AutoModelForSequenceClassification", 2)
+
+        feats = {s: c.encode(data[s], tokenizer, args.max_seq_len) for s in ("train", "validation", "test")}
+        val = (data["validation"], feats["validation"])
+        lengths = [len(x) for x in feats["train"]["input_ids"]]
+        n_params = sum(p.numel() for p in make_model().parameters())
+        print(f"data: {data['source']}; {len(lengths)} train samples, {c.real_tokens(feats['train'])} real tokens "
+              f"(mean {c.real_tokens(feats['train']) / len(lengths):.1f}, max {max(lengths)}); "
+              f"{len(data['test'])} eval samples")
+        print(f"model: BERT hidden {args.hidden}, {args.layers} layers, vocab {len(tokenizer)}, "
+              f"{n_params / 1e6:.2f} M parameters; batch {args.batch_size}, max_seq_len {args.max_seq_len}")
+        print(f"environment: {c.environment_line('cpu')}")
+        padding = _padding_report(lengths, args)
+        print("padding efficiency (real / computed tokens): "
+              + ", ".join(f"{k} {v:.1%}" for k, v in padding.items()))
+        collation = _collation_report(feats["train"], tokenizer, args)
+        print("collation, ms per training batch: " + ", ".join(f"{k} {v:.3f}" for k, v in collation.items()))
+
+        common = {"lr": args.lr, "epochs": 1, "batch_size": args.batch_size, "eval_batch_size": args.eval_batch_size,
+                  "seed": args.seed, "max_seq_len": args.max_seq_len, "save_checkpoint": False, "device": "cpu"}
+        configs = {
+            "kobench": training.RunConfig(**common),
+            "reference": training.RunConfig(**common, padding="max_length", group_by_length=False, precision="fp32"),
+        }
+
+        def run(name: str, features: dict) -> dict:
+            if name == "trainer":
+                return c.trainer_epoch(make_model, features, tokenizer, device="cpu", bf16=False,
+                                       batch_size=args.batch_size, lr=args.lr, seed=args.seed, work=work)
+            return c.kobench_epoch(training, make_model, features, val, configs[name], pad_id)
+
+        setups = ("kobench", "reference", "trainer")
+        warm = {k: v[:256] for k, v in feats["train"].items()}
+        for name in setups:
+            run(name, warm)
+        results: dict[str, list[dict]] = {name: [] for name in setups}
+        for repeat in range(args.repeats):
+            order = setups[repeat % 3:] + setups[: repeat % 3]  # rotate so load drift hits every setup alike
+            for name in order:
+                with c.PeakMemory() as memory:
+                    result = run(name, feats["train"])
+                result.update(peak_rss_mib=memory.peak_rss, rss_growth_mib=memory.grew)
+                results[name].append(result)
+                print(f"  train repeat {repeat + 1} {name:9s} {result['train_samples_per_second']:8.1f} samples/s "
+                      f"{result['train_tokens_per_second']:10.1f} tokens/s  ({result['train_seconds']:.2f} s, "
+                      f"peak RSS {memory.peak_rss:.0f} MiB)", flush=True)
+
+        train_summary = {
+            name: {
+                "samples_per_second": c.median([r["train_samples_per_second"] for r in rs]),
+                "tokens_per_second": c.median([r["train_tokens_per_second"] for r in rs]),
+                "seconds": c.median([r["train_seconds"] for r in rs]),
+                "peak_rss_mib": max(r["peak_rss_mib"] for r in rs),
+                "rss_growth_mib": max(r["rss_growth_mib"] for r in rs),
+            }
+            for name, rs in results.items()
+        }
+
+        # evaluation: one model, three Evaluators over the same test rows
+        runtime = Runtime.create("cpu", "fp32")
+        model = make_model().eval()
+        variants = c.eval_variants(model, data["test"], feats["test"], pad_id, runtime, args.eval_batch_size,
+                                   args.max_seq_len)
+        eval_tokens = c.real_tokens(feats["test"])
+        for evaluator in variants.values():
+            c.time_eval(evaluator, model, "cpu")
+        eval_runs: dict[str, list[dict]] = {name: [] for name in variants}
+        for repeat in range(args.repeats):
+            for name, evaluator in variants.items():
+                with c.PeakMemory() as memory:
+                    seconds, metrics = c.time_eval(evaluator, model, "cpu")
+                eval_runs[name].append({"seconds": seconds, "peak_rss_mib": memory.peak_rss,
+                                        "rss_growth_mib": memory.grew, "accuracy": metrics["accuracy"]})
+        accuracies = {name: {r["accuracy"] for r in rs} for name, rs in eval_runs.items()}
+        if len(set().union(*accuracies.values())) != 1:
+            print(f"WARNING: evaluation variants disagree: {accuracies}")
+        n_eval = len(data["test"])
+        eval_summary = {
+            name: {
+                "seconds": c.median([r["seconds"] for r in rs]),
+                "samples_per_second": n_eval / c.median([r["seconds"] for r in rs]),
+                "tokens_per_second": eval_tokens / c.median([r["seconds"] for r in rs]),
+                "peak_rss_mib": max(r["peak_rss_mib"] for r in rs),
+                "rss_growth_mib": max(r["rss_growth_mib"] for r in rs),
+            }
+            for name, rs in eval_runs.items()
+        }
+
+        crosscheck = None
+        if not args.no_crosscheck and data["prepared"] is not None:
+            config = training.RunConfig(**{**common, "max_train_samples": args.train_samples,
+                                           "max_eval_samples": 64})
+            result = training.train(get_task("nsmc"), ref, config, prepared_dir=data["prepared"],
+                                    run_dir=work / "crosscheck", evaluate_test=False)
+            crosscheck = result["throughput"]
+
+    k, ref_s, hf_s = (train_summary[n]["samples_per_second"] for n in setups)
+    speedups = {"vs_reference": k / ref_s, "vs_trainer_default": k / hf_s}
+    ek, es, eu = (eval_summary[n]["samples_per_second"] for n in ("kobench", "static", "unsorted"))
+    print()
+    print(f"TRAINING (one epoch, {len(lengths)} samples, median of {args.repeats} after a warm-up)")
+    print(f"  {'setup':28s} {'samples/s':>10s} {'real tok/s':>11s} {'seconds':>8s} {'peak RSS':>9s} {'RSS +':>7s}")
+    labels = {"kobench": "kobench (dynamic, grouped)", "reference": "reference (static 128, fp32)",
+              "trainer": "HF Trainer defaults"}
+    for name in setups:
+        s = train_summary[name]
+        print(f"  {labels[name]:28s} {s['samples_per_second']:10.1f} {s['tokens_per_second']:11.1f} "
+              f"{s['seconds']:8.2f} {s['peak_rss_mib']:7.0f}Mi {s['rss_growth_mib']:5.0f}Mi")
+    print(f"  kobench / reference = {speedups['vs_reference']:.2f}x   "
+          f"kobench / trainer = {speedups['vs_trainer_default']:.2f}x")
+    if crosscheck:
+        print(f"  cross-check, one training.train() call with kobench defaults: "
+              f"{crosscheck['train_samples_per_second']} samples/s, {crosscheck['train_tokens_per_second']} tokens/s")
+    print(f"EVALUATION (Evaluator.evaluate, {n_eval} samples, batch {args.eval_batch_size}, median of {args.repeats})")
+    print(f"  {'setup':28s} {'samples/s':>10s} {'real tok/s':>11s} {'seconds':>8s} {'peak RSS':>9s} {'RSS +':>7s}")
+    elabels = {"kobench": "kobench (sorted, dynamic)", "static": "static 128", "unsorted": "unsorted dynamic"}
+    for name, s in eval_summary.items():
+        print(f"  {elabels[name]:28s} {s['samples_per_second']:10.1f} {s['tokens_per_second']:11.1f} "
+              f"{s['seconds']:8.2f} {s['peak_rss_mib']:7.0f}Mi {s['rss_growth_mib']:5.0f}Mi")
+    print(f"  kobench / static = {ek / es:.2f}x   kobench / unsorted = {ek / eu:.2f}x")
+    print(f"process peak RSS {c.max_rss_mib():.0f} MiB; total {time.perf_counter() - began:.0f} s; "
+          f"{c.environment_line('cpu')}")
+    if args.json:
+        args.json.write_text(json.dumps({
+            "data": data["source"], "environment": c.environment_line("cpu"), "padding_efficiency": padding,
+            "collation_ms_per_batch": collation, "train": train_summary, "train_runs": results,
+            "eval": eval_summary, "crosscheck": crosscheck, "speedups": speedups,
+            "eval_speedups": {"vs_static": ek / es, "vs_unsorted": ek / eu},
+        }, indent=2, default=float) + "\n")
+    print(f"speedup_vs_reference={speedups['vs_reference']:.2f} "
+          f"speedup_vs_trainer_default={speedups['vs_trainer_default']:.2f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
