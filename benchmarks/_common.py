@@ -33,12 +33,53 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 # Character lengths of NSMC ratings_train.txt documents (135,000 rows after the validation carve-out) at
 # every 2.5th percentile, 0..100: synthetic text drawn from this has NSMC's length distribution.
 NSMC_CHAR_PERCENTILES = (
-    0, 4, 6, 8, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 27,
-    28, 29, 31, 32, 34, 35, 37, 39, 40, 42, 44, 46, 50, 57, 65, 75, 88, 107, 132, 158,
+    0,
+    4,
+    6,
+    8,
+    10,
+    11,
+    12,
+    13,
+    14,
+    15,
+    16,
+    17,
+    18,
+    19,
+    20,
+    21,
+    22,
+    23,
+    24,
+    25,
+    27,
+    28,
+    29,
+    31,
+    32,
+    34,
+    35,
+    37,
+    39,
+    40,
+    42,
+    44,
+    46,
+    50,
+    57,
+    65,
+    75,
+    88,
+    107,
+    132,
+    158,
 )
 _POSITIVE = ("최고", "재밌다", "감동", "추천", "명작", "좋다", "훌륭", "웃기다")
 _NEGATIVE = ("최악", "지루", "별로", "실망", "아깝다", "졸작", "짜증", "노잼")
-_SYLLABLES = "이다는고화영지하가도나아에기한의만어보은라게을리서요로니들인재시그스없정데무미면사말대해마있진를점감연네자거"
+_SYLLABLES = (
+    "이다는고화영지하가도나아에기한의만어보은라게을리서요로니들인재시그스없정데무미면사말대해마있진를점감연네자거"
+)
 
 
 # --------------------------------------------------------------------------------------------- environment
@@ -73,19 +114,28 @@ def import_training() -> types.ModuleType:
     runs kobench's real loop and evaluator.
     """
     if importlib.util.find_spec("pydantic") is None and "kobench.models" not in sys.modules:
-        _stub("kobench.models", "pydantic is not installed, so catalogue models cannot be loaded",
-              ("ModelRef", "load_model", "load_tokenizer"))
+        _stub(
+            "kobench.models",
+            "pydantic is not installed, so catalogue models cannot be loaded",
+            ("ModelRef", "load_model", "load_tokenizer"),
+        )
     if importlib.util.find_spec("seqeval") is None and "seqeval.metrics" not in sys.modules:
         _stub("seqeval", "seqeval is not installed (only NER scoring needs it)", ())
-        _stub("seqeval.metrics", "seqeval is not installed (only NER scoring needs it)",
-              ("classification_report", "f1_score", "precision_score", "recall_score"))
+        _stub(
+            "seqeval.metrics",
+            "seqeval is not installed (only NER scoring needs it)",
+            ("classification_report", "f1_score", "precision_score", "recall_score"),
+        )
     return importlib.import_module("kobench.training")
 
 
 def stubbed() -> list[str]:
     """Names of the modules import_training replaced by placeholders."""
-    return sorted(name for name, module in sys.modules.items()
-                  if module is not None and (module.__doc__ or "").startswith("stub: "))
+    return sorted(
+        name
+        for name, module in sys.modules.items()
+        if module is not None and (module.__doc__ or "").startswith("stub: ")
+    )
 
 
 def environment_line(device: str) -> str:
@@ -98,8 +148,10 @@ def environment_line(device: str) -> str:
         parts.append(f"GPU {torch.cuda.get_device_name(0)}")
     else:
         load = os.getloadavg()
-        parts.append(f"CPU cores {os.cpu_count()}, torch threads {torch.get_num_threads()}, "
-                     f"load average {load[0]:.1f}/{load[1]:.1f}/{load[2]:.1f}")
+        parts.append(
+            f"CPU cores {os.cpu_count()}, torch threads {torch.get_num_threads()}, "
+            f"load average {load[0]:.1f}/{load[1]:.1f}/{load[2]:.1f}"
+        )
     return "; ".join(parts)
 
 
@@ -243,8 +295,9 @@ def real_tokens(features: dict) -> int:
 
 
 # --------------------------------------------------------------------------------------------- training setups
-def kobench_epoch(training: types.ModuleType, make_model: Callable[[], Any], features: dict, val: tuple,
-                  config: Any, pad_id: int) -> dict[str, float]:
+def kobench_epoch(
+    training: types.ModuleType, make_model: Callable[[], Any], features: dict, val: tuple, config: Any, pad_id: int
+) -> dict[str, float]:
     """One epoch through kobench's training loop (``_TrainLoop``, as ``train()`` builds it); its own timer.
 
     ``val`` is ``(rows, features)`` for the end-of-epoch validation the loop always runs (not timed by it).
@@ -261,11 +314,15 @@ def kobench_epoch(training: types.ModuleType, make_model: Callable[[], Any], fea
     runtime = Runtime.create(config.device, config.precision)
     training._seed_everything(config.seed)
     model = make_model().to(runtime.device)
-    collator = Collator(pad_id, max_length=config.max_seq_len if config.padding == "max_length" else None,
-                        multiple_of=runtime.pad_multiple)
+    collator = Collator(
+        pad_id,
+        max_length=config.max_seq_len if config.padding == "max_length" else None,
+        multiple_of=runtime.pad_multiple,
+    )
     settings = EncodeSettings(max_seq_len=config.max_seq_len)
-    evaluators = {"validation": Evaluator(spec, family, val[0], val[1], settings, collator, runtime,
-                                          config.eval_batch_size)}
+    evaluators = {
+        "validation": Evaluator(spec, family, val[0], val[1], settings, collator, runtime, config.eval_batch_size)
+    }
     loop = training._TrainLoop(spec, model, config, runtime, features, collator, evaluators, None)
     history, _ = loop.run()
     result = dict(loop.throughput())
@@ -275,8 +332,18 @@ def kobench_epoch(training: types.ModuleType, make_model: Callable[[], Any], fea
     return result
 
 
-def trainer_epoch(make_model: Callable[[], Any], features: dict, tokenizer: Any, *, device: str, bf16: bool,
-                  batch_size: int, lr: float, seed: int, work: Path) -> dict[str, float]:
+def trainer_epoch(
+    make_model: Callable[[], Any],
+    features: dict,
+    tokenizer: Any,
+    *,
+    device: str,
+    bf16: bool,
+    batch_size: int,
+    lr: float,
+    seed: int,
+    work: Path,
+) -> dict[str, float]:
     """One epoch of the real ``transformers.Trainer`` with its defaults (random order, DataCollatorWithPadding).
 
     Only what must change is set: no reporting, saving, evaluation or logging, the batch size, learning rate
@@ -292,8 +359,11 @@ def trainer_epoch(make_model: Callable[[], Any], features: dict, tokenizer: Any,
     hf_logging.set_verbosity_error()
     columns = [c for c in ("input_ids", "token_type_ids") if c in features]
     dataset = [
-        {**{c: features[c][i] for c in columns}, "attention_mask": [1] * len(features["input_ids"][i]),
-         "labels": features["labels"][i]}
+        {
+            **{c: features[c][i] for c in columns},
+            "attention_mask": [1] * len(features["input_ids"][i]),
+            "labels": features["labels"][i],
+        }
         for i in range(len(features["input_ids"]))
     ]
 
@@ -316,25 +386,45 @@ def trainer_epoch(make_model: Callable[[], Any], features: dict, tokenizer: Any,
     model = make_model()
     timer = EpochTimer()
     args = TrainingArguments(
-        output_dir=str(work / "trainer"), per_device_train_batch_size=batch_size, num_train_epochs=1,
-        learning_rate=lr, seed=seed, report_to="none", save_strategy="no", eval_strategy="no",
-        logging_strategy="no", disable_tqdm=True, use_cpu=device == "cpu", bf16=bf16,
+        output_dir=str(work / "trainer"),
+        per_device_train_batch_size=batch_size,
+        num_train_epochs=1,
+        learning_rate=lr,
+        seed=seed,
+        report_to="none",
+        save_strategy="no",
+        eval_strategy="no",
+        logging_strategy="no",
+        disable_tqdm=True,
+        use_cpu=device == "cpu",
+        bf16=bf16,
     )
-    trainer = Trainer(model=model, args=args, train_dataset=dataset,
-                      data_collator=DataCollatorWithPadding(tokenizer), callbacks=[timer])
+    trainer = Trainer(
+        model=model,
+        args=args,
+        train_dataset=dataset,
+        data_collator=DataCollatorWithPadding(tokenizer),
+        callbacks=[timer],
+    )
     trainer.remove_callback(PrinterCallback)  # it would print the end-of-training metrics dict
     output = trainer.train()
     samples, tokens = len(dataset), real_tokens(features)
     seconds = max(timer.seconds, 1e-9)
     del trainer, model
-    return {"train_seconds": round(seconds, 3), "train_samples_per_second": round(samples / seconds, 2),
-            "train_tokens_per_second": round(tokens / seconds, 1), "samples": samples, "tokens": tokens,
-            "loss": output.training_loss}
+    return {
+        "train_seconds": round(seconds, 3),
+        "train_samples_per_second": round(samples / seconds, 2),
+        "train_tokens_per_second": round(tokens / seconds, 1),
+        "samples": samples,
+        "tokens": tokens,
+        "loss": output.training_loss,
+    }
 
 
 # --------------------------------------------------------------------------------------------- evaluation
-def eval_variants(model: Any, rows: list, features: dict, pad_id: int, runtime: Any, batch_size: int,
-                  max_seq_len: int) -> dict[str, Any]:
+def eval_variants(
+    model: Any, rows: list, features: dict, pad_id: int, runtime: Any, batch_size: int, max_seq_len: int
+) -> dict[str, Any]:
     """Three Evaluators over the same rows: kobench's (length-sorted, dynamic), static 128, unsorted dynamic.
 
     All three run ``Evaluator.evaluate`` (predict, decode, score); they differ only in the collator's padding

@@ -41,9 +41,21 @@ DEVICE_MISSING = ["pydantic", "datasets", "mlflow", "optuna", "dvc", "seqeval"]
 
 # Peak dense (no sparsity) bf16 tensor-core FLOP/s by device name; first match wins (more specific first).
 PEAK_BF16 = (
-    ("GH200", 989e12), ("H200", 989e12), ("H100 NVL", 835e12), ("H100 PCIe", 756e12), ("H100", 989e12),
-    ("H800", 989e12), ("H20", 148e12), ("B200", 2250e12), ("A100", 312e12), ("A800", 312e12),
-    ("L40S", 362e12), ("L40", 181e12), ("L4", 121e12), ("A10G", 70e12), ("A10", 125e12),
+    ("GH200", 989e12),
+    ("H200", 989e12),
+    ("H100 NVL", 835e12),
+    ("H100 PCIe", 756e12),
+    ("H100", 989e12),
+    ("H800", 989e12),
+    ("H20", 148e12),
+    ("B200", 2250e12),
+    ("A100", 312e12),
+    ("A800", 312e12),
+    ("L40S", 362e12),
+    ("L40", 181e12),
+    ("L4", 121e12),
+    ("A10G", 70e12),
+    ("A10", 125e12),
 )
 
 
@@ -68,8 +80,11 @@ def _args() -> argparse.Namespace:
     parser.add_argument("--threads", type=int, default=None, help="torch.set_num_threads (CPU runs)")
     parser.add_argument("--budget-s", type=float, default=300, help="skip what would start after this")
     parser.add_argument("--out", type=Path, default=Path(os.environ["OUT"]) if os.environ.get("OUT") else None)
-    parser.add_argument("--simulate-device-env", action="store_true",
-                        help=f"make {', '.join(DEVICE_MISSING)} unimportable, as on the GPU machine")
+    parser.add_argument(
+        "--simulate-device-env",
+        action="store_true",
+        help=f"make {', '.join(DEVICE_MISSING)} unimportable, as on the GPU machine",
+    )
     return parser.parse_args()
 
 
@@ -80,12 +95,21 @@ def _data(args: argparse.Namespace, n_train: int, n_test: int) -> dict:
     if folder is not None:
         train, test = c.nsmc_rows_from_files(folder, n_train + 20000, n_test, seed=42)
         train = [r for r in train if r["text"]]
-        return {"source": f"NSMC from {folder}", "train": train[:n_train], "corpus": [r["text"] for r in train],
-                "test": test, "real": True}
+        return {
+            "source": f"NSMC from {folder}",
+            "train": train[:n_train],
+            "corpus": [r["text"] for r in train],
+            "test": test,
+            "real": True,
+        }
     train = c.synthetic_nsmc_rows(n_train, 42, "tr")
-    return {"source": "synthetic (NSMC length distribution, planted sentiment words)", "train": train,
-            "corpus": [r["text"] for r in train[:20000]], "test": c.synthetic_nsmc_rows(n_test, 43, "te"),
-            "real": False}
+    return {
+        "source": "synthetic (NSMC length distribution, planted sentiment words)",
+        "train": train,
+        "corpus": [r["text"] for r in train[:20000]],
+        "test": c.synthetic_nsmc_rows(n_test, 43, "te"),
+        "real": False,
+    }
 
 
 class Budget:
@@ -106,10 +130,16 @@ def throughput_section(args, sizes, data, tokenizer, training, budget, report) -
 
     device, cuda = args.device, args.device == "cuda"
     pad_id = tokenizer.pad_token_id
-    config = BertConfig(vocab_size=max(32000, len(tokenizer)), hidden_size=sizes["hidden"],
-                        num_hidden_layers=sizes["layers"], num_attention_heads=sizes["heads"],
-                        intermediate_size=4 * sizes["hidden"], max_position_embeddings=512, num_labels=2,
-                        pad_token_id=pad_id)
+    config = BertConfig(
+        vocab_size=max(32000, len(tokenizer)),
+        hidden_size=sizes["hidden"],
+        num_hidden_layers=sizes["layers"],
+        num_attention_heads=sizes["heads"],
+        intermediate_size=4 * sizes["hidden"],
+        max_position_embeddings=512,
+        num_labels=2,
+        pad_token_id=pad_id,
+    )
 
     def make_model():
         with torch.device(device):  # initialise in place: no 440 MB copy per run
@@ -121,15 +151,29 @@ def throughput_section(args, sizes, data, tokenizer, training, budget, report) -
     val = (val_rows, c.encode(val_rows, tokenizer, 128))
     tokens = c.real_tokens(features)
     peak = peak_flops(torch.cuda.get_device_name(0) if cuda else "cpu", args.peak_tflops)
-    report["throughput"] = {"parameters": n_params, "samples": len(features["input_ids"]), "real_tokens": tokens,
-                            "peak_flops": peak}
-    print(f"[1] training throughput: BERT hidden {sizes['hidden']}, {sizes['layers']} layers, "
-          f"{n_params / 1e6:.1f} M parameters; {len(features['input_ids'])} samples, {tokens} real tokens; "
-          f"batch {args.batch_size}; peak dense bf16 {f'{peak / 1e12:.0f} TFLOP/s' if peak else 'unknown (no MFU)'}",
-          flush=True)
+    report["throughput"] = {
+        "parameters": n_params,
+        "samples": len(features["input_ids"]),
+        "real_tokens": tokens,
+        "peak_flops": peak,
+    }
+    print(
+        f"[1] training throughput: BERT hidden {sizes['hidden']}, {sizes['layers']} layers, "
+        f"{n_params / 1e6:.1f} M parameters; {len(features['input_ids'])} samples, {tokens} real tokens; "
+        f"batch {args.batch_size}; peak dense bf16 {f'{peak / 1e12:.0f} TFLOP/s' if peak else 'unknown (no MFU)'}",
+        flush=True,
+    )
     fast = "bf16" if cuda else "auto"
-    common = {"lr": 5e-5, "epochs": 1, "batch_size": args.batch_size, "eval_batch_size": 128, "seed": 42,
-              "max_seq_len": 128, "save_checkpoint": False, "device": device}
+    common = {
+        "lr": 5e-5,
+        "epochs": 1,
+        "batch_size": args.batch_size,
+        "eval_batch_size": 128,
+        "seed": 42,
+        "max_seq_len": 128,
+        "save_checkpoint": False,
+        "device": device,
+    }
     configs = {
         "kobench": training.RunConfig(**common, precision=fast),
         "reference": training.RunConfig(**common, padding="max_length", group_by_length=False, precision="fp32"),
@@ -137,8 +181,17 @@ def throughput_section(args, sizes, data, tokenizer, training, budget, report) -
 
     def run(name: str, feats: dict) -> dict:
         if name == "trainer":
-            return c.trainer_epoch(make_model, feats, tokenizer, device=device, bf16=cuda,
-                                   batch_size=args.batch_size, lr=5e-5, seed=42, work=Path(report["_work"]))
+            return c.trainer_epoch(
+                make_model,
+                feats,
+                tokenizer,
+                device=device,
+                bf16=cuda,
+                batch_size=args.batch_size,
+                lr=5e-5,
+                seed=42,
+                work=Path(report["_work"]),
+            )
         return c.kobench_epoch(training, make_model, feats, val, configs[name], pad_id)
 
     setups = ("kobench", "reference", "trainer")
@@ -150,17 +203,19 @@ def throughput_section(args, sizes, data, tokenizer, training, budget, report) -
         if repeat and not budget.left():
             print(f"  budget of {budget.seconds:.0f} s reached: stopping after {repeat} repeat(s)")
             break
-        for name in setups[repeat % 3:] + setups[: repeat % 3]:
+        for name in setups[repeat % 3 :] + setups[: repeat % 3]:
             with c.PeakMemory(device) as memory:
                 result = run(name, features)
             result.update(peak_rss_mib=memory.peak_rss, gpu_peak_mib=memory.gpu_peak)
             if peak:
                 result["mfu"] = 6 * n_params * result["tokens"] / result["train_seconds"] / peak
             runs[name].append(result)
-            print(f"  repeat {repeat + 1} {name:9s} {result['train_samples_per_second']:9.1f} samples/s "
-                  f"{result['train_tokens_per_second']:11.1f} tokens/s  MFU {c.fmt(result.get('mfu', float('nan')) * 100, 2)}"
-                  f"  GPU peak {c.fmt(memory.gpu_peak or float('nan'), 0)} MiB  RSS {memory.peak_rss:.0f} MiB",
-                  flush=True)
+            print(
+                f"  repeat {repeat + 1} {name:9s} {result['train_samples_per_second']:9.1f} samples/s "
+                f"{result['train_tokens_per_second']:11.1f} tokens/s  MFU {c.fmt(result.get('mfu', float('nan')) * 100, 2)}"
+                f"  GPU peak {c.fmt(memory.gpu_peak or float('nan'), 0)} MiB  RSS {memory.peak_rss:.0f} MiB",
+                flush=True,
+            )
             if cuda:
                 torch.cuda.empty_cache()
     summary = {}
@@ -173,15 +228,23 @@ def throughput_section(args, sizes, data, tokenizer, training, budget, report) -
             "peak_rss_mib": max(r["peak_rss_mib"] for r in rs),
         }
     k = summary["kobench"]["samples_per_second"]
-    report["throughput"].update(summary=summary, runs=runs,
-                                speedup_vs_reference=k / summary["reference"]["samples_per_second"],
-                                speedup_vs_trainer_default=k / summary["trainer"]["samples_per_second"])
+    report["throughput"].update(
+        summary=summary,
+        runs=runs,
+        speedup_vs_reference=k / summary["reference"]["samples_per_second"],
+        speedup_vs_trainer_default=k / summary["trainer"]["samples_per_second"],
+    )
     for name, s in summary.items():
         mfu = f"{s['mfu'] * 100:.2f}%" if s["mfu"] is not None else "n/a"
-        print(f"  median {name:9s} {s['samples_per_second']:9.1f} samples/s {s['tokens_per_second']:11.1f} tokens/s "
-              f"MFU {mfu}")
-    print(f"  speedup vs reference {report['throughput']['speedup_vs_reference']:.2f}x, vs Trainer defaults "
-          f"{report['throughput']['speedup_vs_trainer_default']:.2f}x", flush=True)
+        print(
+            f"  median {name:9s} {s['samples_per_second']:9.1f} samples/s {s['tokens_per_second']:11.1f} tokens/s "
+            f"MFU {mfu}"
+        )
+    print(
+        f"  speedup vs reference {report['throughput']['speedup_vs_reference']:.2f}x, vs Trainer defaults "
+        f"{report['throughput']['speedup_vs_trainer_default']:.2f}x",
+        flush=True,
+    )
 
     # [2] evaluation throughput with the same architecture
     from kobench.runtime import Runtime
@@ -200,10 +263,17 @@ def throughput_section(args, sizes, data, tokenizer, training, budget, report) -
             for _ in range(sizes["repeats"]):
                 seconds.append(c.time_eval(evaluator, model, device)[0])
         best = c.median(seconds)
-        eval_summary[name] = {"samples_per_second": len(test_rows) / best, "tokens_per_second": eval_tokens / best,
-                              "gpu_peak_mib": memory.gpu_peak, "peak_rss_mib": memory.peak_rss}
-        print(f"[2] eval {name:9s} {len(test_rows) / best:9.1f} samples/s {eval_tokens / best:11.1f} tokens/s  "
-              f"GPU peak {c.fmt(memory.gpu_peak or float('nan'), 0)} MiB", flush=True)
+        eval_summary[name] = {
+            "samples_per_second": len(test_rows) / best,
+            "tokens_per_second": eval_tokens / best,
+            "gpu_peak_mib": memory.gpu_peak,
+            "peak_rss_mib": memory.peak_rss,
+        }
+        print(
+            f"[2] eval {name:9s} {len(test_rows) / best:9.1f} samples/s {eval_tokens / best:11.1f} tokens/s  "
+            f"GPU peak {c.fmt(memory.gpu_peak or float('nan'), 0)} MiB",
+            flush=True,
+        )
     report["eval"] = eval_summary
     del model
 
@@ -225,38 +295,62 @@ def finetune_section(args, sizes, data, corpus_model, training, report) -> None:
     tokenizer = AutoTokenizer.from_pretrained(corpus_model)
     train_rows = data["train"][: sizes["ft_train"]]
     held = data["test"][: sizes["ft_val"] + sizes["ft_test"]]
-    val_rows, test_rows = held[: sizes["ft_val"]], held[sizes["ft_val"]:]
+    val_rows, test_rows = held[: sizes["ft_val"]], held[sizes["ft_val"] :]
     settings = EncodeSettings(max_seq_len=128)
-    feats = {name: c.encode(rows, tokenizer, 128) for name, rows in
-             (("train", train_rows), ("validation", val_rows), ("test", test_rows))}
-    config = training.RunConfig(lr=sizes["ft_lr"], epochs=sizes["ft_epochs"], batch_size=32, warmup_ratio=0.1,
-                                weight_decay=0.01, seed=42, max_seq_len=128, device=args.device,
-                                precision="bf16" if args.device == "cuda" else "auto")
+    feats = {
+        name: c.encode(rows, tokenizer, 128)
+        for name, rows in (("train", train_rows), ("validation", val_rows), ("test", test_rows))
+    }
+    config = training.RunConfig(
+        lr=sizes["ft_lr"],
+        epochs=sizes["ft_epochs"],
+        batch_size=32,
+        warmup_ratio=0.1,
+        weight_decay=0.01,
+        seed=42,
+        max_seq_len=128,
+        device=args.device,
+        precision="bf16" if args.device == "cuda" else "auto",
+    )
     runtime = Runtime.create(config.device, config.precision)
     training._seed_everything(config.seed)
-    model = AutoModelForSequenceClassification.from_pretrained(corpus_model, num_labels=2,
-                                                               dtype=torch.float32).to(runtime.device)
+    model = AutoModelForSequenceClassification.from_pretrained(corpus_model, num_labels=2, dtype=torch.float32).to(
+        runtime.device
+    )
     collator = Collator(tokenizer.pad_token_id, multiple_of=runtime.pad_multiple)
-    evaluators = {s: Evaluator(spec, family, rows, feats[s], settings, collator, runtime, 128)
-                  for s, rows in (("validation", val_rows), ("test", test_rows))}
+    evaluators = {
+        s: Evaluator(spec, family, rows, feats[s], settings, collator, runtime, 128)
+        for s, rows in (("validation", val_rows), ("test", test_rows))
+    }
     started = time.perf_counter()
     loop = training._TrainLoop(spec, model, config, runtime, feats["train"], collator, evaluators, None)
     history, best = loop.run()
     model.load_state_dict(best["state"])
     test_metrics, _ = evaluators["test"].evaluate(model)
     report["finetune"] = {
-        "data": data["source"], "train_rows": len(train_rows), "validation_rows": len(val_rows),
-        "test_rows": len(test_rows), "epochs": config.epochs, "lr": config.lr, "best_epoch": best["epoch"],
-        "validation": best["validation"], "test": test_metrics, "throughput": loop.throughput(),
+        "data": data["source"],
+        "train_rows": len(train_rows),
+        "validation_rows": len(val_rows),
+        "test_rows": len(test_rows),
+        "epochs": config.epochs,
+        "lr": config.lr,
+        "best_epoch": best["epoch"],
+        "validation": best["validation"],
+        "test": test_metrics,
+        "throughput": loop.throughput(),
         "history": [{k: h[k] for k in ("step", "epoch", "train_loss", "validation")} for h in history],
         "wall_seconds": time.perf_counter() - started,
     }
     for h in history:
-        print(f"  epoch {h['epoch']:.0f}: train loss {h['train_loss']:.4f}, validation accuracy "
-              f"{h['validation']['accuracy']:.4f}")
-    print(f"[3] fine-tune: {len(train_rows)} rows x {config.epochs} epochs, {loop.throughput()['train_samples_per_second']}"
-          f" samples/s; test accuracy {test_metrics['accuracy']:.4f} on {len(test_rows)} rows ({data['source']})",
-          flush=True)
+        print(
+            f"  epoch {h['epoch']:.0f}: train loss {h['train_loss']:.4f}, validation accuracy "
+            f"{h['validation']['accuracy']:.4f}"
+        )
+    print(
+        f"[3] fine-tune: {len(train_rows)} rows x {config.epochs} epochs, {loop.throughput()['train_samples_per_second']}"
+        f" samples/s; test accuracy {test_metrics['accuracy']:.4f} on {len(test_rows)} rows ({data['source']})",
+        flush=True,
+    )
 
 
 def main() -> int:
@@ -280,11 +374,18 @@ def main() -> int:
     training = c.import_training()
     quick = args.quick
     sizes = {
-        "hidden": 128 if quick else 768, "layers": 2 if quick else 12, "heads": 2 if quick else 12,
-        "train": args.train_samples or (128 if quick else 8192), "warm": 32 if quick else 256,
-        "eval": 128 if quick else 2000, "repeats": args.repeats or (1 if quick else 3),
-        "ft_train": 512 if quick else 20000, "ft_val": 64 if quick else 1000, "ft_test": 256 if quick else 5000,
-        "ft_epochs": 1 if quick else 2, "ft_lr": 5e-4,
+        "hidden": 128 if quick else 768,
+        "layers": 2 if quick else 12,
+        "heads": 2 if quick else 12,
+        "train": args.train_samples or (128 if quick else 8192),
+        "warm": 32 if quick else 256,
+        "eval": 128 if quick else 2000,
+        "repeats": args.repeats or (1 if quick else 3),
+        "ft_train": 512 if quick else 20000,
+        "ft_val": 64 if quick else 1000,
+        "ft_test": 256 if quick else 5000,
+        "ft_epochs": 1 if quick else 2,
+        "ft_lr": 5e-4,
     }
     if args.ft_train_samples:
         sizes["ft_train"] = args.ft_train_samples
@@ -292,18 +393,30 @@ def main() -> int:
         sizes["ft_epochs"] = args.ft_epochs
     import tempfile
 
-    report: dict = {"device": args.device, "quick": quick, "sizes": sizes,
-                    "environment": c.environment_line(args.device), "simulated_device_env": args.simulate_device_env,
-                    "stubbed_modules": c.stubbed()}
-    print(f"gpu_check on {report['environment']}; placeholder modules: {', '.join(c.stubbed()) or 'none'}",
-          flush=True)
+    report: dict = {
+        "device": args.device,
+        "quick": quick,
+        "sizes": sizes,
+        "environment": c.environment_line(args.device),
+        "simulated_device_env": args.simulate_device_env,
+        "stubbed_modules": c.stubbed(),
+    }
+    print(f"gpu_check on {report['environment']}; placeholder modules: {', '.join(c.stubbed()) or 'none'}", flush=True)
     errors = []
     with tempfile.TemporaryDirectory(prefix="kobench-gpu-") as scratch:
         report["_work"] = scratch
         data = _data(args, max(sizes["train"], sizes["ft_train"]), sizes["eval"] + sizes["ft_val"] + sizes["ft_test"])
         print(f"data: {data['source']}: {len(data['train'])} train rows, {len(data['test'])} test rows", flush=True)
-        model_dir = build_tiny_model(Path(scratch) / "small", data["corpus"][:20000], vocab_size=8000,
-                                     hidden_size=256, num_layers=4, num_heads=4, intermediate_size=1024, seed=0)
+        model_dir = build_tiny_model(
+            Path(scratch) / "small",
+            data["corpus"][:20000],
+            vocab_size=8000,
+            hidden_size=256,
+            num_layers=4,
+            num_heads=4,
+            intermediate_size=1024,
+            seed=0,
+        )
         from transformers import AutoTokenizer
 
         tokenizer = AutoTokenizer.from_pretrained(model_dir)
@@ -332,11 +445,13 @@ def main() -> int:
     t = report.get("throughput", {})
     mfu = (t.get("summary") or {}).get("kobench", {}).get("mfu")
     ft = report.get("finetune", {}).get("test", {}).get("accuracy")
-    print(f"gpu_check: device={args.device}{' quick' if quick else ''} seconds={budget.elapsed:.0f} "
-          f"speedup_vs_reference={c.fmt(t.get('speedup_vs_reference', float('nan')), 2)} "
-          f"speedup_vs_trainer_default={c.fmt(t.get('speedup_vs_trainer_default', float('nan')), 2)} "
-          f"mfu_kobench={'n/a' if mfu is None else f'{mfu * 100:.2f}%'} "
-          f"finetune_test_accuracy={'n/a' if ft is None else f'{ft:.4f}'} errors={len(errors)}")
+    print(
+        f"gpu_check: device={args.device}{' quick' if quick else ''} seconds={budget.elapsed:.0f} "
+        f"speedup_vs_reference={c.fmt(t.get('speedup_vs_reference', float('nan')), 2)} "
+        f"speedup_vs_trainer_default={c.fmt(t.get('speedup_vs_trainer_default', float('nan')), 2)} "
+        f"mfu_kobench={'n/a' if mfu is None else f'{mfu * 100:.2f}%'} "
+        f"finetune_test_accuracy={'n/a' if ft is None else f'{ft:.4f}'} errors={len(errors)}"
+    )
     return 1 if errors else 0
 
 

@@ -47,15 +47,26 @@ def main() -> int:
     read_seconds = time.perf_counter() - started
     with tempfile.TemporaryDirectory(prefix="kobench-korquad-") as scratch:
         texts = list(dict.fromkeys(r["context"] for r in rows)) + [r["question"] for r in rows]
-        model_dir = build_tiny_model(Path(scratch) / "tok", texts, vocab_size=args.vocab, hidden_size=32,
-                                     num_layers=1, num_heads=1, intermediate_size=32)
+        model_dir = build_tiny_model(
+            Path(scratch) / "tok",
+            texts,
+            vocab_size=args.vocab,
+            hidden_size=32,
+            num_layers=1,
+            num_heads=1,
+            intermediate_size=32,
+        )
         tokenizer = AutoTokenizer.from_pretrained(model_dir)
     settings = EncodeSettings(max_seq_len=args.max_seq_len, doc_stride=args.stride, max_query_len=args.max_query_len)
-    print(f"{len(rows)} questions from {args.path} (read in {read_seconds:.2f} s); fast tokenizer "
-          f"{type(tokenizer).__name__}, vocab {len(tokenizer)}; max_seq_len {settings.max_seq_len}, "
-          f"stride {settings.doc_stride}, max_query_len {settings.max_query_len}")
-    print(f"environment: {c.environment_line('cpu')}; TOKENIZERS_PARALLELISM="
-          f"{os.environ.get('TOKENIZERS_PARALLELISM', 'unset (Rust tokenizer uses all cores)')}")
+    print(
+        f"{len(rows)} questions from {args.path} (read in {read_seconds:.2f} s); fast tokenizer "
+        f"{type(tokenizer).__name__}, vocab {len(tokenizer)}; max_seq_len {settings.max_seq_len}, "
+        f"stride {settings.doc_stride}, max_query_len {settings.max_query_len}"
+    )
+    print(
+        f"environment: {c.environment_line('cpu')}; TOKENIZERS_PARALLELISM="
+        f"{os.environ.get('TOKENIZERS_PARALLELISM', 'unset (Rust tokenizer uses all cores)')}"
+    )
 
     seconds = []
     for repeat in range(args.repeats):
@@ -65,14 +76,19 @@ def main() -> int:
             seconds.append(time.perf_counter() - began)
         n = len(features["input_ids"])
         tokens = sum(len(x) for x in features["input_ids"])
-        print(f"  repeat {repeat + 1}: {seconds[-1]:.2f} s, {n} features ({tokens} tokens), "
-              f"{n / seconds[-1]:.0f} features/s, {len(rows) / seconds[-1]:.0f} questions/s, "
-              f"peak RSS {memory.peak_rss:.0f} MiB (+{memory.grew:.0f} MiB)", flush=True)
+        print(
+            f"  repeat {repeat + 1}: {seconds[-1]:.2f} s, {n} features ({tokens} tokens), "
+            f"{n / seconds[-1]:.0f} features/s, {len(rows) / seconds[-1]:.0f} questions/s, "
+            f"peak RSS {memory.peak_rss:.0f} MiB (+{memory.grew:.0f} MiB)",
+            flush=True,
+        )
         del features
     best = c.median(seconds)
-    print(f"korquad_features: median {best:.2f} s (first {seconds[0]:.2f} s) for {len(rows)} questions -> {n} "
-          f"features: {n / best:.0f} features/s; process peak RSS {c.max_rss_mib():.0f} MiB; "
-          f"target <= 15 s: {'met' if max(seconds) <= 15 else 'NOT met'}")
+    print(
+        f"korquad_features: median {best:.2f} s (first {seconds[0]:.2f} s) for {len(rows)} questions -> {n} "
+        f"features: {n / best:.0f} features/s; process peak RSS {c.max_rss_mib():.0f} MiB; "
+        f"target <= 15 s: {'met' if max(seconds) <= 15 else 'NOT met'}"
+    )
     return 0
 
 

@@ -30,8 +30,7 @@ import _common as c
 
 def _args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--mirror", type=Path,
-                        default=Path(os.environ.get("KOBENCH_MIRROR", "/work/shared/datasets")))
+    parser.add_argument("--mirror", type=Path, default=Path(os.environ.get("KOBENCH_MIRROR", "/work/shared/datasets")))
     parser.add_argument("--train-samples", type=int, default=2048)
     parser.add_argument("--eval-samples", type=int, default=2000)
     parser.add_argument("--repeats", type=int, default=3)
@@ -107,8 +106,10 @@ def _collation_report(features: dict, tokenizer, args: argparse.Namespace) -> di
     pad_id = tokenizer.pad_token_id
     hf = DataCollatorWithPadding(tokenizer)
     columns = [k for k in ("input_ids", "token_type_ids") if k in features]
-    rows = [{**{k: features[k][i] for k in columns}, "attention_mask": [1] * lengths[i],
-             "labels": features["labels"][i]} for i in range(len(lengths))]
+    rows = [
+        {**{k: features[k][i] for k in columns}, "attention_mask": [1] * lengths[i], "labels": features["labels"][i]}
+        for i in range(len(lengths))
+    ]
     dynamic, static = Collator(pad_id), Collator(pad_id, max_length=args.max_seq_len)
     runs = {
         "kobench_dynamic": lambda b: dynamic(features, b, labels=True),
@@ -150,9 +151,17 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="kobench-bench-") as scratch:
         work = args.work or Path(scratch)
         data = _load_data(args, work)
-        model_dir = build_tiny_model(work / "model", data["corpus"], arch="bert", vocab_size=args.vocab,
-                                     hidden_size=args.hidden, num_layers=args.layers, num_heads=max(1, args.hidden // 64),
-                                     intermediate_size=4 * args.hidden, seed=args.seed)
+        model_dir = build_tiny_model(
+            work / "model",
+            data["corpus"],
+            arch="bert",
+            vocab_size=args.vocab,
+            hidden_size=args.hidden,
+            num_layers=args.layers,
+            num_heads=max(1, args.hidden // 64),
+            intermediate_size=4 * args.hidden,
+            seed=args.seed,
+        )
         ref = ModelRef("bench-bert", ModelParams(id=str(model_dir), local_only=True, token_type_ids=True))
         tokenizer = load_tokenizer(ref)
         pad_id = tokenizer.pad_token_id
@@ -164,20 +173,31 @@ def main() -> int:
         val = (data["validation"], feats["validation"])
         lengths = [len(x) for x in feats["train"]["input_ids"]]
         n_params = sum(p.numel() for p in make_model().parameters())
-        print(f"data: {data['source']}; {len(lengths)} train samples, {c.real_tokens(feats['train'])} real tokens "
-              f"(mean {c.real_tokens(feats['train']) / len(lengths):.1f}, max {max(lengths)}); "
-              f"{len(data['test'])} eval samples")
-        print(f"model: BERT hidden {args.hidden}, {args.layers} layers, vocab {len(tokenizer)}, "
-              f"{n_params / 1e6:.2f} M parameters; batch {args.batch_size}, max_seq_len {args.max_seq_len}")
+        print(
+            f"data: {data['source']}; {len(lengths)} train samples, {c.real_tokens(feats['train'])} real tokens "
+            f"(mean {c.real_tokens(feats['train']) / len(lengths):.1f}, max {max(lengths)}); "
+            f"{len(data['test'])} eval samples"
+        )
+        print(
+            f"model: BERT hidden {args.hidden}, {args.layers} layers, vocab {len(tokenizer)}, "
+            f"{n_params / 1e6:.2f} M parameters; batch {args.batch_size}, max_seq_len {args.max_seq_len}"
+        )
         print(f"environment: {c.environment_line('cpu')}")
         padding = _padding_report(lengths, args)
-        print("padding efficiency (real / computed tokens): "
-              + ", ".join(f"{k} {v:.1%}" for k, v in padding.items()))
+        print("padding efficiency (real / computed tokens): " + ", ".join(f"{k} {v:.1%}" for k, v in padding.items()))
         collation = _collation_report(feats["train"], tokenizer, args)
         print("collation, ms per training batch: " + ", ".join(f"{k} {v:.3f}" for k, v in collation.items()))
 
-        common = {"lr": args.lr, "epochs": 1, "batch_size": args.batch_size, "eval_batch_size": args.eval_batch_size,
-                  "seed": args.seed, "max_seq_len": args.max_seq_len, "save_checkpoint": False, "device": "cpu"}
+        common = {
+            "lr": args.lr,
+            "epochs": 1,
+            "batch_size": args.batch_size,
+            "eval_batch_size": args.eval_batch_size,
+            "seed": args.seed,
+            "max_seq_len": args.max_seq_len,
+            "save_checkpoint": False,
+            "device": "cpu",
+        }
         configs = {
             "kobench": training.RunConfig(**common),
             "reference": training.RunConfig(**common, padding="max_length", group_by_length=False, precision="fp32"),
@@ -185,8 +205,17 @@ def main() -> int:
 
         def run(name: str, features: dict) -> dict:
             if name == "trainer":
-                return c.trainer_epoch(make_model, features, tokenizer, device="cpu", bf16=False,
-                                       batch_size=args.batch_size, lr=args.lr, seed=args.seed, work=work)
+                return c.trainer_epoch(
+                    make_model,
+                    features,
+                    tokenizer,
+                    device="cpu",
+                    bf16=False,
+                    batch_size=args.batch_size,
+                    lr=args.lr,
+                    seed=args.seed,
+                    work=work,
+                )
             return c.kobench_epoch(training, make_model, features, val, configs[name], pad_id)
 
         setups = ("kobench", "reference", "trainer")
@@ -195,15 +224,18 @@ def main() -> int:
             run(name, warm)
         results: dict[str, list[dict]] = {name: [] for name in setups}
         for repeat in range(args.repeats):
-            order = setups[repeat % 3:] + setups[: repeat % 3]  # rotate so load drift hits every setup alike
+            order = setups[repeat % 3 :] + setups[: repeat % 3]  # rotate so load drift hits every setup alike
             for name in order:
                 with c.PeakMemory() as memory:
                     result = run(name, feats["train"])
                 result.update(peak_rss_mib=memory.peak_rss, rss_growth_mib=memory.grew)
                 results[name].append(result)
-                print(f"  train repeat {repeat + 1} {name:9s} {result['train_samples_per_second']:8.1f} samples/s "
-                      f"{result['train_tokens_per_second']:10.1f} tokens/s  ({result['train_seconds']:.2f} s, "
-                      f"peak RSS {memory.peak_rss:.0f} MiB)", flush=True)
+                print(
+                    f"  train repeat {repeat + 1} {name:9s} {result['train_samples_per_second']:8.1f} samples/s "
+                    f"{result['train_tokens_per_second']:10.1f} tokens/s  ({result['train_seconds']:.2f} s, "
+                    f"peak RSS {memory.peak_rss:.0f} MiB)",
+                    flush=True,
+                )
 
         train_summary = {
             name: {
@@ -219,18 +251,25 @@ def main() -> int:
         # evaluation: one model, three Evaluators over the same test rows
         runtime = Runtime.create("cpu", "fp32")
         model = make_model().eval()
-        variants = c.eval_variants(model, data["test"], feats["test"], pad_id, runtime, args.eval_batch_size,
-                                   args.max_seq_len)
+        variants = c.eval_variants(
+            model, data["test"], feats["test"], pad_id, runtime, args.eval_batch_size, args.max_seq_len
+        )
         eval_tokens = c.real_tokens(feats["test"])
         for evaluator in variants.values():
             c.time_eval(evaluator, model, "cpu")
         eval_runs: dict[str, list[dict]] = {name: [] for name in variants}
-        for repeat in range(args.repeats):
+        for _ in range(args.repeats):
             for name, evaluator in variants.items():
                 with c.PeakMemory() as memory:
                     seconds, metrics = c.time_eval(evaluator, model, "cpu")
-                eval_runs[name].append({"seconds": seconds, "peak_rss_mib": memory.peak_rss,
-                                        "rss_growth_mib": memory.grew, "accuracy": metrics["accuracy"]})
+                eval_runs[name].append(
+                    {
+                        "seconds": seconds,
+                        "peak_rss_mib": memory.peak_rss,
+                        "rss_growth_mib": memory.grew,
+                        "accuracy": metrics["accuracy"],
+                    }
+                )
         accuracies = {name: {r["accuracy"] for r in rs} for name, rs in eval_runs.items()}
         if len(set().union(*accuracies.values())) != 1:
             print(f"WARNING: evaluation variants disagree: {accuracies}")
@@ -248,10 +287,15 @@ def main() -> int:
 
         crosscheck = None
         if not args.no_crosscheck and data["prepared"] is not None:
-            config = training.RunConfig(**{**common, "max_train_samples": args.train_samples,
-                                           "max_eval_samples": 64})
-            result = training.train(get_task("nsmc"), ref, config, prepared_dir=data["prepared"],
-                                    run_dir=work / "crosscheck", evaluate_test=False)
+            config = training.RunConfig(**{**common, "max_train_samples": args.train_samples, "max_eval_samples": 64})
+            result = training.train(
+                get_task("nsmc"),
+                ref,
+                config,
+                prepared_dir=data["prepared"],
+                run_dir=work / "crosscheck",
+                evaluate_test=False,
+            )
             crosscheck = result["throughput"]
 
     k, ref_s, hf_s = (train_summary[n]["samples_per_second"] for n in setups)
@@ -260,35 +304,63 @@ def main() -> int:
     print()
     print(f"TRAINING (one epoch, {len(lengths)} samples, median of {args.repeats} after a warm-up)")
     print(f"  {'setup':28s} {'samples/s':>10s} {'real tok/s':>11s} {'seconds':>8s} {'peak RSS':>9s} {'RSS +':>7s}")
-    labels = {"kobench": "kobench (dynamic, grouped)", "reference": "reference (static 128, fp32)",
-              "trainer": "HF Trainer defaults"}
+    labels = {
+        "kobench": "kobench (dynamic, grouped)",
+        "reference": "reference (static 128, fp32)",
+        "trainer": "HF Trainer defaults",
+    }
     for name in setups:
         s = train_summary[name]
-        print(f"  {labels[name]:28s} {s['samples_per_second']:10.1f} {s['tokens_per_second']:11.1f} "
-              f"{s['seconds']:8.2f} {s['peak_rss_mib']:7.0f}Mi {s['rss_growth_mib']:5.0f}Mi")
-    print(f"  kobench / reference = {speedups['vs_reference']:.2f}x   "
-          f"kobench / trainer = {speedups['vs_trainer_default']:.2f}x")
+        print(
+            f"  {labels[name]:28s} {s['samples_per_second']:10.1f} {s['tokens_per_second']:11.1f} "
+            f"{s['seconds']:8.2f} {s['peak_rss_mib']:7.0f}Mi {s['rss_growth_mib']:5.0f}Mi"
+        )
+    print(
+        f"  kobench / reference = {speedups['vs_reference']:.2f}x   "
+        f"kobench / trainer = {speedups['vs_trainer_default']:.2f}x"
+    )
     if crosscheck:
-        print(f"  cross-check, one training.train() call with kobench defaults: "
-              f"{crosscheck['train_samples_per_second']} samples/s, {crosscheck['train_tokens_per_second']} tokens/s")
+        print(
+            f"  cross-check, one training.train() call with kobench defaults: "
+            f"{crosscheck['train_samples_per_second']} samples/s, {crosscheck['train_tokens_per_second']} tokens/s"
+        )
     print(f"EVALUATION (Evaluator.evaluate, {n_eval} samples, batch {args.eval_batch_size}, median of {args.repeats})")
     print(f"  {'setup':28s} {'samples/s':>10s} {'real tok/s':>11s} {'seconds':>8s} {'peak RSS':>9s} {'RSS +':>7s}")
     elabels = {"kobench": "kobench (sorted, dynamic)", "static": "static 128", "unsorted": "unsorted dynamic"}
     for name, s in eval_summary.items():
-        print(f"  {elabels[name]:28s} {s['samples_per_second']:10.1f} {s['tokens_per_second']:11.1f} "
-              f"{s['seconds']:8.2f} {s['peak_rss_mib']:7.0f}Mi {s['rss_growth_mib']:5.0f}Mi")
+        print(
+            f"  {elabels[name]:28s} {s['samples_per_second']:10.1f} {s['tokens_per_second']:11.1f} "
+            f"{s['seconds']:8.2f} {s['peak_rss_mib']:7.0f}Mi {s['rss_growth_mib']:5.0f}Mi"
+        )
     print(f"  kobench / static = {ek / es:.2f}x   kobench / unsorted = {ek / eu:.2f}x")
-    print(f"process peak RSS {c.max_rss_mib():.0f} MiB; total {time.perf_counter() - began:.0f} s; "
-          f"{c.environment_line('cpu')}")
+    print(
+        f"process peak RSS {c.max_rss_mib():.0f} MiB; total {time.perf_counter() - began:.0f} s; "
+        f"{c.environment_line('cpu')}"
+    )
     if args.json:
-        args.json.write_text(json.dumps({
-            "data": data["source"], "environment": c.environment_line("cpu"), "padding_efficiency": padding,
-            "collation_ms_per_batch": collation, "train": train_summary, "train_runs": results,
-            "eval": eval_summary, "crosscheck": crosscheck, "speedups": speedups,
-            "eval_speedups": {"vs_static": ek / es, "vs_unsorted": ek / eu},
-        }, indent=2, default=float) + "\n")
-    print(f"speedup_vs_reference={speedups['vs_reference']:.2f} "
-          f"speedup_vs_trainer_default={speedups['vs_trainer_default']:.2f}")
+        args.json.write_text(
+            json.dumps(
+                {
+                    "data": data["source"],
+                    "environment": c.environment_line("cpu"),
+                    "padding_efficiency": padding,
+                    "collation_ms_per_batch": collation,
+                    "train": train_summary,
+                    "train_runs": results,
+                    "eval": eval_summary,
+                    "crosscheck": crosscheck,
+                    "speedups": speedups,
+                    "eval_speedups": {"vs_static": ek / es, "vs_unsorted": ek / eu},
+                },
+                indent=2,
+                default=float,
+            )
+            + "\n"
+        )
+    print(
+        f"speedup_vs_reference={speedups['vs_reference']:.2f} "
+        f"speedup_vs_trainer_default={speedups['vs_trainer_default']:.2f}"
+    )
     return 0
 
 

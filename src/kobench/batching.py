@@ -35,7 +35,8 @@ def make_batches(
     if group_by_length:
         pool = batch_size * MEGABATCH
         indices = [
-            i for start in range(0, len(indices), pool)
+            i
+            for start in range(0, len(indices), pool)
             for i in sorted(indices[start : start + pool], key=lambda i: -lengths[i])
         ]
     batches = [indices[i : i + batch_size] for i in range(0, len(indices), batch_size)]

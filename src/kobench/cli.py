@@ -19,9 +19,7 @@ app = typer.Typer(
     add_completion=False,
 )
 ParamsOpt = Annotated[Path, typer.Option("--params", help="params.yaml to read.")]
-SplitsOpt = Annotated[
-    Optional[str], typer.Option("--splits", help="Comma-separated subset of train,validation,test.")
-]
+SplitsOpt = Annotated[Optional[str], typer.Option("--splits", help="Comma-separated subset of train,validation,test.")]
 
 
 def _splits(value: str | None, params, task: str) -> tuple[str, ...]:  # noqa: ANN001
@@ -99,26 +97,44 @@ def train(
 
     params, spec, ref = _task_and_model(params_file, task, model)
     overrides = {
-        "lr": lr, "epochs": epochs, "batch_size": batch_size, "seed": seed, "max_train_samples": max_train_samples,
-        "max_eval_samples": max_eval_samples, "max_seq_len": max_seq_len, "selection": selection,
-        "padding": padding, "precision": precision, "device": device,
+        "lr": lr,
+        "epochs": epochs,
+        "batch_size": batch_size,
+        "seed": seed,
+        "max_train_samples": max_train_samples,
+        "max_eval_samples": max_eval_samples,
+        "max_seq_len": max_seq_len,
+        "selection": selection,
+        "padding": padding,
+        "precision": precision,
+        "device": device,
     }
     config = run_config(params, spec, ref, **{k: v for k, v in overrides.items() if v is not None})
     paths = params.base.paths
     result = train_run(
-        spec, ref, config, prepared_dir=paths.prepared / task, run_dir=run_dir_for(paths.outputs, task, ref, run_name),
+        spec,
+        ref,
+        config,
+        prepared_dir=paths.prepared / task,
+        run_dir=run_dir_for(paths.outputs, task, ref, run_name),
         features_dir=paths.features,
     )
     import json
 
-    typer.echo(json.dumps({k: result[k] for k in ("task", "model", "protocol", "validation", "test")}, indent=2,
-                          ensure_ascii=False, default=str))
+    typer.echo(
+        json.dumps(
+            {k: result[k] for k in ("task", "model", "protocol", "validation", "test")},
+            indent=2,
+            ensure_ascii=False,
+            default=str,
+        )
+    )
 
 
 @app.command()
 def score(
     task: str,
-    predictions: Annotated[Path, typer.Option("--predictions", help="JSONL of {\"id\", \"prediction\"}.")],
+    predictions: Annotated[Path, typer.Option("--predictions", help='JSONL of {"id", "prediction"}.')],
     split: Annotated[str, typer.Option(help="Gold split to score against.")] = "test",
     params_file: ParamsOpt = Path("params.yaml"),
 ) -> None:
@@ -158,7 +174,9 @@ def tiny_model(
 def tune(
     task: Annotated[str, typer.Option("--task", help="Task name.")],
     model: Annotated[str, typer.Option("--model", help="Catalogue name, hub id or local model directory.")],
-    n_trials: Annotated[Optional[int], typer.Option(help="Total trial budget of the study (default tune.n_trials).")] = None,
+    n_trials: Annotated[
+        Optional[int], typer.Option(help="Total trial budget of the study (default tune.n_trials).")
+    ] = None,
     storage: Annotated[
         Optional[str], typer.Option(help="Optuna RDB URL (default tune.storage or KOBENCH_OPTUNA_STORAGE).")
     ] = None,
@@ -179,23 +197,39 @@ def tune(
 
     params, spec, ref = _task_and_model(params_file, task, model)
     overrides = {
-        "batch_size": batch_size, "seed": seed, "max_train_samples": max_train_samples,
-        "max_eval_samples": max_eval_samples, "max_seq_len": max_seq_len, "selection": selection,
-        "precision": precision, "device": device,
+        "batch_size": batch_size,
+        "seed": seed,
+        "max_train_samples": max_train_samples,
+        "max_eval_samples": max_eval_samples,
+        "max_seq_len": max_seq_len,
+        "selection": selection,
+        "precision": precision,
+        "device": device,
     }
     base = run_config(params, spec, ref, **{k: v for k, v in overrides.items() if v is not None})
     paths = params.base.paths
     study_paths = StudyPaths(
-        prepared=paths.prepared / task, features=paths.features, outputs=paths.outputs / task / ref.slug,
+        prepared=paths.prepared / task,
+        features=paths.features,
+        outputs=paths.outputs / task / ref.slug,
         metrics_file=paths.metrics / task / f"{ref.slug}.json",
     )
     tracker = Tracker(
-        os.environ.get("MLFLOW_TRACKING_URI") or params.tracking.mlflow_uri, params.tracking.experiment,
+        os.environ.get("MLFLOW_TRACKING_URI") or params.tracking.mlflow_uri,
+        params.tracking.experiment,
         system_metrics=params.tracking.log_system_metrics,
     )
     url = storage or os.environ.get("KOBENCH_OPTUNA_STORAGE") or params.tune.storage
-    result = run_study(spec, ref, params, base, study_paths, n_trials=n_trials or params.tune.n_trials,
-                       storage_url=url, tracker=tracker)
+    result = run_study(
+        spec,
+        ref,
+        params,
+        base,
+        study_paths,
+        n_trials=n_trials or params.tune.n_trials,
+        storage_url=url,
+        tracker=tracker,
+    )
     if result["status"] != "complete":
         typer.echo(f"error: study {result['study']} has no completed trial: {result['reason']}", err=True)
         return
@@ -209,7 +243,7 @@ def tune(
 
 @app.command()
 def report(params_file: ParamsOpt = Path("params.yaml")) -> None:
-    """Rebuild the published tables from MLflow champions and metrics/*.json: reports/results.{md,json,csv}, plots, index.html."""
+    """Rebuild the published tables from MLflow champions and metrics/*.json into reports/."""
     from kobench.config import load_params
     from kobench.report import report_path, write_report
     from kobench.tracking import Tracker, champion_metrics, metric_curves

@@ -20,6 +20,8 @@ class _Section(BaseModel):
 
 
 class PathsParams(_Section):
+    """Where each stage reads and writes (dvc.yaml uses the same keys)."""
+
     raw: Path = Path("data/raw")
     prepared: Path = Path("data/prepared")
     features: Path = Path("data/features")
@@ -29,6 +31,8 @@ class PathsParams(_Section):
 
 
 class BaseParams(_Section):
+    """Seed and paths shared by every stage."""
+
     seed: int = 42
     paths: PathsParams = PathsParams()
 
@@ -47,11 +51,15 @@ class ModelParams(_Section):
 
 
 class RunParams(_Section):
+    """Which tasks and models `dvc repro` runs."""
+
     tasks: list[str] = []
     models: list[str] = []
 
 
 class DataParams(_Section):
+    """Fetch and prepare options, and subsampling for quick runs."""
+
     mirror: Path | None = None
     validation_fraction: float = Field(0.1, gt=0.0, lt=1.0)
     split_seed: int = 42
@@ -62,6 +70,8 @@ class DataParams(_Section):
 
 
 class TrainParams(_Section):
+    """Defaults of every fine-tune (the CLI and trials override lr, epochs, ...)."""
+
     batch_size: int = Field(32, gt=0)
     eval_batch_size: int = Field(128, gt=0)
     max_seq_len: int | None = Field(None, gt=8)  # None: the task's published value
@@ -77,6 +87,8 @@ class TrainParams(_Section):
 
 
 class RangeParams(_Section):
+    """A closed search range."""
+
     low: float
     high: float
 
@@ -88,11 +100,15 @@ class RangeParams(_Section):
 
 
 class SearchSpaceParams(_Section):
+    """What Optuna tunes: learning rate (log scale) and epochs."""
+
     lr: RangeParams = RangeParams(low=1e-5, high=1e-4)
     epochs: RangeParams = RangeParams(low=2, high=5)
 
 
 class TuneParams(_Section):
+    """Study budget, sampler, pruner, search space, extra seeds and storage."""
+
     n_trials: int = Field(4, gt=0)
     sampler_seed: int = 42
     pruner: Literal["median", "none"] = "median"
@@ -104,16 +120,22 @@ class TuneParams(_Section):
 
 
 class TrackingParams(_Section):
+    """Where MLflow logs."""
+
     mlflow_uri: str | None = None  # None: MLflow's default sqlite:///mlflow.db + ./mlruns
     experiment: str = "kobench"
     log_system_metrics: bool = False
 
 
 class ReportParams(_Section):
+    """Report options."""
+
     plots: bool = True
 
 
 class Params(_Section):
+    """The whole params.yaml."""
+
     base: BaseParams = BaseParams()
     run: RunParams = RunParams()
     models: dict[str, ModelParams] = {}

@@ -5,7 +5,6 @@ from __future__ import annotations
 import http.client
 import logging
 import shutil
-import socket
 import time
 import urllib.error
 import urllib.request
@@ -107,7 +106,7 @@ def download(source: SourceFile, dest: Path, *, retries: int = 3, timeout: float
                 if reason:
                     raise FetchError(f"{source.url}: refused, {reason}")
             return
-        except (urllib.error.URLError, http.client.HTTPException, OSError, socket.timeout) as exc:
+        except (TimeoutError, urllib.error.URLError, http.client.HTTPException, OSError) as exc:
             if isinstance(exc, urllib.error.HTTPError) and exc.code in (403, 404, 410):
                 raise FetchError(f"{source.url}: HTTP {exc.code} {exc.reason}") from None
             last = str(getattr(exc, "reason", None) or exc)

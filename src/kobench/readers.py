@@ -25,7 +25,7 @@ def _decode(path: Path) -> str:
 
 
 def read_delimited(path: Path, *, quoting: str = "none", delimiter: str = "\t") -> Iterator[Record]:
-    """Yield ``(line, {column: value})`` for a delimited file with a header row.
+    r"""Yield ``(line, {column: value})`` for a delimited file with a header row.
 
     ``quoting="none"`` splits on ``\\n`` only (never ``str.splitlines``: paws has ``\\x1c`` inside rows)
     and keeps quote characters literally; ``quoting="csv"`` applies real CSV quoting (hate-speech).

@@ -24,8 +24,19 @@ def registered_name(study: str) -> str:
 
 
 def finalize(  # noqa: PLR0913
-    spec: TaskSpec, ref: ModelRef, params: Params, base: RunConfig, paths: Any, tracker: Tracker, parent: str,
-    tags: dict[str, str], study: str, summary: dict[str, Any], *, best_number: int, best_params: dict[str, Any],
+    spec: TaskSpec,
+    ref: ModelRef,
+    params: Params,
+    base: RunConfig,
+    paths: Any,
+    tracker: Tracker,
+    parent: str,
+    tags: dict[str, str],
+    study: str,
+    summary: dict[str, Any],
+    *,
+    best_number: int,
+    best_params: dict[str, Any],
     best_attrs: dict[str, Any],
 ) -> dict[str, Any]:
     """Test the best checkpoint once, register it, run the optional extra seeds, write the metrics file."""
@@ -43,19 +54,39 @@ def finalize(  # noqa: PLR0913
     source = tracker.log_checkpoint(run_id, checkpoint)
     main = spec.main_metric
     score = validation[main]
-    version_tags = {"validation_score": score, "main_metric": main, f"test_{main}": test[main],
-                    "lr": config.lr, "epochs": config.epochs, "protocol": base.selection, "best_trial": best_number}
+    version_tags = {
+        "validation_score": score,
+        "main_metric": main,
+        f"test_{main}": test[main],
+        "lr": config.lr,
+        "epochs": config.epochs,
+        "protocol": base.selection,
+        "best_trial": best_number,
+    }
     version, champion = tracker.register(registered_name(study), source, run_id, version_tags, score)
     tracker.set_tags(run_id, {"kobench.registered_version": version, "kobench.champion": champion})
     tracker.end(run_id)
     seeds = _extra_seeds(spec, ref, params, config, paths, tracker, parent, tags)
     _drop_other_checkpoints(paths.outputs / "trials", keep=checkpoint)
     result = {
-        "status": "complete", "task": spec.name, "model": ref.key, "model_id": ref.id, "size": ref.row.size,
-        "study": study, "main_metric": main, "protocol": base.selection, "best_trial": best_number,
-        "best_params": best_params, "validation": validation, "test": test, "seeds": seeds,
-        "run_ids": {"study": parent, "final": run_id, "best_trial": best_attrs.get("mlflow_run_id")}, "registered_model": registered_name(study),
-        "registered_version": version, "champion": champion, "trials": summary,
+        "status": "complete",
+        "task": spec.name,
+        "model": ref.key,
+        "model_id": ref.id,
+        "size": ref.row.size,
+        "study": study,
+        "main_metric": main,
+        "protocol": base.selection,
+        "best_trial": best_number,
+        "best_params": best_params,
+        "validation": validation,
+        "test": test,
+        "seeds": seeds,
+        "run_ids": {"study": parent, "final": run_id, "best_trial": best_attrs.get("mlflow_run_id")},
+        "registered_model": registered_name(study),
+        "registered_version": version,
+        "champion": champion,
+        "trials": summary,
         "rows_subsampled": {"train": base.max_train_samples, "eval": base.max_eval_samples},
     }
     write_json(paths.metrics_file, result)
@@ -68,8 +99,15 @@ def _best_checkpoint(spec, ref, config, paths, attrs) -> tuple[Path, dict[str, A
     if attrs.get("run_dir") and (checkpoint / "config.json").exists():
         return checkpoint, attrs["validation"]
     run_dir = paths.outputs / "best-retrained"
-    result = train(spec, ref, dataclasses.replace(config, save_checkpoint=True), prepared_dir=paths.prepared,
-                   run_dir=run_dir, features_dir=paths.features, evaluate_test=False)
+    result = train(
+        spec,
+        ref,
+        dataclasses.replace(config, save_checkpoint=True),
+        prepared_dir=paths.prepared,
+        run_dir=run_dir,
+        features_dir=paths.features,
+        evaluate_test=False,
+    )
     return run_dir / "checkpoint", result["validation"]
 
 
@@ -82,14 +120,24 @@ def _extra_seeds(spec, ref, params, config, paths, tracker, parent, tags) -> dic
     for seed in seeds:
         seeded = dataclasses.replace(config, seed=seed, save_checkpoint=False)
         run_id = tracker.start_child(parent, f"seed-{seed}", SEED, dataclasses.asdict(seeded), tags)
-        result = train(spec, ref, seeded, prepared_dir=paths.prepared, run_dir=paths.outputs / "seeds" / f"seed-{seed}",
-                       features_dir=paths.features)
+        result = train(
+            spec,
+            ref,
+            seeded,
+            prepared_dir=paths.prepared,
+            run_dir=paths.outputs / "seeds" / f"seed-{seed}",
+            features_dir=paths.features,
+        )
         tracker.log_metrics(run_id, result["test"], prefix="test_")
         tracker.end(run_id)
         scores[seed] = result["test"][spec.main_metric]
     values = list(scores.values())
-    return {"seeds": seeds, "test": scores, "mean": statistics.fmean(values),
-            "std": statistics.stdev(values) if len(values) > 1 else 0.0}
+    return {
+        "seeds": seeds,
+        "test": scores,
+        "mean": statistics.fmean(values),
+        "std": statistics.stdev(values) if len(values) > 1 else 0.0,
+    }
 
 
 def _drop_other_checkpoints(trials_dir: Path, keep: Path) -> None:
@@ -103,9 +151,16 @@ def write_failed_study(spec: TaskSpec, ref: ModelRef, paths: Any, study: str, su
     """No trial completed: the metrics file says so, with every trial's reason, for the report."""
     reasons = [t["reason"] for t in summary["trials"] if t["reason"]]
     result = {
-        "status": "failed", "task": spec.name, "model": ref.key, "model_id": ref.id, "size": ref.row.size,
-        "study": study, "main_metric": spec.main_metric, "reason": reasons[-1] if reasons else "no trial completed",
-        "run_ids": {"study": parent}, "trials": summary,
+        "status": "failed",
+        "task": spec.name,
+        "model": ref.key,
+        "model_id": ref.id,
+        "size": ref.row.size,
+        "study": study,
+        "main_metric": spec.main_metric,
+        "reason": reasons[-1] if reasons else "no trial completed",
+        "run_ids": {"study": parent},
+        "trials": summary,
     }
     write_json(paths.metrics_file, result)
     return result

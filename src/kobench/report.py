@@ -69,17 +69,23 @@ def subsampling_note(params: Params) -> str | None:
     train, evaluation = params.data.max_train_samples, params.data.max_eval_samples
     if train is None and evaluation is None:
         return None
-    return (f"data: train subsampled to {train or 'all'} rows, validation and test to {evaluation or 'all'} rows "
-            "per task (`data.max_train_samples`, `data.max_eval_samples`): a quick run, not comparable to the "
-            "published numbers")
+    return (
+        f"data: train subsampled to {train or 'all'} rows, validation and test to {evaluation or 'all'} rows "
+        "per task (`data.max_train_samples`, `data.max_eval_samples`): a quick run, not comparable to the "
+        "published numbers"
+    )
 
 
 def build_markdown(rows: list[Row], plots: list[tuple[str, str]], protocols: set[str], extra: list[str]) -> str:
     """results.md: Base and Small tables, the protocol, notes and the plots."""
     notes: list[str] = []
-    parts = ["# kobench results", "",
-             "Each cell: **ours** (published, Δ ours − published), ×100. `-`: not run or not published. "
-             "Bold: best of our numbers in the column. KorQuAD: EM / F1. ± : std over `tune.final_seeds`.", ""]
+    parts = [
+        "# kobench results",
+        "",
+        "Each cell: **ours** (published, Δ ours − published), ×100. `-`: not run or not published. "
+        "Bold: best of our numbers in the column. KorQuAD: EM / F1. ± : std over `tune.final_seeds`.",
+        "",
+    ]
     for title, size_class in (("Base Model", "base"), ("Small Model", "small")):
         group = [r for r in rows if r.size_class == size_class]
         if group:
@@ -98,19 +104,51 @@ def results_csv(rows: list[Row]) -> str:
     """Long format: one line per model x task x value."""
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(["model", "display", "size_class", "task", "metric", "ours", "std", "published", "diff",
-                     "status", "protocol", "reason"])
+    writer.writerow(
+        [
+            "model",
+            "display",
+            "size_class",
+            "task",
+            "metric",
+            "ours",
+            "std",
+            "published",
+            "diff",
+            "status",
+            "protocol",
+            "reason",
+        ]
+    )
     for row in rows:
         for task, cell in row.cells.items():
             names = ["exact_match", "char_f1"] if TASKS[task].family == "span_qa" else [TASKS[task].main_metric]
             for i, metric in enumerate(names):
-                pick = lambda values: values[i] if values else None  # noqa: E731
-                writer.writerow([row.model, row.display, row.size_class, task, metric, pick(cell.ours), cell.std,
-                                 pick(cell.published), pick(cell.diff), cell.status, cell.protocol, cell.reason])
+                ours, published, diff = (
+                    values[i] if values else None for values in (cell.ours, cell.published, cell.diff)
+                )
+                writer.writerow(
+                    [
+                        row.model,
+                        row.display,
+                        row.size_class,
+                        task,
+                        metric,
+                        ours,
+                        cell.std,
+                        published,
+                        diff,
+                        cell.status,
+                        cell.protocol,
+                        cell.reason,
+                    ]
+                )
     return out.getvalue()
 
 
-def write_report(params: Params, champion_metrics: Any = None, study_plots: Any = None, curves: Any = None) -> list[Row]:
+def write_report(
+    params: Params, champion_metrics: Any = None, study_plots: Any = None, curves: Any = None
+) -> list[Row]:
     """Write every report file atomically; return the rows."""
     from kobench.report_html import build_html
     from kobench.report_plots import draw_plots

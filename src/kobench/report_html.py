@@ -38,7 +38,8 @@ def _table(rows: list[Row], notes: list[str]) -> str:
 
 def _image(out: Path, relative: str, title: str) -> str:
     data = base64.b64encode((out / relative).read_bytes()).decode("ascii")
-    return f'<figure><img alt="{html.escape(title)}" src="data:image/png;base64,{data}"><figcaption>{html.escape(title)}</figcaption></figure>'
+    caption = html.escape(title)
+    return f'<figure><img alt="{caption}" src="data:image/png;base64,{data}"><figcaption>{caption}</figcaption></figure>'
 
 
 def build_html(rows: list[Row], out: Path, plots: list[tuple[str, str]], extra: list[str]) -> str:

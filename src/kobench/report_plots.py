@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Callable
 from pathlib import Path
@@ -80,16 +81,17 @@ def draw_plots(
                 continue
             study = cell.extra.get("study") or f"{task}-{row.model}"
             if study_plots is not None:
-                plots += _safely(lambda: study_plots(study, out / "plots"), study)
+                plots += _safely(functools.partial(study_plots, study, out / "plots"), study)
             run_id = cell.extra.get("best_trial_run")
             if curves is not None and run_id:
                 name = f"plots/{study}-learning-curve.png"
-                drawn = _safely(lambda: _curve(curves(run_id), f"{study}: champion trial", out / name), study)
-                plots += [(f"{study}: learning curve", name)] if drawn else []
+                draw = functools.partial(_curve, curves, run_id, f"{study}: champion trial", out / name)
+                plots += [(f"{study}: learning curve", name)] if _safely(draw, study) else []
     return plots
 
 
-def _curve(points: dict, title: str, path: Path) -> list[Plot]:
+def _curve(curves: Callable[[str], dict], run_id: str, title: str, path: Path) -> list[Plot]:
+    points = curves(run_id)
     if not points:
         return []
     learning_curve(points, title, path)

@@ -85,14 +85,17 @@ def collect(params: Params, champion_metrics: Any = None) -> list[Row]:
         pub = published["rows"].get(model, {})
         ran = model in params.run.models
         cells = {task: _cell(params, published, task, model, ran, champion_metrics) for task in TASKS}
-        rows.append(Row(
-            model=model,
-            display=(row_params.display if row_params and row_params.display else pub.get("display", model)),
-            size=(row_params.published_size if row_params and row_params.published_size else pub.get("size", "")) or "",
-            size_class=(row_params.size if row_params else pub.get("class", "base")),
-            cells=cells,
-            ran=ran,
-        ))
+        rows.append(
+            Row(
+                model=model,
+                display=(row_params.display if row_params and row_params.display else pub.get("display", model)),
+                size=(row_params.published_size if row_params and row_params.published_size else pub.get("size", ""))
+                or "",
+                size_class=(row_params.size if row_params else pub.get("class", "base")),
+                cells=cells,
+                ran=ran,
+            )
+        )
     return rows
 
 
@@ -120,9 +123,21 @@ def _cell(params: Params, published: dict, task: str, model: str, ran: bool, cha
     ours = score_values(spec, metrics)
     if seeds:  # several seeds: the main value is their mean
         ours[-1] = round(100 * seeds["mean"], 2)
-    return Cell(task, model, "complete", ours=ours, std=std, published=pub, protocol=saved.get("protocol"),
-                source=source, extra={"best_params": saved.get("best_params"), "study": saved.get("study"),
-                                      "best_trial_run": saved.get("run_ids", {}).get("best_trial")})
+    return Cell(
+        task,
+        model,
+        "complete",
+        ours=ours,
+        std=std,
+        published=pub,
+        protocol=saved.get("protocol"),
+        source=source,
+        extra={
+            "best_params": saved.get("best_params"),
+            "study": saved.get("study"),
+            "best_trial_run": saved.get("run_ids", {}).get("best_trial"),
+        },
+    )
 
 
 def write_results_json(path: Path, rows: list[Row]) -> dict[str, Any]:
@@ -134,9 +149,17 @@ def write_results_json(path: Path, rows: list[Row]) -> dict[str, Any]:
         if not row.ran:
             continue
         data[row.model] = {
-            task: {"status": c.status, "ours": c.ours, "std": c.std, "published": c.published, "diff": c.diff,
-                   "protocol": c.protocol, "reason": c.reason}
-            for task, c in row.cells.items() if c.status != "not run"
+            task: {
+                "status": c.status,
+                "ours": c.ours,
+                "std": c.std,
+                "published": c.published,
+                "diff": c.diff,
+                "protocol": c.protocol,
+                "reason": c.reason,
+            }
+            for task, c in row.cells.items()
+            if c.status != "not run"
         }
     write_json(path, data)
     return data

@@ -21,8 +21,10 @@ def sqlite_path(url: str) -> Path | None:
 
 @contextlib.contextmanager
 def store_init_lock(url: str) -> Iterator[None]:
-    """Hold an exclusive file lock beside a SQLite store while it is opened (schema creation and migration
-    are not safe to run twice at once); a no-op for server databases."""
+    """Hold an exclusive file lock beside a SQLite store while it is opened; a no-op for server databases.
+
+    Creating and migrating a schema is not safe to run twice at once (dvc queue -j N on a fresh store).
+    """
     path = sqlite_path(url)
     if path is None:
         yield

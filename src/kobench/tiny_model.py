@@ -182,9 +182,19 @@ def _init_model(config: PreTrainedConfig, seed: int) -> torch.nn.Module:
         return AutoModel.from_config(config, dtype=torch.float32)
 
 
-def build_tiny_model(out_dir: str | Path, texts: Iterable[str], *, arch: str = "bert", vocab_size: int = 3000,
-                     hidden_size: int = 64, num_layers: int = 2, num_heads: int = 2, intermediate_size: int = 128,
-                     max_position_embeddings: int = 512, seed: int = 0) -> Path:
+def build_tiny_model(
+    out_dir: str | Path,
+    texts: Iterable[str],
+    *,
+    arch: str = "bert",
+    vocab_size: int = 3000,
+    hidden_size: int = 64,
+    num_layers: int = 2,
+    num_heads: int = 2,
+    intermediate_size: int = 128,
+    max_position_embeddings: int = 512,
+    seed: int = 0,
+) -> Path:
     """Train a tokenizer on ``texts`` and save it with a randomly initialised base model to ``out_dir``.
 
     The folder loads with ``AutoTokenizer`` and any ``AutoModelFor*`` head. The same texts and seed give
@@ -212,8 +222,15 @@ def build_tiny_model(out_dir: str | Path, texts: Iterable[str], *, arch: str = "
     if arch not in ARCHS:
         raise ValueError(f"unknown arch {arch!r}; expected one of {', '.join(ARCHS)}")
     tokenizer = _wrap(_train_wordpiece(texts, arch, vocab_size), arch, max_position_embeddings)
-    config = _build_config(arch, tokenizer, hidden_size=hidden_size, num_layers=num_layers, num_heads=num_heads,
-                           intermediate_size=intermediate_size, max_position_embeddings=max_position_embeddings)
+    config = _build_config(
+        arch,
+        tokenizer,
+        hidden_size=hidden_size,
+        num_layers=num_layers,
+        num_heads=num_heads,
+        intermediate_size=intermediate_size,
+        max_position_embeddings=max_position_embeddings,
+    )
     out = Path(out_dir)
     tokenizer.save_pretrained(out)
     _init_model(config, seed).save_pretrained(out)

@@ -85,8 +85,10 @@ class Tracker:
     def study_run(self, study: str, tags: dict[str, str]) -> str:
         """The parent run of ``study``: reopened when it exists (resume), else created."""
         runs = self.client.search_runs(
-            [self.experiment_id], f"tags.`kobench.study` = '{study}' and tags.`kobench.kind` = '{STUDY}'",
-            max_results=1, order_by=["attributes.start_time ASC"],
+            [self.experiment_id],
+            f"tags.`kobench.study` = '{study}' and tags.`kobench.kind` = '{STUDY}'",
+            max_results=1,
+            order_by=["attributes.start_time ASC"],
         )
         if runs:
             self.client.update_run(runs[0].info.run_id, status="RUNNING")
@@ -144,7 +146,9 @@ class Tracker:
 
     def fail_orphans(self, parent: str, alive: set[str]) -> list[str]:
         """Mark FAILED every RUNNING child run of ``parent`` that no live trial owns (a killed process)."""
-        orphans = [r.info.run_id for r in self.children(parent) if r.info.status == "RUNNING" and r.info.run_id not in alive]
+        orphans = [
+            r.info.run_id for r in self.children(parent) if r.info.status == "RUNNING" and r.info.run_id not in alive
+        ]
         for run_id in orphans:
             self.set_tags(run_id, {"kobench.failure": "process died mid-run (trial failed by heartbeat)"})
             self.end(run_id, "FAILED")
@@ -169,7 +173,9 @@ class Tracker:
             self.client.create_registered_model(name, description="kobench: best checkpoint per task x model")
         except MlflowException:
             pass  # exists already
-        version = self.client.create_model_version(name, source, run_id=run_id, tags={k: str(v) for k, v in tags.items()})
+        version = self.client.create_model_version(
+            name, source, run_id=run_id, tags={k: str(v) for k, v in tags.items()}
+        )
         try:
             champion = self.client.get_model_version_by_alias(name, "champion")
             current = float(champion.tags.get("validation_score", "-inf"))

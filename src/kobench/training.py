@@ -191,7 +191,10 @@ class _TrainLoop:
         self.model.train()
         for epoch in range(self.config.epochs):
             batches = make_batches(
-                self.lengths, self.config.batch_size, shuffle=True, group_by_length=self.config.group_by_length,
+                self.lengths,
+                self.config.batch_size,
+                shuffle=True,
+                group_by_length=self.config.group_by_length,
                 rng=self.rng,
             )
             running = torch.zeros((), device=self.runtime.device)
@@ -211,7 +214,10 @@ class _TrainLoop:
         return history, best
 
     def _step(self, batch: list[int]) -> torch.Tensor:
-        inputs = {k: v.to(self.runtime.device, non_blocking=True) for k, v in self.collator(self.features, batch, labels=True).items()}
+        inputs = {
+            k: v.to(self.runtime.device, non_blocking=True)
+            for k, v in self.collator(self.features, batch, labels=True).items()
+        }
         with self.runtime.autocast():
             loss = self.model(**inputs).loss
         loss.backward()
@@ -236,8 +242,14 @@ class _TrainLoop:
         if self.config.selection == "test":
             record["test"], record["_test_predictions"] = self.evaluators["test"].evaluate(self.model)
         self.model.train()
-        log.info("step %d epoch %.2f loss %.4f validation %s %.4f", step, epoch, loss, self.spec.main_metric,
-                 validation[self.spec.main_metric])
+        log.info(
+            "step %d epoch %.2f loss %.4f validation %s %.4f",
+            step,
+            epoch,
+            loss,
+            self.spec.main_metric,
+            validation[self.spec.main_metric],
+        )
         return record
 
     def _keep_best(self, best: dict[str, Any], record: dict[str, Any]) -> dict[str, Any]:
@@ -296,8 +308,13 @@ def evaluate_checkpoint(
     saved = ModelRef(ref.key, ref.row.model_copy(update={"id": str(checkpoint), "local_only": True, "revision": None}))
     tokenizer = load_tokenizer(saved)
     settings = encode_settings(spec, ref, config)
-    rows = load_split(prepared_dir, split, columns=tuple(SCHEMAS[spec.family].names), max_rows=config.max_eval_samples,
-                      seed=config.seed)
+    rows = load_split(
+        prepared_dir,
+        split,
+        columns=tuple(SCHEMAS[spec.family].names),
+        max_rows=config.max_eval_samples,
+        seed=config.seed,
+    )
     features = load_features(spec, family, rows, tokenizer, settings, train=False, cache_dir=features_dir)
     model = load_model(saved, family.auto_class, family.num_labels(spec)).to(runtime.device)
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0

@@ -42,7 +42,11 @@ def open_study(name: str, storage_url: str, params: Params, direction: str = "ma
     from kobench.storelock import store_init_lock
 
     engine_kwargs = {"connect_args": {"timeout": 60}} if storage_url.startswith("sqlite") else {"pool_pre_ping": True}
-    pruner = optuna.pruners.MedianPruner(n_startup_trials=2) if params.tune.pruner == "median" else optuna.pruners.NopPruner()
+    pruner = (
+        optuna.pruners.MedianPruner(n_startup_trials=2)
+        if params.tune.pruner == "median"
+        else optuna.pruners.NopPruner()
+    )
     sampler = optuna.samplers.TPESampler(seed=params.tune.sampler_seed)
     with store_init_lock(storage_url):  # schema creation and study creation race between parallel studies
         storage = optuna.storages.RDBStorage(
@@ -88,6 +92,7 @@ class Objective:
         return dataclasses.replace(self.base, lr=lr, epochs=epochs)
 
     def __call__(self, trial: optuna.Trial) -> float:
+        """Train one trial; its MLflow run ends FINISHED, KILLED (pruned) or FAILED (with the reason)."""
         config = self.config(trial)
         params = {**dataclasses.asdict(config), "model_id": self.ref.id, "task": self.spec.name, "trial": trial.number}
         run_id = self.tracker.start_child(self.parent, f"trial-{trial.number}", TRIAL, params, self.tags)
@@ -121,8 +126,14 @@ class Objective:
 
         run_dir = self.paths.outputs / "trials" / f"trial-{trial.number}"
         result = train(
-            self.spec, self.ref, config, prepared_dir=self.paths.prepared, run_dir=run_dir,
-            features_dir=self.paths.features, on_evaluate=report, evaluate_test=config.selection == "test",
+            self.spec,
+            self.ref,
+            config,
+            prepared_dir=self.paths.prepared,
+            run_dir=run_dir,
+            features_dir=self.paths.features,
+            on_evaluate=report,
+            evaluate_test=config.selection == "test",
         )
         self.tracker.log_metrics(run_id, {**result["throughput"], "train_loss": result["history"][-1]["train_loss"]})
         if result["stopped_early"]:
@@ -162,8 +173,9 @@ def optimize(study: optuna.Study, objective: Objective, n_trials: int) -> None:
     optuna.storages.fail_stale_trials(study)
     remaining = n_trials - claimed_trials(study)
     if remaining > 0:
-        study.optimize(objective, n_trials=remaining, callbacks=[_Budget(n_trials)], catch=(Exception,),
-                       gc_after_trial=True)
+        study.optimize(
+            objective, n_trials=remaining, callbacks=[_Budget(n_trials)], catch=(Exception,), gc_after_trial=True
+        )
     optuna.storages.fail_stale_trials(study)
 
 
@@ -185,9 +197,14 @@ def run_study(
     name = study_name(spec, ref)
     study = open_study(name, storage_url, params)
     tags = {
-        "kobench.study": name, "kobench.task": spec.name, "kobench.task_version": str(spec.version),
-        "kobench.model": ref.key, "kobench.model_id": ref.id, "kobench.size": ref.row.size,
-        "kobench.protocol": base.selection, "kobench.git_commit": git_commit(),
+        "kobench.study": name,
+        "kobench.task": spec.name,
+        "kobench.task_version": str(spec.version),
+        "kobench.model": ref.key,
+        "kobench.model_id": ref.id,
+        "kobench.size": ref.row.size,
+        "kobench.protocol": base.selection,
+        "kobench.git_commit": git_commit(),
         "kobench.prepared_digest": prepared_digest(paths.prepared),
     }
     parent = tracker.study_run(name, tags)
@@ -198,14 +215,33 @@ def run_study(
         optimize(study, objective, n_trials)
         _sweep(study, tracker, parent)
         summary = _summary(study)
-        tracker.log_metrics(parent, {"trials_complete": summary["complete"], "trials_pruned": summary["pruned"],
-                                     "trials_failed": summary["failed"]})
+        tracker.log_metrics(
+            parent,
+            {
+                "trials_complete": summary["complete"],
+                "trials_pruned": summary["pruned"],
+                "trials_failed": summary["failed"],
+            },
+        )
         if summary["complete"] == 0:
             result = write_failed_study(spec, ref, paths, name, summary, parent)
         else:
             best = study.best_trial
-            result = finalize(spec, ref, params, base, paths, tracker, parent, tags, name, summary,
-                              best_number=best.number, best_params=best.params, best_attrs=best.user_attrs)
+            result = finalize(
+                spec,
+                ref,
+                params,
+                base,
+                paths,
+                tracker,
+                parent,
+                tags,
+                name,
+                summary,
+                best_number=best.number,
+                best_params=best.params,
+                best_attrs=best.user_attrs,
+            )
         status = "FINISHED"
         return result
     finally:
@@ -232,7 +268,10 @@ def _summary(study: optuna.Study) -> dict[str, Any]:
         "failed": sum(t.state == state.FAIL for t in trials),
         "trials": [
             {
-                "number": t.number, "state": t.state.name, "value": t.value, "params": t.params,
+                "number": t.number,
+                "state": t.state.name,
+                "value": t.value,
+                "params": t.params,
                 "reason": t.user_attrs.get("failure")
                 or (f"pruned at step {t.user_attrs['pruned_at_step']}" if "pruned_at_step" in t.user_attrs else None),
             }
@@ -265,5 +304,7 @@ def study_plots(study: str, storage_url: str, out_dir: Path) -> list[tuple[str, 
         name = f"{study}-{kind}.png"
         save(axes.figure, out_dir / name)
         plt.close("all")
-        plots.append((f"{study}: {'optimisation history' if kind == 'history' else 'parameter importances'}", f"plots/{name}"))
+        plots.append(
+            (f"{study}: {'optimisation history' if kind == 'history' else 'parameter importances'}", f"plots/{name}")
+        )
     return plots

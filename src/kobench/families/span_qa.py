@@ -31,9 +31,7 @@ def _check_fast(tokenizer: Any) -> None:
         )
 
 
-def _truncate_questions(
-    questions: list[str], tokenizer: Any, max_query_len: int
-) -> tuple[list[str], list[int]]:
+def _truncate_questions(questions: list[str], tokenizer: Any, max_query_len: int) -> tuple[list[str], list[int]]:
     """Cut each question to its first ``max_query_len`` tokens (batched form of ``truncate_question``).
 
     Returns:
@@ -138,8 +136,9 @@ def _gold_chars(row: dict[str, Any]) -> tuple[int, int] | None:
     return begin, begin + len(text.strip())
 
 
-def _answer_tokens(offsets: list[tuple[int, int]], sequence_ids: list[int | None],
-                   span: tuple[int, int] | None) -> tuple[int, int]:
+def _answer_tokens(
+    offsets: list[tuple[int, int]], sequence_ids: list[int | None], span: tuple[int, int] | None
+) -> tuple[int, int]:
     """Token indices of ``span`` inside one window, or ``(0, 0)`` (CLS) when it is not wholly inside.
 
     Args:
@@ -233,8 +232,9 @@ def encode_eval(rows: list[dict[str, Any]], tokenizer: Any, settings: EncodeSett
     }
 
 
-def _best_in_window(offsets: list[list[int] | None], start_logits: np.ndarray, end_logits: np.ndarray,
-                    n_best: int, max_answer_len: int) -> tuple[float, int, int] | None:
+def _best_in_window(
+    offsets: list[list[int] | None], start_logits: np.ndarray, end_logits: np.ndarray, n_best: int, max_answer_len: int
+) -> tuple[float, int, int] | None:
     """The best valid ``(score, start_token, end_token)`` among the top-n starts and ends of one window.
 
     Valid: both tokens are context tokens, ``end >= start`` and at most ``max_answer_len`` tokens long.
@@ -257,8 +257,14 @@ def _best_in_window(offsets: list[list[int] | None], start_logits: np.ndarray, e
     return float(scores[row, col]), int(starts[row]), int(ends[col])
 
 
-def decode_spans(rows: list[dict[str, Any]], features: Features, start_logits: list[np.ndarray],
-                 end_logits: list[np.ndarray], n_best: int, max_answer_len: int) -> dict[str, str]:
+def decode_spans(
+    rows: list[dict[str, Any]],
+    features: Features,
+    start_logits: list[np.ndarray],
+    end_logits: list[np.ndarray],
+    n_best: int,
+    max_answer_len: int,
+) -> dict[str, str]:
     """Pick each question's best answer span over all its windows.
 
     Args:
@@ -299,20 +305,22 @@ class SpanQAFamily:
         """Two outputs per token: start and end logits."""
         return 2
 
-    def encode(self, spec: TaskSpec, rows: list[dict[str, Any]], tokenizer: Any, settings: EncodeSettings,
-               *, train: bool) -> Features:
+    def encode(
+        self, spec: TaskSpec, rows: list[dict[str, Any]], tokenizer: Any, settings: EncodeSettings, *, train: bool
+    ) -> Features:
         """Training features with span labels, or evaluation features with offsets (see encode_*)."""
         _check_fast(tokenizer)
         return encode_train(rows, tokenizer, settings) if train else encode_eval(rows, tokenizer, settings)
 
-    def decode(self, spec: TaskSpec, rows: list[dict[str, Any]], features: Features, outputs: Outputs,
-               settings: EncodeSettings) -> dict[str, Any]:
+    def decode(
+        self, spec: TaskSpec, rows: list[dict[str, Any]], features: Features, outputs: Outputs, settings: EncodeSettings
+    ) -> dict[str, Any]:
         """Row id to answer text, the best n-best span over the row's windows."""
-        return decode_spans(rows, features, outputs["start_logits"], outputs["end_logits"],
-                            settings.n_best, settings.max_answer_len)
+        return decode_spans(
+            rows, features, outputs["start_logits"], outputs["end_logits"], settings.n_best, settings.max_answer_len
+        )
 
-    def score(self, spec: TaskSpec, rows: list[dict[str, Any]],
-              predictions: dict[str, Any]) -> dict[str, Any]:
+    def score(self, spec: TaskSpec, rows: list[dict[str, Any]], predictions: dict[str, Any]) -> dict[str, Any]:
         """Official KorQuAD 1.0 exact match and character F1 (fractions); a missing id counts as empty."""
         golds = {row["id"]: list(row["answers"]["text"]) for row in rows}
         return score_korquad(predictions, golds)

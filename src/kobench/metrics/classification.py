@@ -42,9 +42,7 @@ def macro_f1(y_true: Sequence[int], y_pred: Sequence[int], labels: Sequence[int]
     return float(f1_score(y_true, y_pred, labels=list(labels), average="macro", zero_division=0))
 
 
-def score_classification(
-    y_true: Sequence[int], y_pred: Sequence[int], labels: Sequence[int]
-) -> dict[str, float]:
+def score_classification(y_true: Sequence[int], y_pred: Sequence[int], labels: Sequence[int]) -> dict[str, float]:
     """Accuracy and macro F1 together.
 
     Args:

@@ -35,9 +35,7 @@ def _check_aligned(gold: list[list[str]], pred: list[list[str]]) -> None:
         raise ValueError(f"{len(gold)} gold sentences but {len(pred)} predicted sentences")
     for index, (gold_tags, pred_tags) in enumerate(zip(gold, pred)):
         if len(gold_tags) != len(pred_tags):
-            raise ValueError(
-                f"sentence {index}: {len(gold_tags)} gold tags but {len(pred_tags)} predicted tags"
-            )
+            raise ValueError(f"sentence {index}: {len(gold_tags)} gold tags but {len(pred_tags)} predicted tags")
 
 
 def _per_type(gold: list[list[str]], pred: list[list[str]]) -> dict[str, dict[str, float | int]]:

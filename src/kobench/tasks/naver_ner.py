@@ -21,8 +21,7 @@ TASK = TaskSpec(
     splits=(("train", "train.tsv"), ("test", "test.tsv")),
     reader="koelectra_ner",
     # upstream writes suffix tags (PER-B); prepared data uses BIO prefix tags (B-PER)
-    labels=(Label("O", "O"),)
-    + tuple(Label(f"{t}-{p}", f"{p}-{t}") for t in ENTITY_TYPES for p in ("B", "I")),
+    labels=(Label("O", "O"),) + tuple(Label(f"{t}-{p}", f"{p}-{t}") for t in ENTITY_TYPES for p in ("B", "I")),
     main_metric="entity_f1",
     published_column="Naver NER (F1)",
     hyperparameters=Hyperparameters(lr=5e-5, epochs=20, batch_size=32),
