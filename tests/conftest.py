@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -14,21 +17,21 @@ ROOT = Path(__file__).resolve().parents[1]
 MIRROR = Path(os.environ.get("KOBENCH_TEST_MIRROR", ROOT.parent / "shared" / "datasets"))
 
 
-@pytest.fixture(autouse=True, scope="session")
-def _hermetic_env(tmp_path_factory: pytest.TempPathFactory) -> None:
-    home = tmp_path_factory.mktemp("home")
-    os.environ.update(
-        HF_HUB_OFFLINE="1",
-        TRANSFORMERS_OFFLINE="1",
-        HF_HOME=str(home / "hf"),
-        MLFLOW_DISABLE_TELEMETRY="true",
-        DVC_NO_ANALYTICS="1",
-        DVC_SITE_CACHE_DIR=str(home / "dvc-site"),
-        MPLCONFIGDIR=str(home / "mpl"),
-        TOKENIZERS_PARALLELISM="false",
-    )
-    os.environ.pop("KOBENCH_MIRROR", None)
-    os.environ.pop("MLFLOW_TRACKING_URI", None)
+# Set before any test module is collected: huggingface_hub reads HF_HUB_OFFLINE once, at import time.
+_HOME = Path(tempfile.mkdtemp(prefix="kobench-tests-"))
+atexit.register(shutil.rmtree, _HOME, ignore_errors=True)
+os.environ.update(
+    HF_HUB_OFFLINE="1",
+    TRANSFORMERS_OFFLINE="1",
+    HF_HOME=str(_HOME / "hf"),
+    MLFLOW_DISABLE_TELEMETRY="true",
+    DVC_NO_ANALYTICS="1",
+    DVC_SITE_CACHE_DIR=str(_HOME / "dvc-site"),
+    MPLCONFIGDIR=str(_HOME / "mpl"),
+    TOKENIZERS_PARALLELISM="false",
+)
+for _name in ("KOBENCH_MIRROR", "KOBENCH_OPTUNA_STORAGE", "MLFLOW_TRACKING_URI", "HF_TOKEN"):
+    os.environ.pop(_name, None)
 
 
 @pytest.fixture

@@ -174,9 +174,7 @@ def tiny_model(
 def tune(
     task: Annotated[str, typer.Option("--task", help="Task name.")],
     model: Annotated[str, typer.Option("--model", help="Catalogue name, hub id or local model directory.")],
-    n_trials: Annotated[
-        Optional[int], typer.Option(help="Total trial budget of the study (default tune.n_trials).")
-    ] = None,
+    n_trials: Annotated[Optional[int], typer.Option(help="Total trial budget of the study (default tune.n_trials).")] = None,
     storage: Annotated[
         Optional[str], typer.Option(help="Optuna RDB URL (default tune.storage or KOBENCH_OPTUNA_STORAGE).")
     ] = None,

@@ -37,9 +37,7 @@ class Evaluator:
         model.eval()
         outputs: Outputs = {name: [None] * len(self.lengths) for name in self.family.output_names}
         for batch in self.batches:
-            inputs = {
-                k: v.to(self.runtime.device) for k, v in self.collator(self.features, batch, labels=False).items()
-            }
+            inputs = {k: v.to(self.runtime.device) for k, v in self.collator(self.features, batch, labels=False).items()}
             with self.runtime.autocast():
                 result = model(**inputs)
             for name in self.family.output_names:

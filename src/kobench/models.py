@@ -48,9 +48,7 @@ def resolve_model(name: str, params: Params) -> ModelRef:
             )
         return ModelRef(name, row)
     if Path(name).is_dir():
-        return ModelRef(
-            Path(name).name, ModelParams(id=str(name), local_only=True, token_type_ids=_uses_segments(name))
-        )
+        return ModelRef(Path(name).name, ModelParams(id=str(name), local_only=True, token_type_ids=_uses_segments(name)))
     return ModelRef(name, ModelParams(id=name))
 
 
@@ -64,9 +62,7 @@ def _uses_segments(directory: str) -> bool:
 def _load_kwargs(ref: ModelRef) -> dict[str, Any]:
     kwargs: dict[str, Any] = {"revision": ref.row.revision} if ref.row.revision else {}
     if ref.row.trust_remote_code:
-        log.warning(
-            "model '%s': trust_remote_code=True (opted in by its params row): running code from %s", ref.key, ref.id
-        )
+        log.warning("model '%s': trust_remote_code=True (opted in by its params row): running code from %s", ref.key, ref.id)
         kwargs["trust_remote_code"] = True
     if ref.row.local_only:
         kwargs["local_files_only"] = True

@@ -54,9 +54,7 @@ def _read_csv(path: Path, text: str, delimiter: str) -> Iterator[Record]:
         start = reader.line_num + 1
         for fields in reader:
             if len(fields) != len(header):
-                raise DataError(
-                    path, f"expected {len(header)} fields ({', '.join(header)}), found {len(fields)}", start
-                )
+                raise DataError(path, f"expected {len(header)} fields ({', '.join(header)}), found {len(fields)}", start)
             yield start, dict(zip(header, fields))
             start = reader.line_num + 1
     except StopIteration:

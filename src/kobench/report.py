@@ -124,9 +124,7 @@ def results_csv(rows: list[Row]) -> str:
         for task, cell in row.cells.items():
             names = ["exact_match", "char_f1"] if TASKS[task].family == "span_qa" else [TASKS[task].main_metric]
             for i, metric in enumerate(names):
-                ours, published, diff = (
-                    values[i] if values else None for values in (cell.ours, cell.published, cell.diff)
-                )
+                ours, published, diff = (values[i] if values else None for values in (cell.ours, cell.published, cell.diff))
                 writer.writerow(
                     [
                         row.model,
@@ -146,9 +144,7 @@ def results_csv(rows: list[Row]) -> str:
     return out.getvalue()
 
 
-def write_report(
-    params: Params, champion_metrics: Any = None, study_plots: Any = None, curves: Any = None
-) -> list[Row]:
+def write_report(params: Params, champion_metrics: Any = None, study_plots: Any = None, curves: Any = None) -> list[Row]:
     """Write every report file atomically; return the rows."""
     from kobench.report_html import build_html
     from kobench.report_plots import draw_plots

@@ -89,8 +89,7 @@ def collect(params: Params, champion_metrics: Any = None) -> list[Row]:
             Row(
                 model=model,
                 display=(row_params.display if row_params and row_params.display else pub.get("display", model)),
-                size=(row_params.published_size if row_params and row_params.published_size else pub.get("size", ""))
-                or "",
+                size=(row_params.published_size if row_params and row_params.published_size else pub.get("size", "")) or "",
                 size_class=(row_params.size if row_params else pub.get("class", "base")),
                 cells=cells,
                 ran=ran,

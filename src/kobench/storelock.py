@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
-from collections.abc import Iterator
+import os
+import re
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 
@@ -20,19 +22,62 @@ def sqlite_path(url: str) -> Path | None:
 
 
 @contextlib.contextmanager
-def store_init_lock(url: str) -> Iterator[None]:
-    """Hold an exclusive file lock beside a SQLite store while it is opened; a no-op for server databases.
+def store_lock(url: str, key: str) -> Iterator[None]:
+    """An exclusive lock named ``key`` shared by every process using the store at ``url``.
 
-    Creating and migrating a schema is not safe to run twice at once (dvc queue -j N on a fresh store).
+    SQLite: a file lock beside the database. PostgreSQL/MySQL: a server advisory lock held on a connection of
+    its own (it blocks nothing but the same lock). Other stores: no lock.
     """
     path = sqlite_path(url)
-    if path is None:
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        name = re.sub(r"[^A-Za-z0-9_.-]", "_", key)
+        with open(path.with_name(f"{path.name}.{name}-lock"), "w") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+        return
+    if not url.startswith(("postgresql", "mysql")):
         yield
         return
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path.with_name(path.name + ".init-lock"), "w") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+    import sqlalchemy
+
+    postgres = url.startswith("postgresql")
+    lock = "SELECT pg_advisory_lock(hashtext(:k))" if postgres else "SELECT GET_LOCK(:k, -1)"
+    unlock = "SELECT pg_advisory_unlock(hashtext(:k))" if postgres else "SELECT RELEASE_LOCK(:k)"
+    engine = sqlalchemy.create_engine(url, poolclass=sqlalchemy.pool.NullPool)
+    try:
+        with engine.connect() as connection:
+            connection = connection.execution_options(isolation_level="AUTOCOMMIT")
+            connection.execute(sqlalchemy.text(lock), {"k": f"kobench:{key}"})
+            try:
+                yield
+            finally:
+                connection.execute(sqlalchemy.text(unlock), {"k": f"kobench:{key}"})
+    finally:
+        engine.dispose()
+
+
+def store_init_lock(url: str) -> contextlib.AbstractContextManager[None]:
+    """Held while a store is opened: creating and migrating a schema is not safe to run twice at once.
+
+    SQLite fails with "table ... already exists", PostgreSQL with a duplicate key in pg_type.
+    """
+    return store_lock(url, "init")
+
+
+def create_sqlite_atomically(url: str, create: Callable[[str], None]) -> None:
+    """Create a new SQLite store in a temporary file and rename it into place (call under the init lock).
+
+    Schema creation is a series of migrations; a process killed half-way would leave a database that every
+    later run fails to migrate ("duplicate column name"). A store that exists already is left alone.
+    """
+    path = sqlite_path(url)
+    if path is None or path.exists():
+        return
+    partial = path.with_name(f".{path.name}.creating")
+    partial.unlink(missing_ok=True)  # left by a process killed while creating
+    create(f"sqlite:///{partial}")
+    os.replace(partial, path)

@@ -22,9 +22,7 @@ def corpus_texts(prepared_root: Path, task: str | None) -> Iterator[str]:
 
     files = sorted((prepared_root / task).glob("*.parquet"))
     if not files:
-        raise KobenchError(
-            f"--corpus {task}: no prepared splits in {prepared_root / task}; run `kobench prepare {task}`"
-        )
+        raise KobenchError(f"--corpus {task}: no prepared splits in {prepared_root / task}; run `kobench prepare {task}`")
     for path in files:
         table = pq.read_table(path)
         for column in ("text", "text_pair", "context", "question"):

@@ -7,6 +7,7 @@ import logging
 import math
 import random
 import subprocess
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -32,6 +33,12 @@ def retry_locked(fn: Callable[..., T]) -> Callable[..., T]:
         raise AssertionError("unreachable")
 
     return wrapper
+
+
+def _create_mlflow_store(uri: str) -> None:
+    """Create MLflow's schema at ``uri`` in a child process, so that no connection to it stays open."""
+    code = "import sys, mlflow; mlflow.MlflowClient(tracking_uri=sys.argv[1]).search_experiments()"
+    subprocess.run([sys.executable, "-c", code, uri], check=True, capture_output=True, timeout=300)
 
 
 def git_commit() -> str:
@@ -62,12 +69,13 @@ class Tracker:
         import mlflow
         from mlflow.tracking import MlflowClient
 
-        from kobench.storelock import store_init_lock
+        from kobench.storelock import create_sqlite_atomically, store_init_lock
 
         if uri:
             mlflow.set_tracking_uri(uri)
         self.system_metrics = system_metrics
         with store_init_lock(mlflow.get_tracking_uri()):  # the client creates and migrates the schema
+            create_sqlite_atomically(mlflow.get_tracking_uri(), _create_mlflow_store)
             self.client = MlflowClient()
             self.experiment_id = self._experiment(experiment)
 
@@ -95,6 +103,25 @@ class Tracker:
             return runs[0].info.run_id
         run = self.client.create_run(self.experiment_id, run_name=study, tags={**tags, "kobench.kind": STUDY})
         return run.info.run_id
+
+    @retry_locked
+    def reopen(self, run_id: str, study: str) -> bool:
+        """Set the parent run ``run_id`` of ``study`` RUNNING again; False when this store has no such run."""
+        from mlflow.exceptions import MlflowException
+
+        try:
+            run = self.client.get_run(run_id)
+        except MlflowException:
+            return False
+        if (
+            run.info.experiment_id != self.experiment_id
+            or run.info.lifecycle_stage != "active"
+            or run.data.tags.get("kobench.study") != study
+            or run.data.tags.get("kobench.kind") != STUDY
+        ):
+            return False
+        self.client.update_run(run_id, status="RUNNING")
+        return True
 
     @retry_locked
     def start_child(self, parent: str, name: str, kind: str, params: dict[str, Any], tags: dict[str, str]) -> str:
@@ -146,9 +173,7 @@ class Tracker:
 
     def fail_orphans(self, parent: str, alive: set[str]) -> list[str]:
         """Mark FAILED every RUNNING child run of ``parent`` that no live trial owns (a killed process)."""
-        orphans = [
-            r.info.run_id for r in self.children(parent) if r.info.status == "RUNNING" and r.info.run_id not in alive
-        ]
+        orphans = [r.info.run_id for r in self.children(parent) if r.info.status == "RUNNING" and r.info.run_id not in alive]
         for run_id in orphans:
             self.set_tags(run_id, {"kobench.failure": "process died mid-run (trial failed by heartbeat)"})
             self.end(run_id, "FAILED")
@@ -173,9 +198,7 @@ class Tracker:
             self.client.create_registered_model(name, description="kobench: best checkpoint per task x model")
         except MlflowException:
             pass  # exists already
-        version = self.client.create_model_version(
-            name, source, run_id=run_id, tags={k: str(v) for k, v in tags.items()}
-        )
+        version = self.client.create_model_version(name, source, run_id=run_id, tags={k: str(v) for k, v in tags.items()})
         try:
             champion = self.client.get_model_version_by_alias(name, "champion")
             current = float(champion.tags.get("validation_score", "-inf"))

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
+import time
 import warnings
 from pathlib import Path
 from typing import Any
@@ -39,16 +41,22 @@ def study_name(spec: TaskSpec, ref: ModelRef) -> str:
 
 def open_study(name: str, storage_url: str, params: Params, direction: str = "maximize") -> optuna.Study:
     """Create or load the study; heartbeats fail (then retry once) trials whose process died."""
-    from kobench.storelock import store_init_lock
+    return open_or_create_study(name, storage_url, params, direction)[0]
+
+
+def open_or_create_study(
+    name: str, storage_url: str, params: Params, direction: str = "maximize"
+) -> tuple[optuna.Study, bool]:
+    """:func:`open_study`, and whether this call created it (true for one of several workers at once)."""
+    from kobench.storelock import create_sqlite_atomically, store_init_lock
 
     engine_kwargs = {"connect_args": {"timeout": 60}} if storage_url.startswith("sqlite") else {"pool_pre_ping": True}
     pruner = (
-        optuna.pruners.MedianPruner(n_startup_trials=2)
-        if params.tune.pruner == "median"
-        else optuna.pruners.NopPruner()
+        optuna.pruners.MedianPruner(n_startup_trials=2) if params.tune.pruner == "median" else optuna.pruners.NopPruner()
     )
     sampler = optuna.samplers.TPESampler(seed=params.tune.sampler_seed)
     with store_init_lock(storage_url):  # schema creation and study creation race between parallel studies
+        create_sqlite_atomically(storage_url, _create_optuna_storage)
         storage = optuna.storages.RDBStorage(
             storage_url,
             engine_kwargs=engine_kwargs,
@@ -56,9 +64,44 @@ def open_study(name: str, storage_url: str, params: Params, direction: str = "ma
             grace_period=2 * params.tune.heartbeat_seconds,
             heartbeat_stale_trial_callback=optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=1),
         )
-        return optuna.create_study(
-            study_name=name, storage=storage, sampler=sampler, pruner=pruner, direction=direction, load_if_exists=True
-        )
+        kwargs = {"study_name": name, "storage": storage, "sampler": sampler, "pruner": pruner, "direction": direction}
+        try:
+            return optuna.create_study(**kwargs, load_if_exists=False), True
+        except optuna.exceptions.DuplicatedStudyError:
+            study = optuna.create_study(**kwargs, load_if_exists=True)
+            # a second worker with the same seed would draw exactly the first one's random startup trials
+            study.sampler.reseed_rng()
+            return study, False
+
+
+def _create_optuna_storage(url: str) -> None:
+    optuna.storages.RDBStorage(url).engine.dispose()
+
+
+PARENT_ATTR = "mlflow_parent_run_id"
+
+
+def parent_run(
+    study: optuna.Study, created: bool, tracker: Tracker, name: str, tags: dict[str, str], wait_s: float = 60.0
+) -> str:
+    """The study's one MLflow parent run, also for workers that start at the same instant.
+
+    Searching MLflow and then creating is a race (both workers find nothing, both create a parent). The
+    storage's unique study names elect one worker, the one that created the study: it finds or creates the
+    parent and records its id on the study; the others reopen the recorded run, waiting for it while the new
+    study has no trial yet.
+    """
+    if not created:
+        deadline = time.monotonic() + wait_s
+        while (recorded := study.user_attrs.get(PARENT_ATTR)) is None and time.monotonic() < deadline:
+            if study.get_trials(deepcopy=False):
+                break  # a study older than the record: nobody will write it
+            time.sleep(0.2)
+        if recorded is not None and tracker.reopen(recorded, name):
+            return recorded
+    parent = tracker.study_run(name, tags)
+    study.set_user_attr(PARENT_ATTR, parent)
+    return parent
 
 
 def search_space(params: Params, task: str) -> SearchSpaceParams:
@@ -157,25 +200,33 @@ def _free_accelerator() -> None:
         torch.cuda.empty_cache()
 
 
-class _Budget:
-    """Stops a worker once the study's total budget is claimed, by this worker or any other."""
+def optimize(study: optuna.Study, objective: Objective, n_trials: int, storage_url: str = "") -> None:
+    """Run trials until ``n_trials`` are claimed in total (resume-safe, shared across workers).
 
-    def __init__(self, total: int) -> None:
-        self.total = total
+    "Budget left?" and "create a trial" happen under one lock per study, released as soon as the trial exists:
+    two workers finishing at the same instant would otherwise both start one more trial (overshoot). WAITING
+    trials (heartbeat retries of killed ones) are claimed already and are run too: study.optimize(n_trials=k)
+    pops them first, so a plain ``n_trials - claimed`` would stop one trial short after a crash.
+    """
+    from kobench.storelock import store_lock
 
-    def __call__(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
-        if claimed_trials(study) >= self.total:
-            study.stop()
-
-
-def optimize(study: optuna.Study, objective: Objective, n_trials: int) -> None:
-    """Run trials until ``n_trials`` are claimed in total (resume-safe, shared across workers)."""
     optuna.storages.fail_stale_trials(study)
-    remaining = n_trials - claimed_trials(study)
-    if remaining > 0:
-        study.optimize(
-            objective, n_trials=remaining, callbacks=[_Budget(n_trials)], catch=(Exception,), gc_after_trial=True
-        )
+    waiting_state = (optuna.trial.TrialState.WAITING,)
+    while True:
+        with contextlib.ExitStack() as held:
+            held.enter_context(store_lock(storage_url, f"budget-{study.study_name}"))
+            waiting = study.get_trials(deepcopy=False, states=waiting_state)
+            if claimed_trials(study) >= n_trials and not waiting:
+                break
+            before = len(study.get_trials(deepcopy=False))
+
+            def guarded(trial: optuna.Trial, held: contextlib.ExitStack = held) -> float:
+                held.close()  # the trial exists in the storage now: the other workers count it
+                return objective(trial)
+
+            study.optimize(guarded, n_trials=1, catch=(Exception,), gc_after_trial=True)
+        if not waiting and len(study.get_trials(deepcopy=False)) == before:
+            break  # no trial could be created: do not spin
     optuna.storages.fail_stale_trials(study)
 
 
@@ -195,7 +246,7 @@ def run_study(
     from kobench.registry import finalize, write_failed_study
 
     name = study_name(spec, ref)
-    study = open_study(name, storage_url, params)
+    study, created = open_or_create_study(name, storage_url, params)
     tags = {
         "kobench.study": name,
         "kobench.task": spec.name,
@@ -207,12 +258,12 @@ def run_study(
         "kobench.git_commit": git_commit(),
         "kobench.prepared_digest": prepared_digest(paths.prepared),
     }
-    parent = tracker.study_run(name, tags)
+    parent = parent_run(study, created, tracker, name, tags)
     status = "FAILED"
     try:
         _sweep(study, tracker, parent)
         objective = Objective(spec, ref, base, search_space(params, spec.name), paths, tracker, parent, tags)
-        optimize(study, objective, n_trials)
+        optimize(study, objective, n_trials, storage_url)
         _sweep(study, tracker, parent)
         summary = _summary(study)
         tracker.log_metrics(

@@ -42,7 +42,10 @@ def test_two_queued_experiments_run_in_parallel_on_shared_stores(tmp_path: Path,
             time.sleep(3)
     finally:
         run(["dvc", "queue", "stop", "--kill"], project)
-    assert status.count("Success") == 2 and "Failed" not in status, status
+    if status.count("Success") != 2:  # show why an experiment failed
+        names = [line.split()[1] for line in status.splitlines() if "Failed" in line]
+        logs = "\n".join(run(["dvc", "queue", "logs", name], project).stdout[-3000:] for name in names)
+        raise AssertionError(f"{status}\n{logs}")
     with sqlite3.connect(stores / "mlflow.db") as db:
         runs = db.execute(
             "select r.name, r.status, t.value from runs r join tags t on t.run_uuid = r.run_uuid "

@@ -1,4 +1,4 @@
-"""A `kobench tune` process killed mid-trial (SIGKILL) and re-run: real Optuna, real MLflow, separate processes."""
+"""A `kobench tune` killed mid-trial (SIGKILL), then re-run: real Optuna, real MLflow, real processes."""
 
 from __future__ import annotations
 
@@ -14,14 +14,16 @@ from pathlib import Path
 import optuna
 import pytest
 import yaml
-from synthetic import write_raw
 
 from kobench.tuning import claimed_trials
+from synthetic import write_raw
 
 ROOT = Path(__file__).resolve().parents[2]
 STUDY = "nsmc-tiny"
 TUNE = ["-m", "kobench.cli", "tune", "--task", "nsmc", "--model", "models/tiny", "--max-seq-len", "32"]
 HEARTBEAT = 1
+State = optuna.trial.TrialState
+Retry = optuna.storages.RetryHeartbeatStaleTrialCallback
 
 pytestmark = pytest.mark.slow
 
@@ -31,7 +33,7 @@ def _project(root: Path, tiny: Path, tune: dict) -> Path:
     root.mkdir(parents=True, exist_ok=True)
     write_raw("nsmc", root / "data" / "raw" / "nsmc", n=60)
     done = subprocess.run([sys.executable, "-m", "kobench.cli", "prepare", "nsmc"], cwd=root, env=_env(root),
-                          capture_output=True, text=True, timeout=120)
+                          capture_output=True, text=True, timeout=120, check=False)
     assert done.returncode == 0, done.stderr
     shutil.copytree(tiny, root / "models" / "tiny")
     params = yaml.safe_load((ROOT / "params.yaml").read_text(encoding="utf-8"))
@@ -48,7 +50,7 @@ def _env(root: Path) -> dict[str, str]:
     return env
 
 
-def _trials(storage: optuna.storages.RDBStorage | None, root: Path):  # noqa: ANN202
+def _trials(storage: optuna.storages.RDBStorage | None, root: Path):
     """The study's trials, or [] while the worker has not created the study yet."""
     if not (root / "optuna.db").exists():
         return storage, []
@@ -61,7 +63,8 @@ def _trials(storage: optuna.storages.RDBStorage | None, root: Path):  # noqa: AN
                     return None, []
             except sqlite3.OperationalError:  # tables not created yet
                 return None, []
-        storage = optuna.storages.RDBStorage(f"sqlite:///{root}/optuna.db", engine_kwargs={"connect_args": {"timeout": 30}})
+        engine_kwargs = {"connect_args": {"timeout": 30}}
+        storage = optuna.storages.RDBStorage(f"sqlite:///{root}/optuna.db", engine_kwargs=engine_kwargs)
     study_id = storage.get_study_id_from_name(STUDY)
     return storage, storage.get_all_trials(study_id, deepcopy=False)
 
@@ -75,7 +78,7 @@ def _kill_during_trial_1(proc: subprocess.Popen, root: Path, log: Path) -> None:
         storage, trials = _trials(storage, root)
         by_number = {t.number: t for t in trials}
         one = by_number.get(1)
-        if one is not None and one.state == optuna.trial.TrialState.RUNNING and "mlflow_run_id" in one.user_attrs:
+        if one is not None and one.state == State.RUNNING and "mlflow_run_id" in one.user_attrs:
             proc.send_signal(signal.SIGKILL)
             proc.wait(timeout=30)
             return
@@ -84,7 +87,7 @@ def _kill_during_trial_1(proc: subprocess.Popen, root: Path, log: Path) -> None:
     pytest.fail(f"trial 1 never started:\n{log.read_text()[-4000:]}")
 
 
-def test_a_killed_tune_resumes_to_its_budget(tmp_path: Path, tiny_models) -> None:  # noqa: ANN001
+def test_a_killed_tune_resumes_to_its_budget(tmp_path: Path, tiny_models) -> None:
     from mlflow.entities import ViewType
     from mlflow.tracking import MlflowClient
 
@@ -95,7 +98,8 @@ def test_a_killed_tune_resumes_to_its_budget(tmp_path: Path, tiny_models) -> Non
     storage_url = f"sqlite:///{root}/optuna.db"
     log = tmp_path / "first.log"
     with log.open("w") as out:
-        proc = subprocess.Popen([sys.executable, *TUNE], cwd=root, env=_env(root), stdout=out, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen([sys.executable, *TUNE], cwd=root, env=_env(root), stdout=out,
+                                stderr=subprocess.STDOUT)
         try:
             _kill_during_trial_1(proc, root, log)
         finally:
@@ -106,26 +110,26 @@ def test_a_killed_tune_resumes_to_its_budget(tmp_path: Path, tiny_models) -> Non
 
     # What the kill left behind: trial 1 and its MLflow run still RUNNING, nobody to end them.
     before = {t.number: t for t in optuna.load_study(study_name=STUDY, storage=storage_url).trials}
-    assert before[0].state == optuna.trial.TrialState.COMPLETE and before[0].value is not None
-    assert before[1].state == optuna.trial.TrialState.RUNNING
+    assert before[0].state == State.COMPLETE and before[0].value is not None
+    assert before[1].state == State.RUNNING
     killed_run = before[1].user_attrs["mlflow_run_id"]
     client = MlflowClient(tracking_uri=f"sqlite:///{root}/mlflow.db")
     assert client.get_run(killed_run).info.status == "RUNNING"
 
     time.sleep(3 * HEARTBEAT)  # > 2 x heartbeat: the grace period is over, trial 1 is stale
     second = subprocess.run([sys.executable, *TUNE], cwd=root, env=_env(root), capture_output=True, text=True,
-                            timeout=300)
+                            timeout=300, check=False)
     assert second.returncode == 0, f"{second.stdout}\n{second.stderr[-4000:]}"
 
     study = optuna.load_study(study_name=STUDY, storage=storage_url)
     after = {t.number: t for t in study.trials}
     states = {n: t.state.name for n, t in after.items()}
     assert claimed_trials(study) == 3, states
-    assert after[0].state == optuna.trial.TrialState.COMPLETE and after[0].value == before[0].value
-    assert after[1].state == optuna.trial.TrialState.FAIL, states
-    assert not [n for n, t in after.items() if t.state in (optuna.trial.TrialState.RUNNING, optuna.trial.TrialState.WAITING)]
-    retried = [n for n, t in after.items() if optuna.storages.RetryFailedTrialCallback.retried_trial_number(t) == 1]
-    assert len(retried) == 1 and after[retried[0]].state != optuna.trial.TrialState.FAIL, states
+    assert after[0].state == State.COMPLETE and after[0].value == before[0].value
+    assert after[1].state == State.FAIL, states
+    assert not [n for n, t in after.items() if t.state in (State.RUNNING, State.WAITING)], states
+    retried = [n for n, t in after.items() if Retry.retried_trial_number(t) == 1]
+    assert len(retried) == 1 and after[retried[0]].state != State.FAIL, states
 
     run = client.get_run(killed_run)
     assert run.info.run_name == "trial-1" and run.data.tags["kobench.kind"] == "trial"
@@ -137,10 +141,12 @@ def test_a_killed_tune_resumes_to_its_budget(tmp_path: Path, tiny_models) -> Non
     assert [r.info.run_name for r in everything if r.info.status == "RUNNING"] == []
     # every trial of the study has exactly one MLflow run, and no other trial run exists
     trial_runs = [r for r in everything if r.data.tags.get("kobench.kind") == "trial"]
-    assert sorted(r.info.run_id for r in trial_runs) == sorted(t.user_attrs["mlflow_run_id"] for t in study.trials)
+    linked = [t.user_attrs["mlflow_run_id"] for t in study.trials]
+    assert sorted(r.info.run_id for r in trial_runs) == sorted(linked)
 
     champion = client.get_model_version_by_alias("kobench-nsmc-tiny", "champion")
-    assert champion.run_id in {r.info.run_id for r in everything if r.data.tags.get("kobench.kind") == "final"}
+    finals = {r.info.run_id for r in everything if r.data.tags.get("kobench.kind") == "final"}
+    assert champion.run_id in finals
     metrics = json.loads((root / "metrics" / "nsmc" / "tiny.json").read_text(encoding="utf-8"))
     assert metrics["status"] == "complete" and metrics["registered_model"] == "kobench-nsmc-tiny"
     assert metrics["run_ids"]["study"] == parent.info.run_id

@@ -27,9 +27,7 @@ class RegressionFamily:
         """Token ids plus float ``labels``."""
         return {**encode_texts(rows, tokenizer, settings), "labels": [float(r["label"]) for r in rows]}
 
-    def decode(
-        self, spec: TaskSpec, rows: list, features: Features, outputs: Outputs, settings: EncodeSettings
-    ) -> dict:
+    def decode(self, spec: TaskSpec, rows: list, features: Features, outputs: Outputs, settings: EncodeSettings) -> dict:
         """The predicted score per row."""
         return {r["id"]: float(logits[0]) for r, logits in zip(rows, outputs["logits"])}
 

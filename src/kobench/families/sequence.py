@@ -42,9 +42,7 @@ class SequenceClassificationFamily:
         """Token ids plus integer ``labels``."""
         return {**encode_texts(rows, tokenizer, settings), "labels": [int(r["label"]) for r in rows]}
 
-    def decode(
-        self, spec: TaskSpec, rows: list, features: Features, outputs: Outputs, settings: EncodeSettings
-    ) -> dict:
+    def decode(self, spec: TaskSpec, rows: list, features: Features, outputs: Outputs, settings: EncodeSettings) -> dict:
         """Arg-max class per row."""
         return {r["id"]: int(np.argmax(logits)) for r, logits in zip(rows, outputs["logits"])}
 

@@ -26,9 +26,7 @@ CONTEXT = 1  # sequence id of the context in a (question, context) pair
 def _check_fast(tokenizer: Any) -> None:
     """Raise KobenchError unless ``tokenizer`` is a fast (Rust) tokenizer that returns offsets."""
     if not getattr(tokenizer, "is_fast", False):
-        raise KobenchError(
-            f"KorQuAD needs a fast tokenizer with offset mappings; {type(tokenizer).__name__} is not one"
-        )
+        raise KobenchError(f"KorQuAD needs a fast tokenizer with offset mappings; {type(tokenizer).__name__} is not one")
 
 
 def _truncate_questions(questions: list[str], tokenizer: Any, max_query_len: int) -> tuple[list[str], list[int]]:

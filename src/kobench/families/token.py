@@ -66,9 +66,7 @@ class TokenClassificationFamily:
             "word_starts": [[-1 if w is None else w for w in s] for s in starts],
         }
 
-    def decode(
-        self, spec: TaskSpec, rows: list, features: Features, outputs: Outputs, settings: EncodeSettings
-    ) -> dict:
+    def decode(self, spec: TaskSpec, rows: list, features: Features, outputs: Outputs, settings: EncodeSettings) -> dict:
         """One tag per eojeol; eojeols cut off by max_seq_len are predicted ``O``."""
         names = spec.label_names
         predictions = {}

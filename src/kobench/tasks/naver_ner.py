@@ -2,7 +2,9 @@
 
 from kobench.spec import Hyperparameters, Label, SourceFile, TaskSpec
 
-_URL = "https://raw.githubusercontent.com/monologg/KoELECTRA/024fbdd600e653b6e4bdfc64ceec84181b5ce6c4/finetune/data/naver-ner"
+_URL = (
+    "https://raw.githubusercontent.com/monologg/KoELECTRA/024fbdd600e653b6e4bdfc64ceec84181b5ce6c4/finetune/data/naver-ner"
+)
 ENTITY_TYPES = ("PER", "FLD", "AFW", "ORG", "LOC", "CVL", "DAT", "TIM", "NUM", "EVT", "ANM", "PLT", "MAT", "TRM")
 
 TASK = TaskSpec(

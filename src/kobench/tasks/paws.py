@@ -2,9 +2,7 @@
 
 from kobench.spec import Columns, Hyperparameters, Label, SourceFile, TaskSpec
 
-_URL = (
-    "https://raw.githubusercontent.com/monologg/KoELECTRA/024fbdd600e653b6e4bdfc64ceec84181b5ce6c4/finetune/data/paws"
-)
+_URL = "https://raw.githubusercontent.com/monologg/KoELECTRA/024fbdd600e653b6e4bdfc64ceec84181b5ce6c4/finetune/data/paws"
 
 TASK = TaskSpec(
     name="paws",

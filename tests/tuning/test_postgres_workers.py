@@ -1,0 +1,177 @@
+"""Two `kobench tune` workers on ONE study in a real PostgreSQL (Optuna storage and MLflow tracking store).
+
+The server is a throwaway cluster on 127.0.0.1 in a temporary directory; the test skips where PostgreSQL is
+not installed (CI installs it, see .ci/run).
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import optuna
+import pytest
+import yaml
+
+from kobench.tuning import claimed_trials
+from synthetic import write_raw
+
+ROOT = Path(__file__).resolve().parents[2]
+N_TRIALS = 4
+STUDY = "nsmc-tiny"
+State = optuna.trial.TrialState
+
+pytestmark = pytest.mark.slow
+
+
+def _pg_bin() -> Path:
+    """The directory holding initdb and pg_ctl, or a skip saying where they were looked for."""
+    found = shutil.which("initdb")
+    candidates = [Path(found).resolve().parent] if found else []
+    installed = sorted(glob.glob("/usr/lib/postgresql/*/bin"), key=_version, reverse=True)
+    candidates += [Path(p) for p in installed]
+    for directory in candidates:
+        if (directory / "initdb").exists() and (directory / "pg_ctl").exists():
+            return directory
+    pytest.skip("PostgreSQL not installed: no initdb/pg_ctl on PATH or under /usr/lib/postgresql/*/bin")
+    raise AssertionError("unreachable")
+
+
+def _version(path: str) -> int:
+    name = Path(path).parent.name
+    return int(name) if name.isdigit() else 0
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture
+def postgres() -> Iterator[str]:
+    """A running throwaway server with databases ``optuna`` and ``mlflow``; yields its base URL."""
+    import psycopg2
+
+    bin_dir = _pg_bin()
+    as_user: list[str] = []
+    # outside pytest's 0700 tmp dir: the server's user must reach its data directory
+    home = Path(tempfile.mkdtemp(prefix="kobench-pg-"))
+    if os.geteuid() == 0:  # PostgreSQL refuses to run as root
+        runuser = shutil.which("runuser")
+        try:
+            import pwd
+
+            pwd.getpwnam("postgres")
+        except KeyError:
+            runuser = None
+        if runuser is None:
+            shutil.rmtree(home)
+            pytest.skip("PostgreSQL not usable: running as root without runuser or a 'postgres' user")
+        as_user = [runuser, "-u", "postgres", "--"]
+        shutil.chown(home, "postgres")
+    data, sockets, port = home / "data", home / "sockets", _free_port()
+
+    def pg(*args: str, timeout: int = 120) -> None:
+        done = subprocess.run([*as_user, *args], capture_output=True, text=True, timeout=timeout, check=False)
+        assert done.returncode == 0, f"{args[0]} failed:\n{done.stdout}\n{done.stderr}"
+
+    started = False
+    try:
+        pg(str(bin_dir / "initdb"), "-D", str(data), "-A", "trust", "-U", "kobench", "-E", "UTF8",
+           "--no-sync")
+        pg("mkdir", "-p", str(sockets))
+        options = f"-k {sockets} -c listen_addresses=127.0.0.1 -p {port} -c fsync=off -c max_connections=200"
+        pg(str(bin_dir / "pg_ctl"), "-D", str(data), "-l", str(home / "server.log"), "-w", "-t", "60",
+           "-o", options, "start")
+        started = True
+        connection = psycopg2.connect(host="127.0.0.1", port=port, user="kobench", dbname="postgres")
+        connection.autocommit = True
+        with connection.cursor() as cursor:
+            cursor.execute("CREATE DATABASE optuna")
+            cursor.execute("CREATE DATABASE mlflow")
+        connection.close()
+        yield f"postgresql+psycopg2://kobench@127.0.0.1:{port}"
+    finally:
+        if started:
+            stop = [str(bin_dir / "pg_ctl"), "-D", str(data), "-m", "immediate", "-w", "stop"]
+            subprocess.run([*as_user, *stop], capture_output=True, timeout=60, check=False)
+        shutil.rmtree(home, ignore_errors=True)
+
+
+def _project(root: Path, tiny: Path, env: dict[str, str]) -> Path:
+    root.mkdir(parents=True)
+    write_raw("nsmc", root / "data" / "raw" / "nsmc", n=60)
+    done = subprocess.run([sys.executable, "-m", "kobench.cli", "prepare", "nsmc"], cwd=root, env=env,
+                          capture_output=True, text=True, timeout=120, check=False)
+    assert done.returncode == 0, done.stderr
+    shutil.copytree(tiny, root / "models" / "tiny")
+    params = yaml.safe_load((ROOT / "params.yaml").read_text(encoding="utf-8"))
+    params["tune"].update(n_trials=N_TRIALS, heartbeat_seconds=1,
+                          search_space={"lr": {"low": 5e-4, "high": 3e-3}, "epochs": {"low": 1, "high": 2}})
+    params["train"]["batch_size"] = 16
+    params["data"]["max_train_samples"] = None
+    (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False), encoding="utf-8")
+    return root
+
+
+def test_two_workers_share_one_study_and_one_parent_run(tmp_path: Path, tiny_models, postgres: str) -> None:
+    from mlflow.entities import ViewType
+    from mlflow.tracking import MlflowClient
+
+    storage, tracking = f"{postgres}/optuna", f"{postgres}/mlflow"
+    env = {**os.environ, "MLFLOW_TRACKING_URI": tracking}
+    env.pop("KOBENCH_OPTUNA_STORAGE", None)
+    root = _project(tmp_path / "project", tiny_models("bert"), env)
+    command = [sys.executable, "-m", "kobench.cli", "tune", "--task", "nsmc", "--model", "models/tiny",
+               "--max-seq-len", "32", "--storage", storage]
+    logs = [tmp_path / f"worker-{i}.log" for i in range(2)]
+    procs = []
+    started = time.monotonic()
+    for log in logs:
+        with log.open("w") as out:
+            procs.append(subprocess.Popen(command, cwd=root, env=env, stdout=out, stderr=subprocess.STDOUT))
+    try:
+        codes = [proc.wait(timeout=400) for proc in procs]
+    finally:
+        for proc in procs:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+    outputs = [log.read_text(encoding="utf-8", errors="replace") for log in logs]
+    for i, (code, output) in enumerate(zip(codes, outputs, strict=True)):
+        took = time.monotonic() - started
+        assert code == 0, f"worker {i} exited {code} after {took:.0f} s:\n{output[-5000:]}"
+
+    study = optuna.load_study(study_name=STUDY, storage=storage)
+    numbers = [t.number for t in study.trials]
+    assert sorted(numbers) == list(range(N_TRIALS)), numbers  # exactly the budget, each number once
+    assert claimed_trials(study) == N_TRIALS
+    assert all(t.state in (State.COMPLETE, State.PRUNED) for t in study.trials)
+    # each worker samples its own points (one seed in both would repeat the other's random startup trials)
+    assert len({t.params["lr"] for t in study.trials}) == N_TRIALS, [t.params for t in study.trials]
+
+    client = MlflowClient(tracking_uri=tracking)
+    experiments = [e.experiment_id for e in client.search_experiments(view_type=ViewType.ALL)]
+    runs = client.search_runs(experiments, run_view_type=ViewType.ALL, max_results=1000)
+    assert [(r.info.run_name, r.info.status) for r in runs if r.info.status == "RUNNING"] == []
+    parents = [r for r in runs if r.data.tags.get("kobench.kind") == "study"]
+    assert [p.data.tags["kobench.study"] for p in parents] == [STUDY], "the workers must share one parent run"
+    trial_runs = {r.info.run_id: r for r in runs if r.data.tags.get("kobench.kind") == "trial"}
+    linked = [t.user_attrs["mlflow_run_id"] for t in study.trials]
+    assert sorted(linked) == sorted(trial_runs), "every trial has exactly one MLflow run, no run is unowned"
+    for trial in study.trials:
+        run = trial_runs[trial.user_attrs["mlflow_run_id"]]
+        assert run.info.run_name == f"trial-{trial.number}"
+        assert run.data.tags["mlflow.parentRunId"] == parents[0].info.run_id
+        assert run.info.status == ("FINISHED" if trial.state == State.COMPLETE else "KILLED")
+    champion = client.get_model_version_by_alias("kobench-nsmc-tiny", "champion")
+    assert champion.run_id in {r.info.run_id for r in runs if r.data.tags.get("kobench.kind") == "final"}
