@@ -19,6 +19,17 @@ app = typer.Typer(
     add_completion=False,
 )
 ParamsOpt = Annotated[Path, typer.Option("--params", help="params.yaml to read.")]
+TaskOpt = Annotated[str, typer.Option("--task", help="Task name.")]
+ModelOpt = Annotated[str, typer.Option("--model", help="Catalogue name, hub id or local model directory.")]
+BatchSizeOpt = Annotated[Optional[int], typer.Option(help="Training batch size.")]
+SeedOpt = Annotated[Optional[int], typer.Option(help="Training seed (default base.seed).")]
+MaxTrainOpt = Annotated[Optional[int], typer.Option(help="Subsample train (seeded).")]
+MaxEvalOpt = Annotated[Optional[int], typer.Option(help="Subsample validation and test (seeded).")]
+MaxSeqLenOpt = Annotated[Optional[int], typer.Option(help="Override the task's max_seq_len.")]
+SelectionOpt = Annotated[Optional[str], typer.Option(help="validation (default) or test (reference protocol).")]
+PaddingOpt = Annotated[Optional[str], typer.Option(help="dynamic or max_length.")]
+PrecisionOpt = Annotated[Optional[str], typer.Option(help="auto, fp32 or bf16.")]
+DeviceOpt = Annotated[Optional[str], typer.Option(help="auto, cpu or cuda.")]
 SplitsOpt = Annotated[Optional[str], typer.Option("--splits", help="Comma-separated subset of train,validation,test.")]
 
 
@@ -75,60 +86,35 @@ def prepare(task: str, splits: SplitsOpt = None, params_file: ParamsOpt = Path("
 
 @app.command()
 def train(
-    task: Annotated[str, typer.Option("--task", help="Task name.")],
-    model: Annotated[str, typer.Option("--model", help="Catalogue name, hub id or local model directory.")],
+    task: TaskOpt,
+    model: ModelOpt,
     lr: Annotated[Optional[float], typer.Option(help="Learning rate (default: the task's published one).")] = None,
     epochs: Annotated[Optional[int], typer.Option(help="Epochs (default: the task's published number).")] = None,
-    batch_size: Annotated[Optional[int], typer.Option(help="Training batch size.")] = None,
-    seed: Annotated[Optional[int], typer.Option(help="Seed (default base.seed).")] = None,
-    max_train_samples: Annotated[Optional[int], typer.Option(help="Subsample train (seeded).")] = None,
-    max_eval_samples: Annotated[Optional[int], typer.Option(help="Subsample validation and test (seeded).")] = None,
-    max_seq_len: Annotated[Optional[int], typer.Option(help="Override the task's max_seq_len.")] = None,
-    selection: Annotated[Optional[str], typer.Option(help="validation (default) or test (reference protocol).")] = None,
-    padding: Annotated[Optional[str], typer.Option(help="dynamic or max_length.")] = None,
-    precision: Annotated[Optional[str], typer.Option(help="auto, fp32 or bf16.")] = None,
-    device: Annotated[Optional[str], typer.Option(help="auto, cpu or cuda.")] = None,
+    batch_size: BatchSizeOpt = None,
+    seed: SeedOpt = None,
+    max_train_samples: MaxTrainOpt = None,
+    max_eval_samples: MaxEvalOpt = None,
+    max_seq_len: MaxSeqLenOpt = None,
+    selection: SelectionOpt = None,
+    padding: PaddingOpt = None,
+    precision: PrecisionOpt = None,
+    device: DeviceOpt = None,
     run_name: Annotated[Optional[str], typer.Option(help="Folder name under outputs/<task>/<model>/.")] = None,
     params_file: ParamsOpt = Path("params.yaml"),
 ) -> None:
     """Fine-tune MODEL on TASK once: best checkpoint on validation, scored once on test."""
-    from kobench.runs import run_config, run_dir_for
-    from kobench.training import train as train_run
-
-    params, spec, ref = _task_and_model(params_file, task, model)
-    overrides = {
-        "lr": lr,
-        "epochs": epochs,
-        "batch_size": batch_size,
-        "seed": seed,
-        "max_train_samples": max_train_samples,
-        "max_eval_samples": max_eval_samples,
-        "max_seq_len": max_seq_len,
-        "selection": selection,
-        "padding": padding,
-        "precision": precision,
-        "device": device,
-    }
-    config = run_config(params, spec, ref, **{k: v for k, v in overrides.items() if v is not None})
-    paths = params.base.paths
-    result = train_run(
-        spec,
-        ref,
-        config,
-        prepared_dir=paths.prepared / task,
-        run_dir=run_dir_for(paths.outputs, task, ref, run_name),
-        features_dir=paths.features,
-    )
+    options = {k: v for k, v in locals().items() if k not in ("task", "model", "run_name", "params_file")}
     import json
 
-    typer.echo(
-        json.dumps(
-            {k: result[k] for k in ("task", "model", "protocol", "validation", "test")},
-            indent=2,
-            ensure_ascii=False,
-            default=str,
-        )
-    )
+    from kobench.runs import run_dir_for
+    from kobench.training import train as train_run
+
+    params, spec, ref, config = _run_setup(params_file, task, model, options)
+    paths = params.base.paths
+    run_dir = run_dir_for(paths.outputs, task, ref, run_name)
+    result = train_run(spec, ref, config, prepared_dir=paths.prepared / task, run_dir=run_dir, features_dir=paths.features)
+    summary = {k: result[k] for k in ("task", "model", "protocol", "validation", "test")}
+    typer.echo(json.dumps(summary, indent=2, ensure_ascii=False, default=str))
 
 
 @app.command()
@@ -172,39 +158,28 @@ def tiny_model(
 
 @app.command()
 def tune(
-    task: Annotated[str, typer.Option("--task", help="Task name.")],
-    model: Annotated[str, typer.Option("--model", help="Catalogue name, hub id or local model directory.")],
+    task: TaskOpt,
+    model: ModelOpt,
     n_trials: Annotated[Optional[int], typer.Option(help="Total trial budget of the study (default tune.n_trials).")] = None,
     storage: Annotated[
         Optional[str], typer.Option(help="Optuna RDB URL (default tune.storage or KOBENCH_OPTUNA_STORAGE).")
     ] = None,
-    batch_size: Annotated[Optional[int], typer.Option(help="Training batch size.")] = None,
-    seed: Annotated[Optional[int], typer.Option(help="Training seed (default base.seed).")] = None,
-    max_train_samples: Annotated[Optional[int], typer.Option(help="Subsample train (seeded).")] = None,
-    max_eval_samples: Annotated[Optional[int], typer.Option(help="Subsample validation and test (seeded).")] = None,
-    max_seq_len: Annotated[Optional[int], typer.Option(help="Override the task's max_seq_len.")] = None,
-    selection: Annotated[Optional[str], typer.Option(help="validation (default) or test (reference protocol).")] = None,
-    precision: Annotated[Optional[str], typer.Option(help="auto, fp32 or bf16.")] = None,
-    device: Annotated[Optional[str], typer.Option(help="auto, cpu or cuda.")] = None,
+    batch_size: BatchSizeOpt = None,
+    seed: SeedOpt = None,
+    max_train_samples: MaxTrainOpt = None,
+    max_eval_samples: MaxEvalOpt = None,
+    max_seq_len: MaxSeqLenOpt = None,
+    selection: SelectionOpt = None,
+    padding: PaddingOpt = None,
+    precision: PrecisionOpt = None,
+    device: DeviceOpt = None,
     params_file: ParamsOpt = Path("params.yaml"),
 ) -> None:
     """Tune lr and epochs of MODEL on TASK with Optuna; track in MLflow; register the best checkpoint."""
-    from kobench.runs import run_config
-    from kobench.tracking import Tracker
+    options = {k: v for k, v in locals().items() if k not in ("task", "model", "n_trials", "storage", "params_file")}
     from kobench.tuning import StudyPaths, run_study
 
-    params, spec, ref = _task_and_model(params_file, task, model)
-    overrides = {
-        "batch_size": batch_size,
-        "seed": seed,
-        "max_train_samples": max_train_samples,
-        "max_eval_samples": max_eval_samples,
-        "max_seq_len": max_seq_len,
-        "selection": selection,
-        "precision": precision,
-        "device": device,
-    }
-    base = run_config(params, spec, ref, **{k: v for k, v in overrides.items() if v is not None})
+    params, spec, ref, base = _run_setup(params_file, task, model, options)
     paths = params.base.paths
     study_paths = StudyPaths(
         prepared=paths.prepared / task,
@@ -212,11 +187,7 @@ def tune(
         outputs=paths.outputs / task / ref.slug,
         metrics_file=paths.metrics / task / f"{ref.slug}.json",
     )
-    tracker = Tracker(
-        os.environ.get("MLFLOW_TRACKING_URI") or params.tracking.mlflow_uri,
-        params.tracking.experiment,
-        system_metrics=params.tracking.log_system_metrics,
-    )
+    tracker = _tracker(params)
     url = storage or os.environ.get("KOBENCH_OPTUNA_STORAGE") or params.tune.storage
     result = run_study(
         spec,
@@ -244,11 +215,11 @@ def report(params_file: ParamsOpt = Path("params.yaml")) -> None:
     """Rebuild the published tables from MLflow champions and metrics/*.json into reports/."""
     from kobench.config import load_params
     from kobench.report import report_path, write_report
-    from kobench.tracking import Tracker, champion_metrics, metric_curves
+    from kobench.tracking import champion_metrics, metric_curves
     from kobench.tuning import study_plots
 
     params = load_params(params_file)
-    tracker = Tracker(os.environ.get("MLFLOW_TRACKING_URI") or params.tracking.mlflow_uri, params.tracking.experiment)
+    tracker = _tracker(params)
     storage = os.environ.get("KOBENCH_OPTUNA_STORAGE") or params.tune.storage
     rows = write_report(
         params,
@@ -258,6 +229,23 @@ def report(params_file: ParamsOpt = Path("params.yaml")) -> None:
     )
     done = sum(c.status == "complete" for r in rows for c in r.cells.values())
     typer.echo(f"{done} result cell(s) -> {report_path(params)}")
+
+
+def _run_setup(params_file: Path, task: str, model: str, options: dict):  # noqa: ANN202
+    """Params, task, model and the RunConfig with every command-line option that was given."""
+    from kobench.runs import run_config
+
+    params, spec, ref = _task_and_model(params_file, task, model)
+    config = run_config(params, spec, ref, **{k: v for k, v in options.items() if v is not None})
+    return params, spec, ref, config
+
+
+def _tracker(params):  # noqa: ANN001, ANN202
+    """MLflow: MLFLOW_TRACKING_URI, else tracking.mlflow_uri, else MLflow's default local store."""
+    from kobench.tracking import Tracker
+
+    uri = os.environ.get("MLFLOW_TRACKING_URI") or params.tracking.mlflow_uri
+    return Tracker(uri, params.tracking.experiment, system_metrics=params.tracking.log_system_metrics)
 
 
 def _task_and_model(params_file: Path, task: str, model: str):  # noqa: ANN202
