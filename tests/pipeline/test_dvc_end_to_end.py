@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from pipeline import make_project, run
+from dvc_project import make_project, run
 from synthetic import write_raw
 
 

@@ -6,7 +6,7 @@ import sqlite3
 import time
 from pathlib import Path
 
-from pipeline import make_project, run
+from dvc_project import make_project, run
 from synthetic import write_raw
 
 
