@@ -47,7 +47,7 @@ def test_fetch_from_env_mirror_then_prepare(tmp_path: Path) -> None:
     assert "train 40, validation 40, test 40" in result.stdout
 
 
-def test_offline_without_mirror_names_url(tmp_path: Path, mirror: Path) -> None:  # noqa: ARG001
+def test_offline_without_mirror_names_url(tmp_path: Path) -> None:
     env = {"http_proxy": "http://127.0.0.1:9", "https_proxy": "http://127.0.0.1:9", "no_proxy": ""}
     result = _kobench("fetch", "korsts", "--splits", "test", cwd=tmp_path, env=env)
     assert result.returncode == 2 and len(result.stderr.strip().splitlines()) <= 4
