@@ -161,7 +161,7 @@ class Tracker:
             return None
         from mlflow.system_metrics.system_metrics_monitor import SystemMetricsMonitor
 
-        monitor = SystemMetricsMonitor(run_id, sampling_interval=5, samples_before_logging=1)
+        monitor = SystemMetricsMonitor(run_id, sampling_interval=1, samples_before_logging=1)
         monitor.start()
         return monitor
 

@@ -83,3 +83,25 @@ def test_a_study_without_any_completed_trial_writes_its_reason(study_setup, monk
     result = _run(study_setup, n_trials=2)
     assert result["status"] == "failed" and result["reason"] == "ValueError: loss is nan"
     assert json.loads(study_setup["paths"].metrics_file.read_text())["status"] == "failed"
+
+
+def test_final_seeds_and_system_metrics_are_recorded(study_setup) -> None:  # noqa: ANN001
+    from kobench.tracking import Tracker
+
+    setup = dict(study_setup)
+    tune = setup["params"].tune
+    space = tune.search_space.model_copy(update={"epochs": tune.search_space.epochs.model_copy(update={"low": 12, "high": 12})})
+    setup["params"] = setup["params"].model_copy(
+        update={"tune": tune.model_copy(update={"final_seeds": [1, 2], "search_space": space})}
+    )  # a trial of a few seconds: the system-metrics monitor samples every second
+    setup["tracker"] = Tracker(f"sqlite:///{setup['tmp']}/mlflow.db", "kobench", system_metrics=True)
+    result = _run(setup, n_trials=1)
+    seeds = result["seeds"]
+    assert seeds["seeds"] == [1, 2] and set(seeds["test"]) == {1, 2}
+    values = list(seeds["test"].values())
+    assert seeds["mean"] == pytest.approx(sum(values) / 2) and seeds["std"] >= 0.0
+    seed_runs = setup["tracker"].children(result["run_ids"]["study"], "seed")
+    assert sorted(r.info.run_name for r in seed_runs) == ["seed-1", "seed-2"]
+    assert all("test_accuracy" in r.data.metrics for r in seed_runs)
+    trial = setup["tracker"].children(result["run_ids"]["study"], "trial")[0]
+    assert any(k.startswith("system/") for k in trial.data.metrics), sorted(trial.data.metrics)
