@@ -165,6 +165,16 @@ class Tracker:
         monitor.start()
         return monitor
 
+    @staticmethod
+    def stop_monitor(monitor: Any) -> None:
+        """Stop a system-metrics monitor and log one last sample, so that short runs get one too."""
+        if monitor is None:
+            return
+        monitor.finish()
+        monitor.collect_metrics()
+        monitor.publish_metrics(monitor.aggregate_metrics())
+        monitor.mlflow_logger.flush()
+
     @retry_locked
     def children(self, parent: str, kind: str | None = None) -> list[Any]:
         """Child runs of ``parent`` (optionally of one kind)."""

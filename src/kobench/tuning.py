@@ -155,8 +155,7 @@ class Objective:
             _free_accelerator()
             raise
         finally:
-            if monitor is not None:
-                monitor.finish()
+            self.tracker.stop_monitor(monitor)
             self.tracker.end(run_id, status)
 
     def _train(self, trial: optuna.Trial, config: RunConfig, run_id: str) -> float:
