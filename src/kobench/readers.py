@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import functools
 import io
 import json
 import math
@@ -132,6 +133,18 @@ def _field(path: Path, line: int | None, record: dict[str, Any], column: str) ->
         raise DataError(path, f"missing column '{column}' (header: {', '.join(record)})", line) from None
 
 
+@functools.cache
+def _label_ids(spec: TaskSpec) -> dict[str, int]:
+    """Raw upstream label -> label id, built once per task (row builders run for every row)."""
+    return {label.raw: i for i, label in enumerate(spec.labels)}
+
+
+@functools.cache
+def _label_names(spec: TaskSpec) -> dict[str, str]:
+    """Raw upstream tag -> prepared tag name, built once per task."""
+    return {label.raw: label.name for label in spec.labels}
+
+
 def _classification_row(spec, path, line, record, split):  # noqa: ANN001, ANN202
     cols = spec.columns
     text = _field(path, line, record, cols.text)
@@ -139,7 +152,7 @@ def _classification_row(spec, path, line, record, split):  # noqa: ANN001, ANN20
     if split in spec.skip_empty_in and (not text.strip() or (pair is not None and not pair.strip())):
         return None
     raw = _field(path, line, record, cols.label).strip()
-    ids = {label.raw: i for i, label in enumerate(spec.labels)}
+    ids = _label_ids(spec)
     if raw not in ids:
         raise DataError(path, f"unknown label {raw!r} in column '{cols.label}'; allowed: {', '.join(ids)}", line)
     return {"text": text, "text_pair": pair, "label": ids[raw]}
@@ -159,7 +172,7 @@ def _regression_row(spec, path, line, record, split):  # noqa: ANN001, ANN202, A
 
 
 def _token_row(spec, path, line, record, split):  # noqa: ANN001, ANN202, ARG001
-    names = {label.raw: label.name for label in spec.labels}
+    names = _label_names(spec)
     unknown = [t for t in record["tags"] if t not in names]
     if unknown:
         raise DataError(path, f"unknown tag {unknown[0]!r}; allowed: {', '.join(names)}", line)

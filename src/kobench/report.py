@@ -158,7 +158,7 @@ def write_report(params: Params, champion_metrics: Any = None, study_plots: Any 
     write_results_json(out / "results.json", rows)
     write_text(out / "results.csv", results_csv(rows))
     write_text(out / "results.md", markdown)
-    write_text(out / "index.html", build_html(rows, out, plots, extra))
+    write_text(out / "index.html", build_html(rows, out, plots, protocols, extra))
     return rows
 
 

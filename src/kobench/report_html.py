@@ -42,7 +42,7 @@ def _image(out: Path, relative: str, title: str) -> str:
     return f'<figure><img alt="{caption}" src="data:image/png;base64,{data}"><figcaption>{caption}</figcaption></figure>'
 
 
-def build_html(rows: list[Row], out: Path, plots: list[tuple[str, str]], extra: list[str]) -> str:
+def build_html(rows: list[Row], out: Path, plots: list[tuple[str, str]], protocols: set[str], extra: list[str]) -> str:
     """The page: the same tables, protocol lines and plots as results.md."""
     from kobench.report import PROTOCOLS
 
@@ -52,8 +52,7 @@ def build_html(rows: list[Row], out: Path, plots: list[tuple[str, str]], extra: 
         group = [r for r in rows if r.size_class == size_class]
         if group:
             sections.append(f"<h2>{title}</h2>{_table(group, notes)}")
-    protocols = sorted({c.protocol for r in rows for c in r.cells.values() if c.protocol} or {"validation"})
-    items = "".join(f"<li>ours: {html.escape(PROTOCOLS[p])}</li>" for p in protocols)
+    items = "".join(f"<li>ours: {html.escape(PROTOCOLS[p])}</li>" for p in sorted(protocols))
     items += "".join(f"<li>{html.escape(line)}</li>" for line in extra)
     notes_html = "".join(f"<li>{html.escape(n)}</li>" for n in notes)
     figures = "".join(_image(out, path, title) for title, path in plots if (out / path).exists())

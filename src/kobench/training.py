@@ -99,19 +99,13 @@ def train(
     settings = encode_settings(spec, ref, config)
     splits = ("train", "validation", "test") if evaluate_test or config.selection == "test" else ("train", "validation")
     limits = {"train": config.max_train_samples, "validation": config.max_eval_samples, "test": config.max_eval_samples}
-    columns = tuple(SCHEMAS[spec.family].names)
-    rows = {s: load_split(prepared_dir, s, columns=columns, max_rows=limits[s], seed=config.seed) for s in splits}
+    rows = {s: _rows(spec, prepared_dir, s, limits[s], config.seed) for s in splits}
     features = {
         s: load_features(spec, family, rows[s], tokenizer, settings, train=s == "train", cache_dir=features_dir)
         for s in splits
     }
     model = load_model(ref, family.auto_class, family.num_labels(spec)).to(runtime.device)
-    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
-    collator = Collator(
-        pad_id,
-        max_length=settings.max_seq_len if config.padding == "max_length" else None,
-        multiple_of=runtime.pad_multiple,
-    )
+    collator = _collator(tokenizer, settings, config, runtime)
     evaluators = {
         s: Evaluator(spec, family, rows[s], features[s], settings, collator, runtime, config.eval_batch_size)
         for s in splits
@@ -150,6 +144,19 @@ def train(
 
     write_run(run_dir, result, family, spec, test_predictions, model if config.save_checkpoint else None, tokenizer)
     return result
+
+
+def _rows(spec: TaskSpec, prepared_dir: Path, split: str, max_rows: int | None, seed: int) -> list[dict[str, Any]]:
+    """A prepared split, checked for the family's columns, subsampled when ``max_rows`` is set."""
+    columns = tuple(SCHEMAS[spec.family].names)
+    return load_split(prepared_dir, split, columns=columns, max_rows=max_rows, seed=seed)
+
+
+def _collator(tokenizer: Any, settings: EncodeSettings, config: RunConfig, runtime: Runtime) -> Collator:
+    """Dynamic padding (to a multiple of 8 on GPU), or static padding to max_seq_len when asked for."""
+    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+    max_length = settings.max_seq_len if config.padding == "max_length" else None
+    return Collator(pad_id, max_length=max_length, multiple_of=runtime.pad_multiple)
 
 
 def _protocol(selection: str) -> str:
@@ -308,16 +315,9 @@ def evaluate_checkpoint(
     saved = ModelRef(ref.key, ref.row.model_copy(update={"id": str(checkpoint), "local_only": True, "revision": None}))
     tokenizer = load_tokenizer(saved)
     settings = encode_settings(spec, ref, config)
-    rows = load_split(
-        prepared_dir,
-        split,
-        columns=tuple(SCHEMAS[spec.family].names),
-        max_rows=config.max_eval_samples,
-        seed=config.seed,
-    )
+    rows = _rows(spec, prepared_dir, split, config.max_eval_samples, config.seed)
     features = load_features(spec, family, rows, tokenizer, settings, train=False, cache_dir=features_dir)
     model = load_model(saved, family.auto_class, family.num_labels(spec)).to(runtime.device)
-    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
-    collator = Collator(pad_id, multiple_of=runtime.pad_multiple)
+    collator = _collator(tokenizer, settings, config, runtime)
     evaluator = Evaluator(spec, family, rows, features, settings, collator, runtime, config.eval_batch_size)
     return evaluator.evaluate(model)

@@ -39,15 +39,13 @@ def study_name(spec: TaskSpec, ref: ModelRef) -> str:
     return f"{spec.name}-{ref.slug}"
 
 
-def open_study(name: str, storage_url: str, params: Params, direction: str = "maximize") -> optuna.Study:
-    """Create or load the study; heartbeats fail (then retry once) trials whose process died."""
-    return open_or_create_study(name, storage_url, params, direction)[0]
-
-
 def open_or_create_study(
     name: str, storage_url: str, params: Params, direction: str = "maximize"
 ) -> tuple[optuna.Study, bool]:
-    """:func:`open_study`, and whether this call created it (true for one of several workers at once)."""
+    """Create or load the study, and whether this call created it (true for one of several workers at once).
+
+    Heartbeats fail (then retry once) trials whose process died.
+    """
     from kobench.storelock import create_sqlite_atomically, store_init_lock
 
     engine_kwargs = {"connect_args": {"timeout": 60}} if storage_url.startswith("sqlite") else {"pool_pre_ping": True}
