@@ -77,9 +77,7 @@ NSMC_CHAR_PERCENTILES = (
 )
 _POSITIVE = ("최고", "재밌다", "감동", "추천", "명작", "좋다", "훌륭", "웃기다")
 _NEGATIVE = ("최악", "지루", "별로", "실망", "아깝다", "졸작", "짜증", "노잼")
-_SYLLABLES = (
-    "이다는고화영지하가도나아에기한의만어보은라게을리서요로니들인재시그스없정데무미면사말대해마있진를점감연네자거"
-)
+_SYLLABLES = "이다는고화영지하가도나아에기한의만어보은라게을리서요로니들인재시그스없정데무미면사말대해마있진를점감연네자거"
 
 
 # --------------------------------------------------------------------------------------------- environment
@@ -132,9 +130,7 @@ def import_training() -> types.ModuleType:
 def stubbed() -> list[str]:
     """Names of the modules import_training replaced by placeholders."""
     return sorted(
-        name
-        for name, module in sys.modules.items()
-        if module is not None and (module.__doc__ or "").startswith("stub: ")
+        name for name, module in sys.modules.items() if module is not None and (module.__doc__ or "").startswith("stub: ")
     )
 
 
@@ -320,9 +316,7 @@ def kobench_epoch(
         multiple_of=runtime.pad_multiple,
     )
     settings = EncodeSettings(max_seq_len=config.max_seq_len)
-    evaluators = {
-        "validation": Evaluator(spec, family, val[0], val[1], settings, collator, runtime, config.eval_batch_size)
-    }
+    evaluators = {"validation": Evaluator(spec, family, val[0], val[1], settings, collator, runtime, config.eval_batch_size)}
     loop = training._TrainLoop(spec, model, config, runtime, features, collator, evaluators, None)
     history, _ = loop.run()
     result = dict(loop.throughput())

@@ -237,8 +237,7 @@ def throughput_section(args, sizes, data, tokenizer, training, budget, report) -
     for name, s in summary.items():
         mfu = f"{s['mfu'] * 100:.2f}%" if s["mfu"] is not None else "n/a"
         print(
-            f"  median {name:9s} {s['samples_per_second']:9.1f} samples/s {s['tokens_per_second']:11.1f} tokens/s "
-            f"MFU {mfu}"
+            f"  median {name:9s} {s['samples_per_second']:9.1f} samples/s {s['tokens_per_second']:11.1f} tokens/s MFU {mfu}"
         )
     print(
         f"  speedup vs reference {report['throughput']['speedup_vs_reference']:.2f}x, vs Trainer defaults "

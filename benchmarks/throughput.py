@@ -334,8 +334,7 @@ def main() -> int:
         )
     print(f"  kobench / static = {ek / es:.2f}x   kobench / unsorted = {ek / eu:.2f}x")
     print(
-        f"process peak RSS {c.max_rss_mib():.0f} MiB; total {time.perf_counter() - began:.0f} s; "
-        f"{c.environment_line('cpu')}"
+        f"process peak RSS {c.max_rss_mib():.0f} MiB; total {time.perf_counter() - began:.0f} s; {c.environment_line('cpu')}"
     )
     if args.json:
         args.json.write_text(

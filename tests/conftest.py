@@ -34,6 +34,15 @@ for _name in ("KOBENCH_MIRROR", "KOBENCH_OPTUNA_STORAGE", "MLFLOW_TRACKING_URI",
     os.environ.pop(_name, None)
 
 
+@pytest.fixture(autouse=True)
+def _no_tracking_uri_leak():  # noqa: ANN202
+    """Tracker sets MLflow's tracking URI, and mlflow exports it as MLFLOW_TRACKING_URI to every later child
+    process: a DVC test after a tracking test would log to the earlier test's store. Unset after each test."""
+    yield
+    if "mlflow" in sys.modules:
+        sys.modules["mlflow"].set_tracking_uri(None)
+
+
 @pytest.fixture
 def mirror() -> Path:
     """The real upstream copies in ../shared/datasets; skips the test where they are absent."""
@@ -45,10 +54,9 @@ def mirror() -> Path:
 @pytest.fixture(scope="session")
 def tiny_models(tmp_path_factory: pytest.TempPathFactory):  # noqa: ANN201
     """Build (once per session) a tiny model per architecture; returns arch -> directory."""
-    from synthetic import FILLER, NEGATIVE, POSITIVE
-
     from kobench.tiny_corpus import corpus_texts
     from kobench.tiny_model import build_tiny_model
+    from synthetic import FILLER, NEGATIVE, POSITIVE
 
     root = tmp_path_factory.mktemp("tiny-models")
     texts = [*corpus_texts(root, None), " ".join(POSITIVE + NEGATIVE + FILLER), "혐오 증오 차별 김철수씨는 어제 특별시에"]
@@ -66,10 +74,9 @@ def tiny_models(tmp_path_factory: pytest.TempPathFactory):  # noqa: ANN201
 @pytest.fixture
 def prepared(tmp_path: Path):  # noqa: ANN201
     """Write synthetic raw files for a task and prepare them; returns the prepared directory."""
-    from synthetic import write_raw
-
     from kobench.prepare import prepare_task
     from kobench.tasks import get_task
+    from synthetic import write_raw
 
     def make(task: str, **kwargs: int) -> Path:
         raw = write_raw(task, tmp_path / "raw" / task, **kwargs)

@@ -20,7 +20,10 @@ def _kobench(*args: str, cwd: Path, env: dict | None = None) -> subprocess.Compl
 
 
 def test_help_lists_commands_without_importing_torch(tmp_path: Path) -> None:
-    code = "import sys; sys.argv=['kobench','--help']\nfrom kobench.cli import main\ntry: main()\nexcept SystemExit: pass\nprint('torch' in sys.modules, 'pandas' in sys.modules)"
+    code = (
+        "import sys; sys.argv=['kobench','--help']\nfrom kobench.cli import main\ntry: main()\n"
+        "except SystemExit: pass\nprint('torch' in sys.modules, 'pandas' in sys.modules)"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path).stdout
     assert "fetch" in out and "prepare" in out and out.strip().endswith("False False")
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import logging
+import shutil
 import time
 import warnings
 from pathlib import Path
@@ -164,7 +165,7 @@ class Objective:
             trial.report(validation[main], step)
             return trial.should_prune()
 
-        run_dir = self.paths.outputs / "trials" / f"trial-{trial.number}"
+        run_dir = self._trial_dir(trial.number)
         result = train(
             self.spec,
             self.ref,
@@ -177,14 +178,33 @@ class Objective:
         )
         self.tracker.log_metrics(run_id, {**result["throughput"], "train_loss": result["history"][-1]["train_loss"]})
         if result["stopped_early"]:
+            shutil.rmtree(run_dir / "checkpoint", ignore_errors=True)
             trial.set_user_attr("pruned_at_step", result["history"][-1]["step"])
             raise optuna.TrialPruned(f"pruned at step {result['history'][-1]['step']}")
         trial.set_user_attr("run_dir", str(run_dir))
         trial.set_user_attr("validation", result["validation"])
         if result["test"] is not None:  # --selection test: the reference protocol picks on test
             trial.set_user_attr("test", result["test"])
-            return result["test"][main]
-        return result["validation"][main]
+        value = result["validation" if result["test"] is None else "test"][main]
+        self._drop_beaten_checkpoints(trial, value)
+        return value
+
+    def _trial_dir(self, number: int) -> Path:
+        return self.paths.outputs / "trials" / f"trial-{number}"
+
+    def _drop_beaten_checkpoints(self, trial: optuna.Trial, value: float) -> None:
+        """Delete the checkpoints that can no longer be the study's best, this trial's included.
+
+        Only the best trial's checkpoint is registered: keeping every trial's until the study ends would hold
+        n_trials checkpoints on disk (20 trials of a base model: 8 GB). A tie keeps both; finalize retrains the
+        best trial's parameters in the rare case that its checkpoint is gone (e.g. kept on another machine).
+        """
+        sign = 1.0 if trial.study.direction == optuna.study.StudyDirection.MAXIMIZE else -1.0
+        done = trial.study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
+        best = max([sign * value] + [sign * t.value for t in done])
+        beaten = [t.number for t in done if sign * t.value < best] + ([trial.number] if sign * value < best else [])
+        for number in beaten:
+            shutil.rmtree(self._trial_dir(number) / "checkpoint", ignore_errors=True)
 
 
 def _free_accelerator() -> None:

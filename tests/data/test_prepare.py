@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
-from synthetic import write_raw
 
 from kobench.errors import DataError
 from kobench.prepare import SCHEMAS, prepare_task
 from kobench.tasks import ALL_TASKS, get_task
+from synthetic import write_raw
 
 
 @pytest.mark.parametrize("spec", ALL_TASKS, ids=lambda s: s.name)

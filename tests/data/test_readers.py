@@ -5,11 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from synthetic import write_raw
 
 from kobench.errors import DataError
 from kobench.readers import read_delimited, read_rows
 from kobench.tasks import ALL_TASKS, get_task
+from synthetic import write_raw
 
 
 def _rows(task: str, tmp_path: Path, split: str = "test") -> list[dict]:

@@ -17,7 +17,8 @@ def test_dvc_repro_builds_the_table_and_a_second_repro_does_nothing(tmp_path: Pa
             "models": {"tiny": {"id": str(tiny_models("bert")), "display": "Tiny", "size": "small", "local_only": True}},
             "data": {"mirror": None, "splits": {}, "max_train_samples": 120, "max_eval_samples": 100},
             "train": {"batch_size": 16, "eval_batch_size": 64, "max_seq_len": 32},
-            "tune": {"n_trials": 2, "search_space": {"lr": {"low": 1.0e-3, "high": 3.0e-3}, "epochs": {"low": 1, "high": 2}}},
+            "tune": {"n_trials": 2,
+                     "search_space": {"lr": {"low": 1.0e-3, "high": 3.0e-3}, "epochs": {"low": 1, "high": 2}}},
         },
     )
     # offline: upstream files made locally and recorded as the fetch stages' outputs

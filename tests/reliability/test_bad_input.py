@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
+
 from synthetic import write_raw
 
 
@@ -95,7 +96,8 @@ def test_predictions_with_missing_duplicate_and_unknown_ids(tmp_path: Path) -> N
     write_raw("nsmc", tmp_path / "data" / "raw" / "nsmc")
     assert _kobench(tmp_path, "prepare", "nsmc").returncode == 0
     ids = pq.read_table(tmp_path / "data" / "prepared" / "nsmc" / "test.parquet")["id"].to_pylist()
-    lines = [{"id": i, "prediction": "positive"} for i in ids[:-2]] + [{"id": ids[0], "prediction": 0}, {"id": "x", "prediction": 1}]
+    lines = [{"id": i, "prediction": "positive"} for i in ids[:-2]]
+    lines += [{"id": ids[0], "prediction": 0}, {"id": "x", "prediction": 1}]
     (tmp_path / "p.jsonl").write_text("".join(json.dumps(x) + "\n" for x in lines), encoding="utf-8")
     _assert_one_line_error(_kobench(tmp_path, "score", "nsmc", "--predictions", "p.jsonl"),
                            "p.jsonl: 1 duplicate id(s)", "2 missing id(s)", "1 unknown id(s), e.g. x")

@@ -10,11 +10,11 @@ import socket
 from pathlib import Path
 
 import pytest
-from http_server import serve
-from synthetic import repin, write_raw
 
+from http_server import serve
 from kobench.fetch import FetchError, fetch_task
 from kobench.tasks import get_task
+from synthetic import repin, write_raw
 
 
 def _upstream(tmp_path: Path) -> dict[str, bytes]:
@@ -37,7 +37,8 @@ def _free_port() -> int:
 @pytest.mark.parametrize(
     ("fault", "message"),
     [
-        ("refused", r"could not download http://127\.0\.0\.1:\d+/sts-train\.tsv after 2 attempts \(.*refused.*\); pass --mirror"),
+        ("refused",
+         r"could not download http://127\.0\.0\.1:\d+/sts-train\.tsv after 2 attempts \(.*refused.*\); pass --mirror"),
         ("slow", r"could not download .*sts-train\.tsv after 2 attempts \(.*timed out.*\)"),
         ("truncate", r"could not download .*sts-train\.tsv after 2 attempts \(.*IncompleteRead.*\)"),
         ("corrupt", r"sts-train\.tsv: refused, sha256 [0-9a-f]{64} != pinned [0-9a-f]{64}"),

@@ -50,7 +50,8 @@ def test_rerun_continues_to_the_total_budget_and_champion_moves_only_when_better
     assert len(study.trials) == 3 and second["run_ids"]["study"] == first["run_ids"]["study"]
     client = study_setup["tracker"].client
     champion = client.get_model_version_by_alias("kobench-nsmc-tiny", "champion")
-    scores = {str(v.version): float(v.tags["validation_score"]) for v in client.search_model_versions("name='kobench-nsmc-tiny'")}
+    versions = client.search_model_versions("name='kobench-nsmc-tiny'")
+    scores = {str(v.version): float(v.tags["validation_score"]) for v in versions}
     assert len(scores) == 2 and scores[str(champion.version)] == max(scores.values())
     assert second["champion"] == (second["registered_version"] == str(champion.version))
     third = _run(study_setup, n_trials=3)  # budget reached: no new trial, the same best re-registered, not better
@@ -71,7 +72,8 @@ def test_a_failing_trial_is_recorded_and_the_study_goes_on(study_setup, monkeypa
     states = [t["state"] for t in result["trials"]["trials"]]
     assert states[1] == "FAIL" and states.count("FAIL") == 1 and len(states) == 3
     assert result["trials"]["trials"][1]["reason"] == "RuntimeError: CUDA out of memory (simulated)"
-    failed = [r for r in study_setup["tracker"].children(result["run_ids"]["study"], "trial") if r.info.run_name == "trial-1"]
+    trials = study_setup["tracker"].children(result["run_ids"]["study"], "trial")
+    failed = [r for r in trials if r.info.run_name == "trial-1"]
     assert failed[0].info.status == "FAILED" and "simulated" in failed[0].data.tags["kobench.failure"]
 
 
@@ -102,3 +104,26 @@ def test_final_seeds_and_system_metrics_are_recorded(study_setup) -> None:  # no
     assert all("test_accuracy" in r.data.metrics for r in seed_runs)
     trial = setup["tracker"].children(result["run_ids"]["study"], "trial")[0]
     assert any(k.startswith("system/") for k in trial.data.metrics), sorted(trial.data.metrics)
+
+
+def test_a_trial_deletes_the_checkpoints_it_beats_and_its_own_when_beaten(tmp_path) -> None:  # noqa: ANN001
+    from kobench.tuning import StudyPaths
+
+    study = optuna.create_study(direction="maximize")
+    for number, value in enumerate([0.70, 0.80, 0.80]):
+        study.add_trial(optuna.trial.create_trial(value=value, params={}, distributions={}))
+        (tmp_path / "trials" / f"trial-{number}" / "checkpoint").mkdir(parents=True)
+    paths = StudyPaths(prepared=tmp_path, features=None, outputs=tmp_path, metrics_file=tmp_path / "m.json")
+    objective = Objective(None, None, None, None, paths, None, None, {})
+    kept = lambda: sorted(p.parent.name for p in (tmp_path / "trials").glob("*/checkpoint"))  # noqa: E731
+
+    worse = study.ask()  # trial 3 finishes below the best (0.80): its own goes, and trial 0's; the tie stays
+    (tmp_path / "trials" / "trial-3" / "checkpoint").mkdir(parents=True)
+    objective._drop_beaten_checkpoints(worse, 0.75)
+    assert kept() == ["trial-1", "trial-2"]
+    study.tell(worse, 0.75)
+
+    better = study.ask()  # trial 4 beats everyone: every other checkpoint goes
+    (tmp_path / "trials" / "trial-4" / "checkpoint").mkdir(parents=True)
+    objective._drop_beaten_checkpoints(better, 0.90)
+    assert kept() == ["trial-4"]
