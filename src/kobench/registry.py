@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 import shutil
 import statistics
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -41,21 +43,21 @@ def finalize(  # noqa: PLR0913
 ) -> dict[str, Any]:
     """Test the best checkpoint once, register it, run the optional extra seeds, write the metrics file."""
     config = dataclasses.replace(base, lr=best_params["lr"], epochs=best_params["epochs"])
-    checkpoint, validation = _best_checkpoint(spec, ref, config, paths, best_attrs)
-    final_dir = paths.outputs / "final"
-    test, predictions = evaluate_checkpoint(
-        spec, ref, checkpoint, config, prepared_dir=paths.prepared, features_dir=paths.features
-    )
-    write_predictions(final_dir / "predictions-test.jsonl", get_family(spec.family), spec, predictions)
-    final_params = {**dataclasses.asdict(config), "model_id": ref.id, "task": spec.name, "best_trial": best_number}
-    run_id = tracker.start_child(parent, "final", FINAL, final_params, tags)
-    tracker.log_metrics(run_id, validation, prefix="validation_")
-    tracker.log_metrics(run_id, test, prefix="test_")
-    source = tracker.log_checkpoint(run_id, checkpoint)
     main = spec.main_metric
-    score = validation[main]
+    paths.outputs.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=paths.outputs, prefix=".final-") as scratch:
+        checkpoint, validation, kept = _best_checkpoint(spec, ref, config, paths, best_attrs, Path(scratch) / "ckpt")
+        test, predictions = evaluate_checkpoint(
+            spec, ref, checkpoint, config, prepared_dir=paths.prepared, features_dir=paths.features
+        )
+        write_predictions(paths.outputs / "final" / "predictions-test.jsonl", get_family(spec.family), spec, predictions)
+        final_params = {**dataclasses.asdict(config), "model_id": ref.id, "task": spec.name, "best_trial": best_number}
+        run_id = tracker.start_child(parent, "final", FINAL, final_params, tags)
+        tracker.log_metrics(run_id, validation, prefix="validation_")
+        tracker.log_metrics(run_id, test, prefix="test_")
+        source = tracker.log_checkpoint(run_id, checkpoint)
     version_tags = {
-        "validation_score": score,
+        "validation_score": validation[main],
         "main_metric": main,
         f"test_{main}": test[main],
         "lr": config.lr,
@@ -63,11 +65,11 @@ def finalize(  # noqa: PLR0913
         "protocol": base.selection,
         "best_trial": best_number,
     }
-    version, champion = tracker.register(registered_name(study), source, run_id, version_tags, score)
+    version, champion = tracker.register(registered_name(study), source, run_id, version_tags, validation[main])
     tracker.set_tags(run_id, {"kobench.registered_version": version, "kobench.champion": champion})
     tracker.end(run_id)
     seeds = _extra_seeds(spec, ref, params, config, paths, tracker, parent, tags)
-    _drop_other_checkpoints(paths.outputs / "trials", keep=checkpoint)
+    _drop_other_checkpoints(paths.outputs / "trials", keep=kept)
     result = {
         "status": "complete",
         "task": spec.name,
@@ -93,11 +95,16 @@ def finalize(  # noqa: PLR0913
     return result
 
 
-def _best_checkpoint(spec, ref, config, paths, attrs) -> tuple[Path, dict[str, Any]]:  # noqa: ANN001
-    """The best trial's kept checkpoint, or a retrain with its parameters (a trial run on another machine)."""
+def _best_checkpoint(spec, ref, config, paths, attrs, pin: Path) -> tuple[Path, dict[str, Any], Path]:  # noqa: ANN001
+    """(checkpoint to use, its validation metrics, the trial folder to keep) for the best trial.
+
+    Its checkpoint is hard-linked into ``pin`` first: another worker's trial that ends meanwhile may delete
+    the original (beaten by a better score) while this one is still evaluating and uploading it. A checkpoint
+    that is gone or on another machine is rebuilt by retraining with the best parameters.
+    """
     checkpoint = Path(attrs.get("run_dir", "")) / "checkpoint"
-    if attrs.get("run_dir") and (checkpoint / "config.json").exists():
-        return checkpoint, attrs["validation"]
+    if attrs.get("run_dir") and pin_checkpoint(checkpoint, pin):
+        return pin, attrs["validation"], checkpoint
     run_dir = paths.outputs / "best-retrained"
     result = train(
         spec,
@@ -108,7 +115,27 @@ def _best_checkpoint(spec, ref, config, paths, attrs) -> tuple[Path, dict[str, A
         features_dir=paths.features,
         evaluate_test=False,
     )
-    return run_dir / "checkpoint", result["validation"]
+    return run_dir / "checkpoint", result["validation"], run_dir / "checkpoint"
+
+
+def pin_checkpoint(source: Path, target: Path) -> bool:
+    """Hard-link (copy where links fail) a checkpoint's files into ``target``; False if it is incomplete or gone."""
+
+    def link(src: str, dst: str) -> None:
+        try:
+            os.link(src, dst)
+        except OSError:
+            shutil.copy2(src, dst)
+
+    try:
+        shutil.copytree(source, target, copy_function=link)
+    except (OSError, shutil.Error):  # deleted while being linked
+        shutil.rmtree(target, ignore_errors=True)
+        return False
+    if (target / "config.json").exists() and any(target.glob("*.safetensors")):
+        return True
+    shutil.rmtree(target, ignore_errors=True)
+    return False
 
 
 def _extra_seeds(spec, ref, params, config, paths, tracker, parent, tags) -> dict[str, Any] | None:  # noqa: ANN001, PLR0913

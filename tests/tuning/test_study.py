@@ -41,6 +41,9 @@ def test_study_tracks_trials_and_registers_the_champion(study_setup) -> None:  #
     saved = json.loads(study_setup["paths"].metrics_file.read_text())
     assert saved["best_params"] == result["best_params"] and saved["test"]["accuracy"] == result["test"]["accuracy"]
     assert saved["trials"]["complete"] + saved["trials"]["pruned"] == 3
+    outputs = study_setup["paths"].outputs  # one trial checkpoint kept (the best), the pinned copy removed
+    assert [p.parent.name for p in (outputs / "trials").glob("*/checkpoint")] == [f"trial-{result['best_trial']}"]
+    assert not list(outputs.glob(".final-*"))
 
 
 def test_rerun_continues_to_the_total_budget_and_champion_moves_only_when_better(study_setup) -> None:  # noqa: ANN001
@@ -104,26 +107,3 @@ def test_final_seeds_and_system_metrics_are_recorded(study_setup) -> None:  # no
     assert all("test_accuracy" in r.data.metrics for r in seed_runs)
     trial = setup["tracker"].children(result["run_ids"]["study"], "trial")[0]
     assert any(k.startswith("system/") for k in trial.data.metrics), sorted(trial.data.metrics)
-
-
-def test_a_trial_deletes_the_checkpoints_it_beats_and_its_own_when_beaten(tmp_path) -> None:  # noqa: ANN001
-    from kobench.tuning import StudyPaths
-
-    study = optuna.create_study(direction="maximize")
-    for number, value in enumerate([0.70, 0.80, 0.80]):
-        study.add_trial(optuna.trial.create_trial(value=value, params={}, distributions={}))
-        (tmp_path / "trials" / f"trial-{number}" / "checkpoint").mkdir(parents=True)
-    paths = StudyPaths(prepared=tmp_path, features=None, outputs=tmp_path, metrics_file=tmp_path / "m.json")
-    objective = Objective(None, None, None, None, paths, None, None, {})
-    kept = lambda: sorted(p.parent.name for p in (tmp_path / "trials").glob("*/checkpoint"))  # noqa: E731
-
-    worse = study.ask()  # trial 3 finishes below the best (0.80): its own goes, and trial 0's; the tie stays
-    (tmp_path / "trials" / "trial-3" / "checkpoint").mkdir(parents=True)
-    objective._drop_beaten_checkpoints(worse, 0.75)
-    assert kept() == ["trial-1", "trial-2"]
-    study.tell(worse, 0.75)
-
-    better = study.ask()  # trial 4 beats everyone: every other checkpoint goes
-    (tmp_path / "trials" / "trial-4" / "checkpoint").mkdir(parents=True)
-    objective._drop_beaten_checkpoints(better, 0.90)
-    assert kept() == ["trial-4"]
