@@ -134,6 +134,17 @@ def stubbed() -> list[str]:
     )
 
 
+def quiet_torch(threads: int | None) -> None:
+    """torch.set_num_threads when asked (a busy machine thrashes with more), and transformers' logs silenced."""
+    import torch
+    from transformers.utils import logging as hf_logging
+
+    if threads:
+        torch.set_num_threads(threads)
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
+
+
 def environment_line(device: str) -> str:
     """One line naming what the numbers were measured on."""
     import torch

@@ -359,17 +359,12 @@ def main() -> int:
     budget = Budget(args.budget_s)
     import torch
 
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    c.quiet_torch(args.threads)
     if args.device == "cuda" and not torch.cuda.is_available():
         print("gpu_check: no CUDA device here; run it on the GPU machine, or pass --device cpu --quick")
         return 2
-    from transformers.utils import logging as hf_logging
-
     from kobench.tiny_model import build_tiny_model
 
-    hf_logging.set_verbosity_error()
-    hf_logging.disable_progress_bar()
     training = c.import_training()
     quick = args.quick
     sizes = {

@@ -132,14 +132,7 @@ def _collation_report(features: dict, tokenizer, args: argparse.Namespace) -> di
 
 def main() -> int:
     args = _args()
-    import torch
-
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    from transformers.utils import logging as hf_logging
-
-    hf_logging.set_verbosity_error()
-    hf_logging.disable_progress_bar()
+    c.quiet_torch(args.threads)
     from kobench.config import ModelParams
     from kobench.models import ModelRef, load_model, load_tokenizer
     from kobench.runtime import Runtime

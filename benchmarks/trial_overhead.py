@@ -309,13 +309,7 @@ def checkpoint_cost(hidden: int, work: Path) -> dict[str, float]:
 
 def main() -> int:
     args = _args()
-    import torch
-
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    from transformers.utils import logging as hf_logging
-
-    hf_logging.set_verbosity_error()
+    c.quiet_torch(args.threads)
     print(f"environment: {c.environment_line('cpu')}")
     figures: dict[str, Any] = {}
     print("1. import time (fresh interpreter, median of 5)")
