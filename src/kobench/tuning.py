@@ -183,9 +183,10 @@ class Objective:
             raise optuna.TrialPruned(f"pruned at step {result['history'][-1]['step']}")
         trial.set_user_attr("run_dir", str(run_dir))
         trial.set_user_attr("validation", result["validation"])
+        value = result["validation"][main]
         if result["test"] is not None:  # --selection test: the reference protocol picks on test
             trial.set_user_attr("test", result["test"])
-        value = result["validation" if result["test"] is None else "test"][main]
+            value = result["test"][main]
         self._drop_beaten_checkpoints(trial, value)
         return value
 
