@@ -107,3 +107,15 @@ def test_final_seeds_and_system_metrics_are_recorded(study_setup) -> None:  # no
     assert all("test_accuracy" in r.data.metrics for r in seed_runs)
     trial = setup["tracker"].children(result["run_ids"]["study"], "trial")[0]
     assert any(k.startswith("system/") for k in trial.data.metrics), sorted(trial.data.metrics)
+
+
+def test_with_test_selection_trials_are_ranked_by_their_test_score(study_setup) -> None:  # noqa: ANN001
+    import dataclasses
+
+    setup = {**study_setup, "base": dataclasses.replace(study_setup["base"], selection="test")}
+    result = _run(setup, n_trials=2)
+    assert result["protocol"] == "test"
+    study = optuna.load_study(study_name="nsmc-tiny", storage=setup["storage"])
+    complete = study.get_trials(states=(optuna.trial.TrialState.COMPLETE,))
+    assert len(complete) == 2  # the median pruner waits for 2 startup trials
+    assert all(t.value == t.user_attrs["test"]["accuracy"] for t in complete)
