@@ -95,7 +95,8 @@ class Timers:
             setattr(owner, attribute, original)
 
 
-def instrument(timers: Timers, train_seconds: list[float]) -> None:
+def instrument(timers: Timers, train_seconds: list[float], checkpoints_mib: list[float]) -> None:
+    """Time the engine's phases; record each train()'s step time and the checkpoint bytes left after each trial."""
     from kobench import evaluation, outputs, registry, tracking, training, tuning
 
     for name in ("load_tokenizer", "load_model", "load_features", "_rows", "prepared_digest"):
@@ -113,14 +114,12 @@ def instrument(timers: Timers, train_seconds: list[float]) -> None:
     timers.wrap(tuning.Objective, "__call__", "trials (objective)")
     objective_call = tuning.Objective.__call__
 
-    def call(self: Any, trial: Any) -> float:  # checkpoint bytes left on disk after each trial
+    def call(self: Any, trial: Any) -> float:
         try:
             return objective_call(self, trial)
         finally:
             on_disk = sum(f.stat().st_size for f in (self.paths.outputs / "trials").rglob("checkpoint/*"))
-            timers.seconds["max trial checkpoints on disk (MiB)"] = max(
-                timers.seconds["max trial checkpoints on disk (MiB)"], on_disk / 2**20
-            )
+            checkpoints_mib.append(on_disk / 2**20)
 
     timers.undo.append((tuning.Objective, "__call__", objective_call))
     tuning.Objective.__call__ = call
@@ -138,14 +137,14 @@ def instrument(timers: Timers, train_seconds: list[float]) -> None:
         train_seconds.append(result["throughput"]["train_seconds"])
         return result
 
-    def evaluate(self: Any, model: Any) -> Any:  # validation inside a trial, or the final test evaluation
+    def evaluate(self: Any, model: Any) -> Any:  # validation in a trial (the final test is in evaluate_checkpoint)
         began = time.perf_counter()
         try:
             return original_evaluate(self, model)
         finally:
-            label = "train: validation" if in_train[0] else "final: test evaluation"
-            timers.seconds[label] += time.perf_counter() - began
-            timers.calls[label] += 1
+            if in_train[0]:
+                timers.seconds["train: validation"] += time.perf_counter() - began
+                timers.calls["train: validation"] += 1
 
     timers.undo += [(tuning, "train", original_train), (evaluation.Evaluator, "evaluate", original_evaluate)]
     tuning.train, evaluation.Evaluator.evaluate = train, evaluate
@@ -197,8 +196,8 @@ def study(args: argparse.Namespace, work: Path) -> dict[str, Any]:
     }
     params_file = work / "params.yaml"
     params_file.write_text(yaml.safe_dump(params))
-    timers, train_seconds = Timers(), []
-    instrument(timers, train_seconds)
+    timers, train_seconds, checkpoints_mib = Timers(), [], [0.0]
+    instrument(timers, train_seconds, checkpoints_mib)
     began = time.perf_counter()
     try:
         with contextlib.chdir(work):
@@ -213,6 +212,7 @@ def study(args: argparse.Namespace, work: Path) -> dict[str, Any]:
         "timers": dict(timers.seconds),
         "calls": dict(timers.calls),
         "train_steps": sum(train_seconds),
+        "max_checkpoints_mib": max(checkpoints_mib),
         "metrics": metrics,
     }
 
@@ -323,7 +323,7 @@ def main() -> int:
         )
         result = study(args, work / "study")
         trials = result["calls"].get("trials (objective)", 0)
-        disk = result["timers"].pop("max trial checkpoints on disk (MiB)", 0.0)
+        disk = result["max_checkpoints_mib"]
         print(
             f"  data: {result['source']}; wall {result['wall']:.1f} s for {trials} trials + final "
             f"(best trial {result['metrics']['best_trial']}, test accuracy {result['metrics']['test']['accuracy']:.4f})"
