@@ -302,6 +302,56 @@ def real_tokens(features: dict) -> int:
 
 
 # --------------------------------------------------------------------------------------------- training setups
+SETUPS = ("kobench", "reference", "trainer")
+
+
+def setup_runner(  # noqa: PLR0913
+    training: types.ModuleType,
+    make_model: Callable[[], Any],
+    tokenizer: Any,
+    val: tuple,
+    *,
+    device: str,
+    bf16: bool,
+    lr: float,
+    batch_size: int,
+    eval_batch_size: int,
+    seed: int,
+    max_seq_len: int,
+    work: Path,
+) -> tuple[Callable[[str, dict], dict[str, float]], dict[str, Any]]:
+    """``run(setup, features)``: one training epoch of the named setup, the same model, samples and settings;
+    and the RunConfigs of the two kobench-engine setups.
+
+    kobench: RunConfig defaults (bf16 autocast when ``bf16``); reference: static padding to ``max_seq_len``,
+    random order, fp32; trainer: ``transformers.Trainer`` defaults.
+    """
+    common = {
+        "lr": lr,
+        "epochs": 1,
+        "batch_size": batch_size,
+        "eval_batch_size": eval_batch_size,
+        "seed": seed,
+        "max_seq_len": max_seq_len,
+        "save_checkpoint": False,
+        "device": device,
+    }
+    configs = {
+        "kobench": training.RunConfig(**common, precision="bf16" if bf16 else "auto"),
+        "reference": training.RunConfig(**common, padding="max_length", group_by_length=False, precision="fp32"),
+    }
+    pad_id = tokenizer.pad_token_id
+
+    def run(name: str, features: dict) -> dict[str, float]:
+        if name == "trainer":
+            return trainer_epoch(
+                make_model, features, tokenizer, device=device, bf16=bf16, batch_size=batch_size, lr=lr, seed=seed, work=work
+            )
+        return kobench_epoch(training, make_model, features, val, configs[name], pad_id)
+
+    return run, configs
+
+
 def kobench_epoch(
     training: types.ModuleType, make_model: Callable[[], Any], features: dict, val: tuple, config: Any, pad_id: int
 ) -> dict[str, float]:

@@ -163,38 +163,21 @@ def throughput_section(args, sizes, data, tokenizer, training, budget, report) -
         f"batch {args.batch_size}; peak dense bf16 {f'{peak / 1e12:.0f} TFLOP/s' if peak else 'unknown (no MFU)'}",
         flush=True,
     )
-    fast = "bf16" if cuda else "auto"
-    common = {
-        "lr": 5e-5,
-        "epochs": 1,
-        "batch_size": args.batch_size,
-        "eval_batch_size": 128,
-        "seed": 42,
-        "max_seq_len": 128,
-        "save_checkpoint": False,
-        "device": device,
-    }
-    configs = {
-        "kobench": training.RunConfig(**common, precision=fast),
-        "reference": training.RunConfig(**common, padding="max_length", group_by_length=False, precision="fp32"),
-    }
-
-    def run(name: str, feats: dict) -> dict:
-        if name == "trainer":
-            return c.trainer_epoch(
-                make_model,
-                feats,
-                tokenizer,
-                device=device,
-                bf16=cuda,
-                batch_size=args.batch_size,
-                lr=5e-5,
-                seed=42,
-                work=Path(report["_work"]),
-            )
-        return c.kobench_epoch(training, make_model, feats, val, configs[name], pad_id)
-
-    setups = ("kobench", "reference", "trainer")
+    run, _ = c.setup_runner(
+        training,
+        make_model,
+        tokenizer,
+        val,
+        device=device,
+        bf16=cuda,
+        lr=5e-5,
+        batch_size=args.batch_size,
+        eval_batch_size=128,
+        seed=42,
+        max_seq_len=128,
+        work=Path(report["_work"]),
+    )
+    setups = c.SETUPS
     warm = {k: v[: sizes["warm"]] for k, v in features.items()}
     for name in setups:
         run(name, warm)
@@ -248,7 +231,7 @@ def throughput_section(args, sizes, data, tokenizer, training, budget, report) -
     # [2] evaluation throughput with the same architecture
     from kobench.runtime import Runtime
 
-    runtime = Runtime.create(device, fast if cuda else "auto")
+    runtime = Runtime.create(device, "bf16" if cuda else "auto")
     model = make_model().eval()
     test_rows = data["test"][: sizes["eval"]]
     test_features = c.encode(test_rows, tokenizer, 128)

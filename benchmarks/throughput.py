@@ -18,6 +18,7 @@ with NSMC's length distribution where it is absent. The last line printed is
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import sys
@@ -181,37 +182,21 @@ def main() -> int:
         collation = _collation_report(feats["train"], tokenizer, args)
         print("collation, ms per training batch: " + ", ".join(f"{k} {v:.3f}" for k, v in collation.items()))
 
-        common = {
-            "lr": args.lr,
-            "epochs": 1,
-            "batch_size": args.batch_size,
-            "eval_batch_size": args.eval_batch_size,
-            "seed": args.seed,
-            "max_seq_len": args.max_seq_len,
-            "save_checkpoint": False,
-            "device": "cpu",
-        }
-        configs = {
-            "kobench": training.RunConfig(**common),
-            "reference": training.RunConfig(**common, padding="max_length", group_by_length=False, precision="fp32"),
-        }
-
-        def run(name: str, features: dict) -> dict:
-            if name == "trainer":
-                return c.trainer_epoch(
-                    make_model,
-                    features,
-                    tokenizer,
-                    device="cpu",
-                    bf16=False,
-                    batch_size=args.batch_size,
-                    lr=args.lr,
-                    seed=args.seed,
-                    work=work,
-                )
-            return c.kobench_epoch(training, make_model, features, val, configs[name], pad_id)
-
-        setups = ("kobench", "reference", "trainer")
+        run, configs = c.setup_runner(
+            training,
+            make_model,
+            tokenizer,
+            val,
+            device="cpu",
+            bf16=False,
+            lr=args.lr,
+            batch_size=args.batch_size,
+            eval_batch_size=args.eval_batch_size,
+            seed=args.seed,
+            max_seq_len=args.max_seq_len,
+            work=work,
+        )
+        setups = c.SETUPS
         warm = {k: v[:256] for k, v in feats["train"].items()}
         for name in setups:
             run(name, warm)
@@ -280,7 +265,7 @@ def main() -> int:
 
         crosscheck = None
         if not args.no_crosscheck and data["prepared"] is not None:
-            config = training.RunConfig(**{**common, "max_train_samples": args.train_samples, "max_eval_samples": 64})
+            config = dataclasses.replace(configs["kobench"], max_train_samples=args.train_samples, max_eval_samples=64)
             result = training.train(
                 get_task("nsmc"),
                 ref,
