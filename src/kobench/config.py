@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import re
 from pathlib import Path
 from typing import Literal
 
@@ -47,7 +48,17 @@ class ModelParams(_Section):
     trust_remote_code: bool = False  # explicit opt-in per row: runs code from the model repository
     token_type_ids: bool = True  # False for XLM-R, DistilBERT and RoBERTa-type models
     local_only: bool = False  # HanBERT: never fetched from a hub
-    revision: str | None = None
+    revision: str | None = None  # full 40-hex commit of the hub repository; None follows its main branch
+    # how the tokenizer is built: from the repository's own files (auto), or a fast tokenizer made by kobench
+    # from a SentencePiece model plus vocab.txt (KoBERT, DistilKoBERT: no code from the repository runs)
+    tokenizer: Literal["auto", "sentencepiece-vocab"] = "auto"
+
+    @field_validator("revision")
+    @classmethod
+    def _full_commit(cls, revision: str | None) -> str | None:
+        if revision is not None and not re.fullmatch(r"[0-9a-f]{40}", revision):
+            raise ValueError(f"revision must be a full 40-hex commit id, got {revision!r}")
+        return revision
 
 
 class RunParams(_Section):

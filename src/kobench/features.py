@@ -17,7 +17,7 @@ from kobench.families.base import EncodeSettings, Features, TaskFamily
 from kobench.spec import TaskSpec
 
 log = logging.getLogger(__name__)
-FEATURE_FORMAT = 1  # bump when any family's encode() changes
+FEATURE_FORMAT = 2  # bump when any family's encode() changes (2: byte-level BPE eojeols get a prefix space)
 
 
 def tokenizer_fingerprint(tokenizer: Any) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -85,26 +86,66 @@ def _quiet_transformers() -> None:
     hf_logging.disable_progress_bar()
 
 
-def load_tokenizer(ref: ModelRef) -> Any:
-    """The model's tokenizer (fast where the model has one)."""
-    from transformers import AutoTokenizer
+def repo_files(ref: ModelRef, patterns: list[str]) -> Path:
+    """The folder holding the files of ``ref`` that match ``patterns`` (its directory, or a hub snapshot)."""
+    if Path(ref.id).is_dir():
+        return Path(ref.id)
+    from huggingface_hub import snapshot_download
 
+    return Path(snapshot_download(ref.id, revision=ref.row.revision, allow_patterns=patterns))
+
+
+def load_tokenizer(ref: ModelRef) -> Any:
+    """The model's fast tokenizer: the repository's own, or one built from SentencePiece + vocab.txt."""
     _quiet_transformers()
     try:
+        if ref.row.tokenizer == "sentencepiece-vocab":
+            return _spm_vocab_tokenizer(ref)
+        from transformers import AutoTokenizer
+
         return AutoTokenizer.from_pretrained(ref.id, **_load_kwargs(ref))
-    except (OSError, ValueError) as exc:
+    except (OSError, ValueError, ImportError) as exc:
         raise _loading_error(ref, exc) from None
 
 
+def _spm_vocab_tokenizer(ref: ModelRef) -> Any:
+    """KoBERT-style repositories: ``*.model`` (SentencePiece) + ``vocab.txt`` -> a cached fast tokenizer."""
+    import json
+
+    from kobench.spm_vocab_tokenizer import load_spm_vocab_tokenizer
+
+    folder = repo_files(ref, ["*.model", "vocab.txt", "tokenizer_config.json"])
+    models = sorted(folder.glob("*.model"))
+    if len(models) != 1 or not (folder / "vocab.txt").exists():
+        found = ", ".join(p.name for p in sorted(folder.iterdir())) or "nothing"
+        raise ValueError(f"tokenizer: sentencepiece-vocab needs one *.model file and vocab.txt; found {found}")
+    config_file = folder / "tokenizer_config.json"
+    config = json.loads(config_file.read_text(encoding="utf-8")) if config_file.exists() else {}
+    length = int(config.get("model_max_length") or config.get("max_len") or 512)
+    return load_spm_vocab_tokenizer(models[0], folder / "vocab.txt", model_max_length=length)
+
+
 def load_model(ref: ModelRef, auto_class: str, num_labels: int, **config: Any) -> Any:
-    """The pretrained encoder with a freshly initialised task head, in float32, from safetensors only."""
+    """The pretrained encoder with a freshly initialised task head, in float32.
+
+    ``model.safetensors`` when the repository has one; else ``pytorch_model.bin`` through torch's
+    ``weights_only`` loader, which refuses any pickle that would run code. The hub's safetensors conversion
+    (a background call, or the bot's unmerged pull request) is never used: weights come from the pinned
+    revision only.
+    """
+    import pickle
+
     import torch
     import transformers
 
+    os.environ["DISABLE_SAFETENSORS_CONVERSION"] = "1"
     cls = getattr(transformers, auto_class)
     try:
-        return cls.from_pretrained(
-            ref.id, num_labels=num_labels, dtype=torch.float32, use_safetensors=True, **_load_kwargs(ref), **config
-        )
+        return cls.from_pretrained(ref.id, num_labels=num_labels, dtype=torch.float32, **_load_kwargs(ref), **config)
+    except pickle.UnpicklingError as exc:
+        raise KobenchError(
+            f"model '{ref.key}': refused the pickled weights of {ref.id}: they would run code on load "
+            f"({str(exc).splitlines()[0][:160]})"
+        ) from None
     except (OSError, ValueError) as exc:
         raise _loading_error(ref, exc) from None

@@ -275,7 +275,7 @@ def decode_spans(
 
     Returns:
         Row id to answer text, ``context[offsets[start][0]:offsets[end][1]]`` of the highest
-        start + end logit span; the empty string when no window has a valid span.
+        start + end logit span without surrounding whitespace; the empty string when no window has a valid span.
     """
     best: dict[int, tuple[float, int, int]] = {}
     for feature, sample in enumerate(features["example_index"]):
@@ -287,7 +287,8 @@ def decode_spans(
     predictions = {}
     for index, row in enumerate(rows):
         _, begin, end = best.get(index, (0.0, 0, 0))
-        predictions[row["id"]] = row["context"][begin:end]
+        # SentencePiece pieces carry the space before a word ("▁word"), so a span may open on it
+        predictions[row["id"]] = row["context"][begin:end].strip()
     return predictions
 
 

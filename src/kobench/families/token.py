@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import numpy as np
@@ -26,9 +27,47 @@ def word_starts(word_ids: list[int | None]) -> list[int | None]:
     return starts
 
 
+def _prefix_space_on(node: Any) -> bool:
+    """Turn ``add_prefix_space`` on in every byte-level step of a serialised pipeline; True if any was off."""
+    if isinstance(node, list):
+        return any([_prefix_space_on(item) for item in node])
+    if not isinstance(node, dict):
+        return False
+    changed = any([_prefix_space_on(node.get(k)) for k in ("pretokenizers", "processors")])
+    if node.get("add_prefix_space") is False and node.get("type") in ("ByteLevel", "RobertaProcessing"):
+        node["add_prefix_space"] = True
+        changed = True
+    return changed
+
+
+def for_split_words(tokenizer: Any) -> Any:
+    """A tokenizer that encodes each pre-split eojeol as it is encoded after a space in running text.
+
+    Byte-level BPE (RoBERTa, Soongsil-BERT) marks a word that follows a space with ``Ġ``; without
+    ``add_prefix_space`` every eojeol is encoded as if it opened the text, so all but the first get pieces
+    the model never saw in pre-training. WordPiece and SentencePiece tokenizers are returned unchanged.
+    """
+    import copy
+
+    from tokenizers import Tokenizer
+
+    backend = getattr(tokenizer, "backend_tokenizer", None)
+    if backend is None:
+        return tokenizer
+    state = json.loads(backend.to_str())
+    if not (_prefix_space_on(state.get("pre_tokenizer")) | _prefix_space_on(state.get("post_processor"))):
+        return tokenizer
+    rebuilt = Tokenizer.from_str(json.dumps(state))
+    clone = copy.deepcopy(tokenizer)
+    clone.backend_tokenizer.pre_tokenizer = rebuilt.pre_tokenizer
+    clone.backend_tokenizer.post_processor = rebuilt.post_processor
+    clone.add_prefix_space = True
+    return clone
+
+
 def encode_words(rows: list[dict[str, Any]], tokenizer: Any, settings: EncodeSettings) -> tuple[list, list, Any]:
     """Tokenise eojeol lists; return (input_ids, word starts per feature, encoding)."""
-    encoding = tokenizer(
+    encoding = for_split_words(tokenizer)(
         [r["tokens"] for r in rows], is_split_into_words=True, truncation=True, max_length=settings.max_seq_len
     )
     starts = [word_starts(encoding.word_ids(i)) for i in range(len(rows))]
