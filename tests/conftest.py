@@ -29,6 +29,7 @@ os.environ.update(
     DVC_SITE_CACHE_DIR=str(_HOME / "dvc-site"),
     MPLCONFIGDIR=str(_HOME / "mpl"),
     TOKENIZERS_PARALLELISM="false",
+    KOBENCH_CACHE=str(_HOME / "kobench-cache"),
 )
 for _name in ("KOBENCH_MIRROR", "KOBENCH_OPTUNA_STORAGE", "MLFLOW_TRACKING_URI", "HF_TOKEN"):
     os.environ.pop(_name, None)
@@ -51,16 +52,34 @@ def mirror() -> Path:
     return MIRROR
 
 
+def _fixture_texts() -> list[str]:
+    """Text covering every synthetic task file, for the tokenizers of tiny and hub-fixture models."""
+    from kobench.tiny_corpus import corpus_texts
+    from synthetic import FILLER, NEGATIVE, POSITIVE
+
+    texts = [*corpus_texts(Path("."), None), " ".join(POSITIVE + NEGATIVE + FILLER), "혐오 증오 차별 김철수씨는 어제 특별시에"]
+    return texts + ["그는 언제 태어났나? 어디에서 태어났다. 문서 1900년 2020년"] + [f"{y}년" for y in range(1900, 2021)]
+
+
+@pytest.fixture(scope="session")
+def hub_catalogue():  # noqa: ANN201
+    """The project's params, with every published catalogue row written (once per session) as an offline hub
+    cache entry under HF_HOME: the loading code then takes the path it takes with internet."""
+    from kobench.config import load_params
+    from kobench.hub_fixtures import write_hub_fixtures
+
+    params = load_params(ROOT / "params.yaml")
+    write_hub_fixtures(Path(os.environ["HF_HOME"]) / "hub", params.models, _fixture_texts())
+    return params
+
+
 @pytest.fixture(scope="session")
 def tiny_models(tmp_path_factory: pytest.TempPathFactory):  # noqa: ANN201
     """Build (once per session) a tiny model per architecture; returns arch -> directory."""
-    from kobench.tiny_corpus import corpus_texts
     from kobench.tiny_model import build_tiny_model
-    from synthetic import FILLER, NEGATIVE, POSITIVE
 
     root = tmp_path_factory.mktemp("tiny-models")
-    texts = [*corpus_texts(root, None), " ".join(POSITIVE + NEGATIVE + FILLER), "혐오 증오 차별 김철수씨는 어제 특별시에"]
-    texts += ["그는 언제 태어났나? 어디에서 태어났다. 문서 1900년 2020년"] + [f"{y}년" for y in range(1900, 2021)]
+    texts = _fixture_texts()
     cache: dict[str, Path] = {}
 
     def get(arch: str = "bert") -> Path:

@@ -64,6 +64,7 @@ def finalize(  # noqa: PLR0913
         "epochs": config.epochs,
         "protocol": base.selection,
         "best_trial": best_number,
+        "model_revision": ref.row.revision or "unpinned",
     }
     version, champion = tracker.register(registered_name(study), source, run_id, version_tags, validation[main])
     tracker.set_tags(run_id, {"kobench.registered_version": version, "kobench.champion": champion})
@@ -75,6 +76,7 @@ def finalize(  # noqa: PLR0913
         "task": spec.name,
         "model": ref.key,
         "model_id": ref.id,
+        "model_revision": ref.row.revision,
         "size": ref.row.size,
         "study": study,
         "main_metric": main,
@@ -182,6 +184,7 @@ def write_failed_study(spec: TaskSpec, ref: ModelRef, paths: Any, study: str, su
         "task": spec.name,
         "model": ref.key,
         "model_id": ref.id,
+        "model_revision": ref.row.revision,
         "size": ref.row.size,
         "study": study,
         "main_metric": spec.main_metric,

@@ -80,7 +80,8 @@ class Tracker:
         self.system_metrics = system_metrics
         with store_init_lock(mlflow.get_tracking_uri()):  # the client creates and migrates the schema
             create_sqlite_atomically(mlflow.get_tracking_uri(), _create_mlflow_store)
-            self.client = MlflowClient()
+            # both URIs fixed now: MLflow resolves an unset registry URI lazily from the global tracking URI
+            self.client = MlflowClient(tracking_uri=mlflow.get_tracking_uri(), registry_uri=mlflow.get_registry_uri())
             self.experiment_id = self._experiment(experiment)
 
     @retry_locked

@@ -122,6 +122,7 @@ def train(
         "task_version": spec.version,
         "model": ref.key,
         "model_id": ref.id,
+        "model_revision": ref.row.revision,
         "size": ref.row.size,
         "main_metric": spec.main_metric,
         "selection": config.selection,
@@ -312,7 +313,7 @@ def evaluate_checkpoint(
     """Score a saved fine-tuned checkpoint once on ``split``: (metrics, predictions by row id)."""
     runtime = Runtime.create(config.device, config.precision)
     family = get_family(spec.family)
-    saved = ModelRef(ref.key, ref.row.model_copy(update={"id": str(checkpoint), "local_only": True, "revision": None}))
+    saved = ModelRef(ref.key, ref.row.model_copy(update={"id": str(checkpoint), "local_only": True, "revision": None, "tokenizer": "auto", "trust_remote_code": False}))
     tokenizer = load_tokenizer(saved)
     settings = encode_settings(spec, ref, config)
     rows = _rows(spec, prepared_dir, split, config.max_eval_samples, config.seed)

@@ -271,6 +271,7 @@ def run_study(
         "kobench.task_version": str(spec.version),
         "kobench.model": ref.key,
         "kobench.model_id": ref.id,
+        "kobench.model_revision": ref.row.revision or "unpinned",
         "kobench.size": ref.row.size,
         "kobench.protocol": base.selection,
         "kobench.git_commit": git_commit(),

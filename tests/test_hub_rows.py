@@ -1,0 +1,87 @@
+"""Every published catalogue row, from an offline cache laid out like its hub repository, on every family:
+it trains a few steps, saves, reloads and predicts identically, and is registered and loadable by alias."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+from kobench.families import get_family
+from kobench.hub_fixtures import HUB_REPOS
+from kobench.models import resolve_model
+from kobench.runs import run_config
+from kobench.tasks import get_task
+from kobench.training import evaluate_checkpoint, train
+
+ROWS = ["kobert", "xlm-roberta-base", "koelectra-base-v3", "soongsil-bert-base", "distilkobert",
+        "koelectra-small-v3", "soongsil-bert-small"]
+TASKS = ["nsmc", "question-pair", "korsts", "naver-ner", "korquad"]
+
+
+def test_every_hub_row_of_the_catalogue_is_covered(hub_catalogue) -> None:  # noqa: ANN001
+    published = sorted(key for key, row in hub_catalogue.models.items() if row.id in HUB_REPOS)
+    assert published == sorted(ROWS)
+    assert all(hub_catalogue.models[key].revision for key in ROWS)
+
+
+@pytest.fixture(scope="module")
+def registry(tmp_path_factory: pytest.TempPathFactory):  # noqa: ANN201
+    from kobench.tracking import Tracker
+
+    uri = f"sqlite:///{tmp_path_factory.mktemp('registry')}/mlflow.db"
+    tracker = Tracker(uri, "hub-rows")
+    return tracker, tracker.study_run("hub-rows", {}), uri
+
+
+@pytest.fixture(scope="module")
+def prepared_tasks(tmp_path_factory: pytest.TempPathFactory):  # noqa: ANN201
+    from kobench.prepare import prepare_task
+    from synthetic import write_raw
+
+    root = tmp_path_factory.mktemp("prepared")
+    for task in TASKS:
+        prepare_task(get_task(task), write_raw(task, root / "raw" / task), root / task)
+    return root
+
+
+@pytest.mark.parametrize("task", TASKS)
+@pytest.mark.parametrize("key", ROWS)
+def test_row_trains_reloads_predicts_identically_and_registers(  # noqa: PLR0913
+    key: str, task: str, hub_catalogue, prepared_tasks: Path, registry, tmp_path: Path  # noqa: ANN001
+) -> None:
+    import mlflow
+    import transformers
+
+    params, spec = hub_catalogue, get_task(task)
+    ref = resolve_model(key, params)
+    family = get_family(spec.family)
+    config = run_config(params, spec, ref, lr=1e-3, epochs=1, batch_size=8, max_seq_len=64, seed=1,
+                        max_train_samples=24, max_eval_samples=12)
+    result = train(spec, ref, config, prepared_dir=prepared_tasks / task, run_dir=tmp_path / "run")
+    assert result["model_revision"] == params.models[key].revision
+    assert result["history"] and result["test"][spec.main_metric] == result["test"][spec.main_metric]  # not NaN
+
+    checkpoint = tmp_path / "run" / "checkpoint"
+    assert (checkpoint / "model.safetensors").exists() and not (checkpoint / "pytorch_model.bin").exists()
+    saved = json.loads((checkpoint / "tokenizer_config.json").read_text())
+    assert "auto_map" not in saved  # the checkpoint never points back at code from the model repository
+    metrics, predictions = evaluate_checkpoint(spec, ref, checkpoint, config, prepared_dir=prepared_tasks / task)
+    written = [json.loads(line) for line in (tmp_path / "run" / "predictions-test.jsonl").read_text().splitlines()]
+    assert {r["id"]: r["prediction"] for r in written} == {i: family.to_json(spec, p) for i, p in predictions.items()}
+    assert metrics == result["test"]
+
+    tracker, parent, uri = registry
+    run_id = tracker.start_child(parent, f"{task}-{key}", "final", {"model_id": ref.id}, {})
+    source = tracker.log_checkpoint(run_id, checkpoint)
+    version, champion = tracker.register(f"kobench-{task}-{key}", source, run_id, {}, metrics[spec.main_metric])
+    tracker.end(run_id)
+    assert version == "1" and champion
+    mlflow.set_tracking_uri(uri)  # models:/ URIs resolve through the global registry URI
+    downloaded = mlflow.artifacts.download_artifacts(f"models:/kobench-{task}-{key}@champion", dst_path=str(tmp_path / "dl"))
+    model = getattr(transformers, family.auto_class).from_pretrained(downloaded)
+    assert model.config.model_type == json.loads((checkpoint / "config.json").read_text())["model_type"]
+    assert transformers.AutoTokenizer.from_pretrained(downloaded).is_fast
+    assert not any("tokenization_kobert" in name for name in sys.modules)
