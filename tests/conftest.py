@@ -44,7 +44,7 @@ def _no_tracking_uri_leak():  # noqa: ANN202
         sys.modules["mlflow"].set_tracking_uri(None)
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def mirror() -> Path:
     """The real upstream copies in ../shared/datasets; skips the test where they are absent."""
     if not (MIRROR / "MANIFEST.md").exists():
