@@ -56,3 +56,61 @@ def test_trust_remote_code_only_when_the_row_opts_in(caplog: pytest.LogCaptureFi
     with caplog.at_level(logging.WARNING):
         kwargs = _load_kwargs(ModelRef("kobert", ModelParams(id="monologg/kobert", trust_remote_code=True)))
     assert kwargs["trust_remote_code"] is True and "trust_remote_code=True" in caplog.text
+
+
+def _kobench(*args: str, cwd: Path, **env: str):  # noqa: ANN202
+    import os
+    import subprocess
+    import sys
+
+    return subprocess.run([sys.executable, "-m", "kobench.cli", *args], cwd=cwd, capture_output=True, text=True,
+                          env={**os.environ, **env}, timeout=300)
+
+
+def test_models_lists_revision_kind_parameters_and_cache(hub_catalogue, tmp_path: Path) -> None:  # noqa: ANN001
+    result = _kobench("models", "--params", str(ROOT / "params.yaml"), cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    lines = {line.split()[0]: line for line in result.stdout.splitlines()[1:]}
+    assert set(lines) == set(hub_catalogue.models)
+    assert "38279184ba64" in lines["kobert"] and "SentencePiece + vocab.txt" in lines["kobert"]
+    assert "byte-level BPE" in lines["soongsil-bert-small"] and lines["soongsil-bert-small"].endswith("cached")
+    assert "WordPiece" in lines["koelectra-small-v3"] and "SentencePiece unigram" in lines["xlm-roberta-base"]
+    assert lines["hanbert"].endswith("absent")
+
+
+def test_models_check_prints_one_line_per_row_and_fails_on_any(hub_catalogue, tmp_path: Path) -> None:  # noqa: ANN001
+    ok = _kobench("models", "--params", str(ROOT / "params.yaml"), "--check", "--weights", "kobert", "soongsil-bert-small",
+                  cwd=tmp_path)
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+    assert [line.split()[:2] for line in ok.stdout.splitlines()] == [["ok", "kobert:"], ["ok", "soongsil-bert-small:"]]
+    assert "parameters" in ok.stdout
+    empty = tmp_path / "empty-hf"
+    bad = _kobench("models", "--params", str(ROOT / "params.yaml"), "--check", cwd=tmp_path, HF_HOME=str(empty))
+    assert bad.returncode == 1 and "Traceback" not in bad.stdout + bad.stderr
+    lines = bad.stdout.splitlines()
+    assert len(lines) == len(hub_catalogue.models) and all(line.startswith("FAIL  model '") for line in lines)
+    assert any("HanBert-54kN-torch not found" in line for line in lines)
+
+
+def test_hub_fixtures_refuse_the_active_cache(tmp_path: Path) -> None:
+    import os
+
+    result = _kobench("hub-fixtures", "--cache", str(Path(os.environ["HF_HOME"]) / "hub"), cwd=tmp_path)
+    assert result.returncode == 2 and "is the active Hugging Face cache" in result.stderr
+    written = _kobench("hub-fixtures", "--params", str(ROOT / "params.yaml"), "--cache", str(tmp_path / "hub"),
+                       "koelectra-small-v3", cwd=tmp_path)
+    assert written.returncode == 0, written.stderr
+    snapshot = tmp_path / "hub" / "models--monologg--koelectra-small-v3-discriminator" / "snapshots"
+    assert sorted(p.name for p in (snapshot / "7488f8db0f208beff4a1f3f9bb3ed04650a89ed7").iterdir()) == [
+        "config.json", "pytorch_model.bin", "tokenizer_config.json", "vocab.txt"]
+    refs = tmp_path / "hub" / "models--monologg--koelectra-small-v3-discriminator" / "refs" / "main"
+    assert refs.read_text() == "7488f8db0f208beff4a1f3f9bb3ed04650a89ed7"
+
+
+def test_revision_must_be_a_full_commit(tmp_path: Path) -> None:
+    from kobench.config import load_params
+    from kobench.errors import ConfigError
+
+    (tmp_path / "params.yaml").write_text("models:\n  mine:\n    id: org/model\n    revision: main\n")
+    with pytest.raises(ConfigError, match=r"key 'models.mine.revision': revision must be a full 40-hex commit"):
+        load_params(tmp_path / "params.yaml")

@@ -157,6 +157,62 @@ def tiny_model(
 
 
 @app.command()
+def models(
+    names: Annotated[Optional[list[str]], typer.Argument(help="Catalogue keys (default: every row).")] = None,
+    check: Annotated[bool, typer.Option("--check", help="Load each tokenizer and config; one line per row.")] = False,
+    weights: Annotated[bool, typer.Option("--weights", help="With --check, load the weights too.")] = False,
+    params_file: ParamsOpt = Path("params.yaml"),
+) -> None:
+    """List the model catalogue (id, pinned revision, size, parameters, tokenizer kind, cached?) or check rows."""
+    from kobench.config import load_params
+    from kobench.model_check import check as check_row
+    from kobench.model_check import describe, format_table
+
+    params = load_params(params_file, missing_ok=True)
+    keys = names or list(params.models)
+    unknown = [k for k in keys if k not in params.models]
+    if unknown:
+        from kobench.config import _check_name
+
+        try:
+            _check_name(unknown[0], params.models, "model", "models")
+        except ValueError as exc:
+            raise KobenchError(str(exc)) from None
+    if not check:
+        typer.echo(format_table([describe(k, params.models[k]) for k in keys]))
+        return
+    failed = 0
+    for key in keys:
+        ok, line = check_row(key, params, weights=weights)
+        failed += not ok
+        typer.echo(("ok    " if ok else "FAIL  ") + line)
+    if failed:
+        raise typer.Exit(1)
+
+
+@app.command("hub-fixtures")
+def hub_fixtures(
+    cache: Annotated[Path, typer.Option("--cache", help="Hub cache folder to write (never the active HF cache).")],
+    names: Annotated[Optional[list[str]], typer.Argument(help="Catalogue keys (default: every published row).")] = None,
+    corpus: Annotated[Optional[str], typer.Option(help="Prepared task whose text trains the tokenizers.")] = None,
+    params_file: ParamsOpt = Path("params.yaml"),
+) -> None:
+    """Write tiny random-weight stand-ins of the published hub repositories (real layout) for offline tests."""
+    from kobench.config import load_params
+    from kobench.hub_fixtures import write_hub_fixtures
+    from kobench.model_check import fixture_target_is_safe
+    from kobench.tiny_corpus import corpus_texts
+
+    fixture_target_is_safe(cache)
+    params = load_params(params_file, missing_ok=True)
+    rows = {k: v for k, v in params.models.items() if not names or k in names}
+    written = write_hub_fixtures(cache, rows, corpus_texts(params.base.paths.prepared, corpus))
+    for key, snapshot in written.items():
+        typer.echo(f"{key}: {snapshot}")
+    typer.echo(f"use with: HF_HUB_CACHE={cache} HF_HUB_OFFLINE=1 kobench train --task ... --model <key>")
+
+
+@app.command()
 def tune(
     task: TaskOpt,
     model: ModelOpt,

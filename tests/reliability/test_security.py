@@ -1,4 +1,4 @@
-"""Security: safetensors only, remote code only by opt-in, no credentials in tracking or output, loopback UIs."""
+"""Security: safetensors or weights_only pickles, remote code only by opt-in, no credentials in tracking or output, loopback UIs."""
 
 from __future__ import annotations
 
@@ -16,18 +16,51 @@ ROOT = Path(__file__).resolve().parents[2]
 SECRET = "hf_SECRETtoken0123456789abcdef"
 
 
-def test_pickle_checkpoints_are_refused(tiny_models, tmp_path: Path) -> None:  # noqa: ANN001
+def _bin_only_copy(source: Path, target: Path, state: object) -> ModelRef:
+    """``source`` with its safetensors replaced by a pickled ``pytorch_model.bin`` holding ``state``."""
     import shutil
 
     import torch
+
+    shutil.copytree(source, target, ignore=shutil.ignore_patterns("model.safetensors"))
+    torch.save(state, target / "pytorch_model.bin")
+    return ModelRef(target.name, ModelParams(id=str(target), local_only=True))
+
+
+class _RunsCode:
+    """A pickle payload that would run a command when unpickled."""
+
+    def __reduce__(self):  # noqa: ANN204
+        import os
+
+        return (os.system, ("touch pwned",))
+
+
+def test_bin_weights_load_through_weights_only(tiny_models, tmp_path: Path) -> None:  # noqa: ANN001
+    import torch
     from transformers import AutoModel
 
-    source = tiny_models("bert")
-    shutil.copytree(source, tmp_path / "pickled", ignore=shutil.ignore_patterns("model.safetensors"))
-    torch.save(AutoModel.from_pretrained(source).state_dict(), tmp_path / "pickled" / "pytorch_model.bin")
-    ref = ModelRef("pickled", ModelParams(id=str(tmp_path / "pickled"), local_only=True))
-    with pytest.raises(KobenchError, match=r"model 'pickled': cannot load"):
+    source = AutoModel.from_pretrained(tiny_models("bert"))
+    ref = _bin_only_copy(tiny_models("bert"), tmp_path / "bin-only", source.state_dict())
+    loaded = load_model(ref, "AutoModelForSequenceClassification", 2)
+    assert torch.equal(loaded.bert.embeddings.word_embeddings.weight, source.embeddings.word_embeddings.weight)
+
+
+def test_a_pickle_that_runs_code_is_refused(tiny_models, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: ANN001
+    monkeypatch.chdir(tmp_path)
+    ref = _bin_only_copy(tiny_models("bert"), tmp_path / "hostile", {"weight": _RunsCode()})
+    with pytest.raises(KobenchError, match=r"model 'hostile': refused the pickled weights of .*would run code"):
         load_model(ref, "AutoModelForSequenceClassification", 2)
+    assert not (tmp_path / "pwned").exists()
+
+
+def test_no_remote_safetensors_conversion(tiny_models) -> None:  # noqa: ANN001
+    import os
+    import threading
+
+    load_model(ModelRef("tiny", ModelParams(id=str(tiny_models("bert")), local_only=True)), "AutoModel", 2)
+    assert os.environ["DISABLE_SAFETENSORS_CONVERSION"] == "1"
+    assert not [t for t in threading.enumerate() if "conversion" in t.name]
 
 
 def test_credentials_never_reach_mlflow_or_the_console(
