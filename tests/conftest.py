@@ -57,7 +57,8 @@ def _fixture_texts() -> list[str]:
     from kobench.tiny_corpus import corpus_texts
     from synthetic import FILLER, NEGATIVE, POSITIVE
 
-    texts = [*corpus_texts(Path("."), None), " ".join(POSITIVE + NEGATIVE + FILLER), "혐오 증오 차별 김철수씨는 어제 특별시에"]
+    texts = [*corpus_texts(Path("."), None), " ".join(POSITIVE + NEGATIVE + FILLER)]
+    texts.append("혐오 증오 차별 김철수씨는 어제 특별시에")
     return texts + ["그는 언제 태어났나? 어디에서 태어났다. 문서 1900년 2020년"] + [f"{y}년" for y in range(1900, 2021)]
 
 

@@ -22,7 +22,8 @@ def test_project_params_load_with_the_eight_published_rows() -> None:
     params = load_params(ROOT / "params.yaml")
     assert {"kobert", "xlm-roberta-base", "hanbert", "koelectra-base-v3", "soongsil-bert-base"} <= set(params.models)
     assert {"distilkobert", "koelectra-small-v3", "soongsil-bert-small"} <= set(params.models)
-    assert params.models["kobert"].trust_remote_code and not params.models["koelectra-small-v3"].trust_remote_code
+    assert not any(row.trust_remote_code for row in params.models.values())  # no row runs repository code
+    assert params.models["kobert"].tokenizer == params.models["distilkobert"].tokenizer == "sentencepiece-vocab"
     assert not params.models["xlm-roberta-base"].token_type_ids and params.models["hanbert"].local_only
 
 

@@ -84,4 +84,4 @@ def test_row_trains_reloads_predicts_identically_and_registers(  # noqa: PLR0913
     model = getattr(transformers, family.auto_class).from_pretrained(downloaded)
     assert model.config.model_type == json.loads((checkpoint / "config.json").read_text())["model_type"]
     assert transformers.AutoTokenizer.from_pretrained(downloaded).is_fast
-    assert not any("tokenization_kobert" in name for name in sys.modules)
+    assert not any(name.startswith("transformers_modules") for name in sys.modules)  # no repository code ran

@@ -39,7 +39,8 @@ def test_hanbert_without_its_directory_is_one_clear_line(tmp_path: Path, monkeyp
 def test_hub_model_offline_fails_fast_with_one_line() -> None:
     from kobench.config import load_params
 
-    ref = resolve_model("koelectra-small-v3", load_params(ROOT / "params.yaml"))
+    row = resolve_model("koelectra-small-v3", load_params(ROOT / "params.yaml")).row
+    ref = ModelRef("koelectra-small-v3", row.model_copy(update={"revision": "f" * 40}))  # a revision no cache holds
     started = time.perf_counter()
     with pytest.raises(KobenchError) as info:
         load_tokenizer(ref)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from kobench.config import ModelParams, Params
 from kobench.errors import KobenchError

@@ -313,7 +313,9 @@ def evaluate_checkpoint(
     """Score a saved fine-tuned checkpoint once on ``split``: (metrics, predictions by row id)."""
     runtime = Runtime.create(config.device, config.precision)
     family = get_family(spec.family)
-    saved = ModelRef(ref.key, ref.row.model_copy(update={"id": str(checkpoint), "local_only": True, "revision": None, "tokenizer": "auto", "trust_remote_code": False}))
+    # a saved checkpoint is self-contained: its tokenizer.json, no repository code, no hub revision
+    own = {"id": str(checkpoint), "local_only": True, "revision": None, "tokenizer": "auto", "trust_remote_code": False}
+    saved = ModelRef(ref.key, ref.row.model_copy(update=own))
     tokenizer = load_tokenizer(saved)
     settings = encode_settings(spec, ref, config)
     rows = _rows(spec, prepared_dir, split, config.max_eval_samples, config.seed)

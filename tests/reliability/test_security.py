@@ -1,4 +1,4 @@
-"""Security: safetensors or weights_only pickles, remote code only by opt-in, no credentials in tracking or output, loopback UIs."""
+"""Security: safetensors or weights_only pickles, remote code by opt-in only, no credentials in tracking, loopback UIs."""
 
 from __future__ import annotations
 

@@ -23,6 +23,7 @@ def test_study_tracks_trials_and_registers_the_champion(study_setup) -> None:  #
     client = study_setup["tracker"].client
     parent = client.get_run(result["run_ids"]["study"])
     assert parent.info.status == "FINISHED" and parent.data.tags["kobench.task"] == "nsmc"
+    assert parent.data.tags["kobench.model_revision"] == "unpinned"  # a local directory has no hub revision
     children = study_setup["tracker"].children(parent.info.run_id, "trial")
     assert sorted(r.info.run_name for r in children) == ["trial-0", "trial-1", "trial-2"]
     for run in children:
@@ -36,6 +37,7 @@ def test_study_tracks_trials_and_registers_the_champion(study_setup) -> None:  #
     assert "test_accuracy" in final.data.metrics and final.data.tags["mlflow.parentRunId"] == parent.info.run_id
     version = client.get_model_version_by_alias("kobench-nsmc-tiny", "champion")
     assert str(version.version) == result["registered_version"] == "1" and version.tags["main_metric"] == "accuracy"
+    assert version.tags["model_revision"] == "unpinned" and result["model_revision"] is None
     local = mlflow.artifacts.download_artifacts("models:/kobench-nsmc-tiny@champion")
     assert AutoModelForSequenceClassification.from_pretrained(local).num_labels == 2
     saved = json.loads(study_setup["paths"].metrics_file.read_text())
