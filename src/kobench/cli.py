@@ -111,6 +111,7 @@ def train(
 
     params, spec, ref, config = _run_setup(params_file, task, model, options)
     paths = params.base.paths
+    _preflight(params, spec, ref, config)
     run_dir = run_dir_for(paths.outputs, task, ref, run_name)
     result = train_run(spec, ref, config, prepared_dir=paths.prepared / task, run_dir=run_dir, features_dir=paths.features)
     summary = {k: result[k] for k in ("task", "model", "protocol", "validation", "test")}
@@ -237,6 +238,8 @@ def tune(
 
     params, spec, ref, base = _run_setup(params_file, task, model, options)
     paths = params.base.paths
+    url = storage or os.environ.get("KOBENCH_OPTUNA_STORAGE") or params.tune.storage
+    _preflight(params, spec, ref, base, {"Optuna storage": url, "MLflow store": _tracking_uri(params)})
     study_paths = StudyPaths(
         prepared=paths.prepared / task,
         features=paths.features,
@@ -244,7 +247,6 @@ def tune(
         metrics_file=paths.metrics / task / f"{ref.slug}.json",
     )
     tracker = _tracker(params)
-    url = storage or os.environ.get("KOBENCH_OPTUNA_STORAGE") or params.tune.storage
     result = run_study(
         spec,
         ref,
@@ -256,8 +258,9 @@ def tune(
         tracker=tracker,
     )
     if result["status"] != "complete":
+        # non-zero: DVC must not record the stage as done, so a re-run after the fix trains again
         typer.echo(f"error: study {result['study']} has no completed trial: {result['reason']}", err=True)
-        return
+        raise typer.Exit(1)
     main = result["main_metric"]
     typer.echo(
         f"{result['study']}: best trial {result['best_trial']} {result['best_params']} validation {main} "
@@ -296,12 +299,30 @@ def _run_setup(params_file: Path, task: str, model: str, options: dict):  # noqa
     return params, spec, ref, config
 
 
-def _tracker(params):  # noqa: ANN001, ANN202
+def _tracking_uri(params) -> str:  # noqa: ANN001
     """MLflow: MLFLOW_TRACKING_URI, else tracking.mlflow_uri, else MLflow's default local store."""
+    return os.environ.get("MLFLOW_TRACKING_URI") or params.tracking.mlflow_uri or "sqlite:///mlflow.db"
+
+
+def _tracker(params):  # noqa: ANN001, ANN202
     from kobench.tracking import Tracker
 
-    uri = os.environ.get("MLFLOW_TRACKING_URI") or params.tracking.mlflow_uri
-    return Tracker(uri, params.tracking.experiment, system_metrics=params.tracking.log_system_metrics)
+    return Tracker(_tracking_uri(params), params.tracking.experiment, system_metrics=params.tracking.log_system_metrics)
+
+
+def _preflight(params, spec, ref, config, stores: dict[str, str] | None = None) -> None:  # noqa: ANN001
+    """Data, model, device and stores checked before anything is created (one line and exit 2 otherwise)."""
+    from kobench.preflight import preflight
+
+    preflight(
+        spec,
+        ref,
+        prepared_dir=params.base.paths.prepared / spec.name,
+        splits=("train", "validation", "test"),
+        device=config.device,
+        precision=config.precision,
+        stores=stores,
+    )
 
 
 def _task_and_model(params_file: Path, task: str, model: str):  # noqa: ANN202

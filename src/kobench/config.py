@@ -126,6 +126,7 @@ class TuneParams(_Section):
     search_space: SearchSpaceParams = SearchSpaceParams()
     overrides: dict[str, SearchSpaceParams] = {}  # per task
     final_seeds: list[int] = []
+    max_failures: int = Field(3, gt=0)  # consecutive failed trials after which a study stops
     heartbeat_seconds: int = Field(60, gt=0)
     storage: str = "sqlite:///optuna.db"
 

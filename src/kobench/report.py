@@ -150,6 +150,7 @@ def write_report(params: Params, champion_metrics: Any = None, study_plots: Any 
     from kobench.report_plots import draw_plots
 
     out = params.base.paths.reports
+    (out / "plots").mkdir(parents=True, exist_ok=True)  # a declared DVC output, even when nothing can be drawn
     rows = collect(params, champion_metrics)
     plots = draw_plots(rows, out, study_plots=study_plots, curves=curves) if params.report.plots else []
     protocols = {c.protocol for r in rows for c in r.cells.values() if c.protocol} or {"validation"}

@@ -114,10 +114,12 @@ def finished_trials(study: optuna.Study) -> int:
 
 
 def claimed_trials(study: optuna.Study) -> int:
-    """Trials that use up the budget: all, except failed ones that a heartbeat retry replaced."""
-    trials = study.get_trials(deepcopy=False)
-    retried = {optuna.storages.RetryHeartbeatStaleTrialCallback.retried_trial_number(t) for t in trials} - {None}
-    return sum(1 for t in trials if not (t.state == optuna.trial.TrialState.FAIL and t.number in retried))
+    """Trials that use up the budget: complete, pruned, running or waiting; a failed trial does not.
+
+    A study whose trials all failed (data not prepared, model unreachable, out of memory) therefore trains
+    its whole budget once the cause is fixed and it is run again.
+    """
+    return sum(1 for t in study.get_trials(deepcopy=False) if t.state != optuna.trial.TrialState.FAIL)
 
 
 class Objective:
@@ -126,6 +128,7 @@ class Objective:
     def __init__(self, spec, ref, base, space, paths, tracker, parent, tags):  # noqa: ANN001, PLR0913
         self.spec, self.ref, self.base, self.space, self.paths = spec, ref, base, space, paths
         self.tracker, self.parent, self.tags = tracker, parent, tags
+        self.consecutive_failures = 0  # of this process: a re-run after a fix starts from zero
 
     def config(self, trial: optuna.Trial) -> RunConfig:
         """The base run configuration with this trial's suggestions."""
@@ -142,15 +145,20 @@ class Objective:
         monitor, status = self.tracker.system_monitor(run_id), "FAILED"
         try:
             value = self._train(trial, config, run_id)
-            status = "FINISHED"
+            status, self.consecutive_failures = "FINISHED", 0
+            _say(f"trial {trial.number}: lr {config.lr:.3g} epochs {config.epochs} -> {self.spec.main_metric} {value:.4f}")
             return value
-        except optuna.TrialPruned:
-            status = "KILLED"
+        except optuna.TrialPruned as pruned:
+            status, self.consecutive_failures = "KILLED", 0
+            _say(f"trial {trial.number}: lr {config.lr:.3g} epochs {config.epochs} -> {pruned}")
             raise
         except Exception as exc:
+            self.consecutive_failures += 1
             reason = f"{type(exc).__name__}: {str(exc)[:500]}"
             trial.set_user_attr("failure", reason)
             self.tracker.set_tags(run_id, {"kobench.failure": reason})
+            log_file = self._write_traceback(trial.number, run_id)
+            _say(f"trial {trial.number} failed: {reason.splitlines()[0][:300]} (traceback: {log_file})")
             _free_accelerator()
             raise
         finally:
@@ -190,6 +198,19 @@ class Objective:
         self._drop_beaten_checkpoints(trial, value)
         return value
 
+    def _write_traceback(self, number: int, run_id: str) -> Path:
+        """The failed trial's traceback, to ``trials/trial-N/error.log`` and to its MLflow run."""
+        import traceback
+
+        from kobench.atomic import write_text
+
+        text = traceback.format_exc()
+        path = self._trial_dir(number) / "error.log"
+        write_text(path, text)
+        with contextlib.suppress(Exception):  # the traceback file exists already; MLflow is a copy
+            self.tracker.client.log_text(run_id, text, "error.log")
+        return path
+
     def _trial_dir(self, number: int) -> Path:
         return self.paths.outputs / "trials" / f"trial-{number}"
 
@@ -208,6 +229,13 @@ class Objective:
             shutil.rmtree(self._trial_dir(number) / "checkpoint", ignore_errors=True)
 
 
+def _say(line: str) -> None:
+    """One line per trial outcome on stderr (Optuna's own messages, tracebacks included, are silenced)."""
+    import sys
+
+    print(line, file=sys.stderr, flush=True)
+
+
 def _free_accelerator() -> None:
     import gc
 
@@ -218,19 +246,23 @@ def _free_accelerator() -> None:
         torch.cuda.empty_cache()
 
 
-def optimize(study: optuna.Study, objective: Objective, n_trials: int, storage_url: str = "") -> None:
+def optimize(
+    study: optuna.Study, objective: Objective, n_trials: int, storage_url: str = "", max_failures: int = 3
+) -> None:
     """Run trials until ``n_trials`` are claimed in total (resume-safe, shared across workers).
 
     "Budget left?" and "create a trial" happen under one lock per study, released as soon as the trial exists:
     two workers finishing at the same instant would otherwise both start one more trial (overshoot). WAITING
     trials (heartbeat retries of killed ones) are claimed already and are run too: study.optimize(n_trials=k)
-    pops them first, so a plain ``n_trials - claimed`` would stop one trial short after a crash.
+    pops them first, so a plain ``n_trials - claimed`` would stop one trial short after a crash. Failed trials
+    claim nothing, so ``max_failures`` failures in a row stop this worker instead.
     """
     from kobench.storelock import store_lock
 
     optuna.storages.fail_stale_trials(study)
     waiting_state = (optuna.trial.TrialState.WAITING,)
-    while True:
+    optuna.logging.set_verbosity(optuna.logging.ERROR)  # a failed trial is one line (Objective), not a traceback
+    while objective.consecutive_failures < max_failures:
         with contextlib.ExitStack() as held:
             held.enter_context(store_lock(storage_url, f"budget-{study.study_name}"))
             waiting = study.get_trials(deepcopy=False, states=waiting_state)
@@ -282,7 +314,7 @@ def run_study(
     try:
         _sweep(study, tracker, parent)
         objective = Objective(spec, ref, base, search_space(params, spec.name), paths, tracker, parent, tags)
-        optimize(study, objective, n_trials, storage_url)
+        optimize(study, objective, n_trials, storage_url, params.tune.max_failures)
         _sweep(study, tracker, parent)
         summary = _summary(study)
         tracker.log_metrics(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import optuna
 import pytest
@@ -75,7 +76,7 @@ def test_a_failing_trial_is_recorded_and_the_study_goes_on(study_setup, monkeypa
     monkeypatch.setattr(Objective, "_train", flaky)
     result = _run(study_setup)
     states = [t["state"] for t in result["trials"]["trials"]]
-    assert states[1] == "FAIL" and states.count("FAIL") == 1 and len(states) == 3
+    assert states[1] == "FAIL" and states.count("FAIL") == 1 and len(states) == 4  # a failure claims no budget
     assert result["trials"]["trials"][1]["reason"] == "RuntimeError: CUDA out of memory (simulated)"
     trials = study_setup["tracker"].children(result["run_ids"]["study"], "trial")
     failed = [r for r in trials if r.info.run_name == "trial-1"]
@@ -90,6 +91,34 @@ def test_a_study_without_any_completed_trial_writes_its_reason(study_setup, monk
     result = _run(study_setup, n_trials=2)
     assert result["status"] == "failed" and result["reason"] == "ValueError: loss is nan"
     assert json.loads(study_setup["paths"].metrics_file.read_text())["status"] == "failed"
+    # failures claim no budget: the study stopped after tune.max_failures (3) in a row, not after n_trials
+    assert [t["state"] for t in result["trials"]["trials"]] == ["FAIL"] * 3
+
+
+def test_failures_print_one_line_keep_the_traceback_and_a_fixed_rerun_trains_the_budget(
+    study_setup, monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture  # noqa: ANN001
+) -> None:
+    original = Objective._train
+
+    def broken(self, trial, config, run_id):  # noqa: ANN001, ANN202
+        raise FileNotFoundError("data/prepared/nsmc/train.parquet: not found")
+
+    monkeypatch.setattr(Objective, "_train", broken)
+    failed = _run(study_setup, n_trials=2)
+    err = capfd.readouterr().err
+    lines = [line for line in err.splitlines() if line.startswith("trial ")]
+    assert len(lines) == 3 and all("failed: FileNotFoundError: data/prepared" in line for line in lines), err
+    assert "Traceback" not in err
+    log_file = study_setup["paths"].outputs / "trials" / "trial-0" / "error.log"
+    assert f"(traceback: {log_file})" in lines[0] and "Traceback (most recent call last)" in log_file.read_text()
+    run = study_setup["tracker"].children(failed["run_ids"]["study"], "trial")[0]
+    text = study_setup["tracker"].client.download_artifacts(run.info.run_id, "error.log", str(study_setup["tmp"]))
+    assert "FileNotFoundError" in Path(text).read_text()
+
+    monkeypatch.setattr(Objective, "_train", original)  # the cause is fixed: the same command trains the budget
+    fixed = _run(study_setup, n_trials=2)
+    states = [t["state"] for t in fixed["trials"]["trials"]]
+    assert fixed["status"] == "complete" and states.count("FAIL") == 3 and len(states) - 3 == 2
 
 
 def test_final_seeds_and_system_metrics_are_recorded(study_setup) -> None:  # noqa: ANN001
