@@ -115,3 +115,36 @@ def test_revision_must_be_a_full_commit(tmp_path: Path) -> None:
     (tmp_path / "params.yaml").write_text("models:\n  mine:\n    id: org/model\n    revision: main\n")
     with pytest.raises(ConfigError, match=r"key 'models.mine.revision': revision must be a full 40-hex commit"):
         load_params(tmp_path / "params.yaml")
+
+
+def test_a_mistyped_model_gets_did_you_mean_at_once(tmp_path: Path) -> None:
+    result = _kobench("train", "--task", "nsmc", "--model", "koelectra-small", "--params", str(ROOT / "params.yaml"),
+                      cwd=tmp_path)
+    assert result.returncode == 2
+    assert result.stderr.startswith("error: unknown model 'koelectra-small' (did you mean 'koelectra-small-v3'?)")
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_an_unreachable_hub_fails_after_one_attempt_naming_id_cache_and_offline(tmp_path: Path) -> None:
+    import time
+
+    from synthetic import write_raw
+
+    write_raw("nsmc", tmp_path / "data" / "raw" / "nsmc")
+    assert _kobench("prepare", "nsmc", cwd=tmp_path).returncode == 0
+    started = time.perf_counter()
+    # a closed port on this machine stands in for an unreachable hub
+    result = _kobench("train", "--task", "nsmc", "--model", "org/not-cached-encoder", cwd=tmp_path,
+                      HF_HUB_OFFLINE="0", HF_ENDPOINT="http://127.0.0.1:9")
+    assert time.perf_counter() - started < 30
+    assert result.returncode == 2, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: model 'org/not-cached-encoder': org/not-cached-encoder is "
+                                                   "not in the Hugging Face cache (")
+    assert "http://127.0.0.1:9 cannot be reached" in lines[0] and "HF_HUB_OFFLINE=1" in lines[0]
+
+
+def test_a_cached_row_loads_when_the_hub_is_unreachable(hub_catalogue, tmp_path: Path) -> None:  # noqa: ANN001
+    result = _kobench("models", "--params", str(ROOT / "params.yaml"), "--check", "koelectra-small-v3", cwd=tmp_path,
+                      HF_HUB_OFFLINE="0", HF_ENDPOINT="http://127.0.0.1:9")
+    assert result.returncode == 0 and result.stdout.startswith("ok    koelectra-small-v3: ok"), result.stdout

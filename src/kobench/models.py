@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import difflib
+import functools
 import logging
 import os
 from dataclasses import dataclass
@@ -50,6 +52,13 @@ def resolve_model(name: str, params: Params) -> ModelRef:
         return ModelRef(name, row)
     if Path(name).is_dir():
         return ModelRef(Path(name).name, ModelParams(id=str(name), local_only=True, token_type_ids=_uses_segments(name)))
+    if "/" not in name:  # hub ids are ORG/NAME: a bare name is a mistyped key or a missing directory
+        close = difflib.get_close_matches(name, list(params.models), n=1)
+        hint = f" (did you mean '{close[0]}'?)" if close else ""
+        raise KobenchError(
+            f"unknown model '{name}'{hint}: not a catalogue key, a local directory or a hub id (ORG/NAME); "
+            f"catalogue: {', '.join(params.models) or '(empty)'}"
+        )
     return ModelRef(name, ModelParams(id=name))
 
 
@@ -60,8 +69,44 @@ def _uses_segments(directory: str) -> bool:
     return config.get("model_type") not in NO_SEGMENT_TYPES and config.get("type_vocab_size", 2) > 1
 
 
+@functools.cache
+def hub_reachable(timeout: float = 3.0) -> bool:
+    """One connection attempt to the hub endpoint (``HF_ENDPOINT``), made once per process."""
+    import socket
+    from urllib.parse import urlparse
+
+    from huggingface_hub import constants
+
+    url = urlparse(constants.ENDPOINT)
+    try:
+        socket.create_connection((url.hostname, url.port or (443 if url.scheme == "https" else 80)), timeout).close()
+    except OSError:
+        return False
+    return True
+
+
+def _offline_or_fail(ref: ModelRef) -> bool:
+    """Whether to load from the local cache only; KobenchError when the model is neither cached nor reachable.
+
+    Without this, an unreachable hub costs a minute of retries per file and then an error about the connection.
+    """
+    from huggingface_hub import constants, try_to_load_from_cache
+
+    if ref.row.local_only or Path(ref.id).is_dir() or constants.HF_HUB_OFFLINE or hub_reachable():
+        return False
+    if isinstance(try_to_load_from_cache(ref.id, "config.json", revision=ref.row.revision), str):
+        return True
+    raise KobenchError(
+        f"model '{ref.key}': {ref.id} is not in the Hugging Face cache ({constants.HF_HUB_CACHE}) and "
+        f"{constants.ENDPOINT} cannot be reached; download it once with network, point HF_HOME at a copied "
+        f"cache, or use a local directory (HF_HUB_OFFLINE=1 skips the network)"
+    )
+
+
 def _load_kwargs(ref: ModelRef) -> dict[str, Any]:
     kwargs: dict[str, Any] = {"revision": ref.row.revision} if ref.row.revision else {}
+    if _offline_or_fail(ref):
+        kwargs["local_files_only"] = True
     if ref.row.trust_remote_code:
         log.warning("model '%s': trust_remote_code=True (opted in by its params row): running code from %s", ref.key, ref.id)
         kwargs["trust_remote_code"] = True
@@ -92,7 +137,8 @@ def repo_files(ref: ModelRef, patterns: list[str]) -> Path:
         return Path(ref.id)
     from huggingface_hub import snapshot_download
 
-    return Path(snapshot_download(ref.id, revision=ref.row.revision, allow_patterns=patterns))
+    local = _load_kwargs(ref).get("local_files_only", False)
+    return Path(snapshot_download(ref.id, revision=ref.row.revision, allow_patterns=patterns, local_files_only=local))
 
 
 def load_tokenizer(ref: ModelRef) -> Any:
