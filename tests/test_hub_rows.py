@@ -83,5 +83,7 @@ def test_row_trains_reloads_predicts_identically_and_registers(  # noqa: PLR0913
     downloaded = mlflow.artifacts.download_artifacts(f"models:/kobench-{task}-{key}@champion", dst_path=str(tmp_path / "dl"))
     model = getattr(transformers, family.auto_class).from_pretrained(downloaded)
     assert model.config.model_type == json.loads((checkpoint / "config.json").read_text())["model_type"]
+    if spec.family in ("classification", "token_classification"):  # label names, not LABEL_0 ...
+        assert list(model.config.id2label.values()) == spec.label_names
     assert transformers.AutoTokenizer.from_pretrained(downloaded).is_fast
     assert not any(name.startswith("transformers_modules") for name in sys.modules)  # no repository code ran

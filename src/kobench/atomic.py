@@ -11,6 +11,13 @@ from pathlib import Path
 from typing import Any
 
 
+def umask_mode(directory: bool = False) -> int:
+    """The mode a plain ``open()`` (or ``mkdir``) would give under the current umask: 0644 / 0755 under 022."""
+    mask = os.umask(0)
+    os.umask(mask)
+    return (0o777 if directory else 0o666) & ~mask
+
+
 @contextlib.contextmanager
 def atomic_path(target: str | os.PathLike[str]) -> Iterator[Path]:
     """Yield a temporary path beside ``target``; rename it onto ``target`` only if the block succeeds.
@@ -30,6 +37,7 @@ def atomic_path(target: str | os.PathLike[str]) -> Iterator[Path]:
         yield tmp_path
         with open(tmp_path, "rb+") as handle:
             os.fsync(handle.fileno())
+        os.chmod(tmp_path, umask_mode())  # mkstemp makes 0600; the output is an ordinary file
         os.replace(tmp_path, target)
     finally:
         tmp_path.unlink(missing_ok=True)

@@ -21,6 +21,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from kobench.atomic import atomic_path
+
 SAFETENSORS = "model.safetensors"
 PICKLE = "pytorch_model.bin"
 LFS_SUFFIXES = (".bin", ".safetensors", ".model", ".msgpack")  # stored by the hub as LFS objects (sha256 etags)
@@ -227,10 +229,8 @@ def _git_blob_sha1(content: bytes) -> str:
 
 
 def _write_atomic(path: Path, content: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    with os.fdopen(fd, "wb") as handle:
-        handle.write(content)
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(content)
 
 
 def _json_bytes(content: Any) -> bytes:

@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from kobench.atomic import atomic_path, write_json
+from kobench.atomic import atomic_path, umask_mode, write_json
 from kobench.families.base import TaskFamily
 from kobench.spec import TaskSpec
 
@@ -26,6 +26,8 @@ def write_run(
         checkpoint = run_dir / "checkpoint"
         model.save_pretrained(checkpoint, safe_serialization=True)
         tokenizer.save_pretrained(checkpoint)
+        for path in checkpoint.iterdir():  # transformers writes the weights 0600 whatever the umask
+            path.chmod(umask_mode())
     if predictions:
         write_predictions(run_dir / "predictions-test.jsonl", family, spec, predictions)
     write_json(run_dir / "metrics.json", result)

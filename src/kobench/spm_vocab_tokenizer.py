@@ -148,10 +148,13 @@ def _save_atomically(tokenizer: Any, target: Path) -> None:
     import shutil
     import tempfile
 
+    from kobench.atomic import umask_mode
+
     target.parent.mkdir(parents=True, exist_ok=True)
     scratch = Path(tempfile.mkdtemp(dir=target.parent, prefix=".build-"))
     try:
         tokenizer.save_pretrained(str(scratch))
+        os.chmod(scratch, umask_mode(directory=True))  # mkdtemp makes 0700
         os.replace(scratch, target)
     except OSError:
         if not (target / "tokenizer.json").exists():

@@ -19,7 +19,7 @@ from kobench.data import load_split, prepared_digest
 from kobench.errors import KobenchError
 from kobench.evaluation import Evaluator
 from kobench.families import get_family
-from kobench.families.base import EncodeSettings
+from kobench.families.base import EncodeSettings, label_maps
 from kobench.features import load_features
 from kobench.models import ModelRef, load_model, load_tokenizer
 from kobench.prepare import SCHEMAS
@@ -104,7 +104,7 @@ def train(
         s: load_features(spec, family, rows[s], tokenizer, settings, train=s == "train", cache_dir=features_dir)
         for s in splits
     }
-    model = load_model(ref, family.auto_class, family.num_labels(spec)).to(runtime.device)
+    model = load_model(ref, family.auto_class, family.num_labels(spec), **label_maps(family, spec)).to(runtime.device)
     collator = _collator(tokenizer, settings, config, runtime)
     evaluators = {
         s: Evaluator(spec, family, rows[s], features[s], settings, collator, runtime, config.eval_batch_size)

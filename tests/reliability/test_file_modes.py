@@ -1,0 +1,40 @@
+"""Outputs follow the umask (0644 under 022) although they are written to a temporary file and renamed."""
+
+from __future__ import annotations
+
+import os
+import stat
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from synthetic import write_raw
+
+
+def _kobench(*args: str, cwd: Path, umask: int) -> None:
+    result = subprocess.run([sys.executable, "-m", "kobench.cli", *args], cwd=cwd, capture_output=True, text=True,
+                            env=dict(os.environ), timeout=300, preexec_fn=lambda: os.umask(umask))
+    assert result.returncode == 0, result.stderr
+
+
+@pytest.mark.parametrize(("umask", "mode"), [(0o022, 0o644), (0o077, 0o600)])
+def test_prepared_data_run_outputs_and_reports_follow_the_umask(
+    tmp_path: Path, tiny_models, umask: int, mode: int  # noqa: ANN001
+) -> None:
+    params = {"models": {"tiny": {"id": str(tiny_models("bert")), "size": "small", "local_only": True}},
+              "run": {"tasks": ["nsmc"], "models": ["tiny"]}, "report": {"plots": False},
+              "tracking": {"mlflow_uri": f"sqlite:///{tmp_path}/mlflow.db"}}
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
+    write_raw("nsmc", tmp_path / "data" / "raw" / "nsmc")
+    _kobench("prepare", "nsmc", cwd=tmp_path, umask=umask)
+    _kobench("train", "--task", "nsmc", "--model", "tiny", "--epochs", "1", "--max-seq-len", "32", "--run-name", "r",
+             cwd=tmp_path, umask=umask)
+    _kobench("report", cwd=tmp_path, umask=umask)
+    run = tmp_path / "outputs" / "nsmc" / "tiny" / "r"
+    files = [tmp_path / "data" / "prepared" / "nsmc" / "train.parquet", tmp_path / "data" / "prepared" / "nsmc" / "meta.json",
+             run / "metrics.json", run / "predictions-test.jsonl", run / "checkpoint" / "model.safetensors",
+             tmp_path / "reports" / "results.md", tmp_path / "reports" / "index.html"]
+    assert {f.name: oct(stat.S_IMODE(f.stat().st_mode)) for f in files} == {f.name: oct(mode) for f in files}
