@@ -34,7 +34,8 @@ def test_prepared_data_run_outputs_and_reports_follow_the_umask(
              cwd=tmp_path, umask=umask)
     _kobench("report", cwd=tmp_path, umask=umask)
     run = tmp_path / "outputs" / "nsmc" / "tiny" / "r"
-    files = [tmp_path / "data" / "prepared" / "nsmc" / "train.parquet", tmp_path / "data" / "prepared" / "nsmc" / "meta.json",
+    prepared = tmp_path / "data" / "prepared" / "nsmc"
+    files = [prepared / "train.parquet", prepared / "meta.json",
              run / "metrics.json", run / "predictions-test.jsonl", run / "checkpoint" / "model.safetensors",
              tmp_path / "reports" / "results.md", tmp_path / "reports" / "index.html"]
     assert {f.name: oct(stat.S_IMODE(f.stat().st_mode)) for f in files} == {f.name: oct(mode) for f in files}
