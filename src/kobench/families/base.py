@@ -67,8 +67,9 @@ def token_type_column(encoding: Any, use: bool) -> dict[str, list]:
 
 
 def label_maps(family: TaskFamily, spec: TaskSpec) -> dict[str, dict]:
-    """``id2label`` / ``label2id`` for a head whose outputs are the task's labels, so that saved and registered
-    configs say ``positive``, not ``LABEL_1``; nothing for regression and span heads.
+    """``id2label`` / ``label2id`` for a head whose outputs are the task's labels; nothing for other heads.
+
+    Saved and registered configs then say ``positive``, not ``LABEL_1``.
     """
     names = spec.label_names if spec.labels else []
     if not names or family.num_labels(spec) != len(names):
