@@ -51,3 +51,20 @@ def test_bad_params_fail_with_one_line(tmp_path: Path, text: str, message: str) 
 def test_splits_per_task(tmp_path: Path) -> None:
     params = _load(tmp_path, "data: {splits: {naver-ner: [test]}}")
     assert params.splits_for("naver-ner") == ("test",) and params.splits_for("nsmc") == ("train", "validation", "test")
+
+
+def test_a_model_row_search_space_comes_before_task_overrides_and_the_default() -> None:
+    from kobench.config import RangeParams
+    from kobench.models import resolve_model
+    from kobench.tuning import search_space
+
+    params = load_params(ROOT / "params.yaml")
+    tiny = params.models["tiny"].model_copy(update={"id": "."})  # its own space, as published in params.yaml
+    assert search_space(params, "nsmc", resolve_model("koelectra-small-v3", params)) == params.tune.search_space
+    from kobench.models import ModelRef
+
+    assert search_space(params, "nsmc", ModelRef("tiny", tiny)).lr.low == 1.0e-3
+    overridden = params.model_copy(update={"tune": params.tune.model_copy(
+        update={"overrides": {"nsmc": params.tune.search_space.model_copy(update={"epochs": RangeParams(low=7, high=9)})}})})
+    assert search_space(overridden, "nsmc", ModelRef("tiny", tiny)).lr.low == 1.0e-3
+    assert search_space(overridden, "nsmc", resolve_model("koelectra-small-v3", params)).epochs.low == 7

@@ -38,6 +38,26 @@ class BaseParams(_Section):
     paths: PathsParams = PathsParams()
 
 
+class RangeParams(_Section):
+    """A closed search range."""
+
+    low: float
+    high: float
+
+    @model_validator(mode="after")
+    def _ordered(self) -> RangeParams:
+        if self.low > self.high:
+            raise ValueError(f"low {self.low} > high {self.high}")
+        return self
+
+
+class SearchSpaceParams(_Section):
+    """What Optuna tunes: learning rate (log scale) and epochs."""
+
+    lr: RangeParams = RangeParams(low=1e-5, high=1e-4)
+    epochs: RangeParams = RangeParams(low=2, high=5)
+
+
 class ModelParams(_Section):
     """One row of the model catalogue: a hub id or a local directory, and how to load it."""
 
@@ -52,6 +72,9 @@ class ModelParams(_Section):
     # how the tokenizer is built: from the repository's own files (auto), or a fast tokenizer made by kobench
     # from a SentencePiece model plus vocab.txt (KoBERT, DistilKoBERT: no code from the repository runs)
     tokenizer: Literal["auto", "sentencepiece-vocab"] = "auto"
+    # this model's own search space, before tune.overrides and tune.search_space (a random-init model needs
+    # learning rates ten times a pretrained one's)
+    search_space: SearchSpaceParams | None = None
 
     @field_validator("revision")
     @classmethod
@@ -95,26 +118,6 @@ class TrainParams(_Section):
     selection: Literal["validation", "test"] = "validation"
     device: Literal["auto", "cpu", "cuda"] = "auto"
     save_checkpoint: bool = True
-
-
-class RangeParams(_Section):
-    """A closed search range."""
-
-    low: float
-    high: float
-
-    @model_validator(mode="after")
-    def _ordered(self) -> RangeParams:
-        if self.low > self.high:
-            raise ValueError(f"low {self.low} > high {self.high}")
-        return self
-
-
-class SearchSpaceParams(_Section):
-    """What Optuna tunes: learning rate (log scale) and epochs."""
-
-    lr: RangeParams = RangeParams(low=1e-5, high=1e-4)
-    epochs: RangeParams = RangeParams(low=2, high=5)
 
 
 class TuneParams(_Section):

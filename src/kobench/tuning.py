@@ -103,8 +103,10 @@ def parent_run(
     return parent
 
 
-def search_space(params: Params, task: str) -> SearchSpaceParams:
-    """The task's override when present, else the default space."""
+def search_space(params: Params, task: str, ref: ModelRef | None = None) -> SearchSpaceParams:
+    """The model row's own space, else the task's override, else the default space."""
+    if ref is not None and ref.row.search_space is not None:
+        return ref.row.search_space
     return params.tune.overrides.get(task, params.tune.search_space)
 
 
@@ -313,7 +315,7 @@ def run_study(
     status = "FAILED"
     try:
         _sweep(study, tracker, parent)
-        objective = Objective(spec, ref, base, search_space(params, spec.name), paths, tracker, parent, tags)
+        objective = Objective(spec, ref, base, search_space(params, spec.name, ref), paths, tracker, parent, tags)
         optimize(study, objective, n_trials, storage_url, params.tune.max_failures)
         _sweep(study, tracker, parent)
         summary = _summary(study)
