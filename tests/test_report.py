@@ -21,7 +21,7 @@ def _params(tmp_path: Path, display: str = "Mine") -> Params:
 
 
 def _metrics(tmp_path: Path, task: str, model: str, data: dict) -> None:
-    path = tmp_path / "metrics" / task / f"{model}.json"
+    path = tmp_path / "metrics" / task / f"{model}.study.json"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(data), encoding="utf-8")
 
@@ -67,7 +67,10 @@ def test_failed_study_is_shown_with_its_reason(report: Path) -> None:
 def test_outputs_json_csv_html_and_escaping(report: Path) -> None:
     write_report(_params(report, display="<script>alert(1)</script>"))
     data = json.loads((report / "reports" / "results.json").read_text())
-    assert data["mine"]["nsmc"]["ours"] == [90.12] and data["koelectra-small-v3"]["nsmc"]["diff"] == [-0.86]
+    assert data["nsmc"]["mine"] == {"accuracy": 90.12}
+    assert data["nsmc"]["koelectra-small-v3"] == {"accuracy": 88.5, "published": 89.36, "diff": -0.86, "std": 0.31}
+    assert data["korquad"]["mine"] == {"exact_match": 80.0, "char_f1": 90.0}
+    assert data["korsts"] == {"koelectra-small-v3": {"published": 80.79}}  # failed / missing: no number of ours
     csv_lines = (report / "reports" / "results.csv").read_text().splitlines()
     assert "mine,<script>alert(1)</script>,small,korquad,char_f1,90.0,,,,complete,validation," in csv_lines
     page = (report / "reports" / "index.html").read_text(encoding="utf-8")

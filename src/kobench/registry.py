@@ -10,12 +10,12 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from kobench.atomic import write_json
 from kobench.config import Params
 from kobench.families import get_family
 from kobench.models import ModelRef
 from kobench.outputs import write_predictions
 from kobench.spec import TaskSpec
+from kobench.study_files import write_study
 from kobench.tracking import FINAL, SEED, Tracker
 from kobench.training import RunConfig, evaluate_checkpoint, train
 
@@ -93,7 +93,7 @@ def finalize(  # noqa: PLR0913
         "trials": summary,
         "rows_subsampled": {"train": base.max_train_samples, "eval": base.max_eval_samples},
     }
-    write_json(paths.metrics_file, result)
+    write_study(paths.metrics_file, result)
     return result
 
 
@@ -192,5 +192,5 @@ def write_failed_study(spec: TaskSpec, ref: ModelRef, paths: Any, study: str, su
         "run_ids": {"study": parent},
         "trials": summary,
     }
-    write_json(paths.metrics_file, result)
+    write_study(paths.metrics_file, result)
     return result

@@ -12,6 +12,7 @@ import yaml
 
 from kobench.config import Params
 from kobench.spec import TaskSpec
+from kobench.study_files import details_path
 from kobench.tasks import TASKS
 
 
@@ -103,7 +104,7 @@ def _cell(params: Params, published: dict, task: str, model: str, ran: bool, cha
     pub = _published(published, model, task)
     if not ran or task not in params.run.tasks:
         return Cell(task, model, "not run", published=pub)
-    path = params.base.paths.metrics / task / f"{model}.json"
+    path = details_path(params.base.paths.metrics / task / f"{model}.json")
     if not path.exists():
         return Cell(task, model, "missing", published=pub, reason=f"{path} not found (study not run yet)")
     try:
@@ -140,25 +141,27 @@ def _cell(params: Params, published: dict, task: str, model: str, ran: bool, cha
 
 
 def write_results_json(path: Path, rows: list[Row]) -> dict[str, Any]:
-    """The DVC metric: ours / published / diff per model and task (numbers x100)."""
+    """The DVC metric, flat per task and model, numbers only (x100): ``<metric>``, ``published``, ``diff``, ``std``.
+
+    Statuses and reasons are in results.csv and results.md; DVC shows only numbers.
+    """
     from kobench.atomic import write_json
 
     data: dict[str, Any] = {}
     for row in rows:
-        if not row.ran:
-            continue
-        data[row.model] = {
-            task: {
-                "status": c.status,
-                "ours": c.ours,
-                "std": c.std,
-                "published": c.published,
-                "diff": c.diff,
-                "protocol": c.protocol,
-                "reason": c.reason,
-            }
-            for task, c in row.cells.items()
-            if c.status != "not run"
-        }
+        for task, cell in row.cells.items():
+            if not row.ran or cell.status == "not run":
+                continue
+            names = ["exact_match", "char_f1"] if TASKS[task].family == "span_qa" else [TASKS[task].main_metric]
+            values: dict[str, float] = {}
+            for i, name in enumerate(names):
+                suffix = "" if len(names) == 1 else f"_{name}"
+                for key, series in ((name, cell.ours), (f"published{suffix}", cell.published), (f"diff{suffix}", cell.diff)):
+                    if series:
+                        values[key] = series[i]
+            if cell.std is not None:
+                values["std"] = cell.std
+            if values:  # a failed or missing study has no number: its reason is in results.md / .csv
+                data.setdefault(task, {})[row.model] = values
     write_json(path, data)
     return data

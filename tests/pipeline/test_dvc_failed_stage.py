@@ -36,5 +36,5 @@ def test_a_failed_tune_stage_is_not_recorded_and_reruns_once_fixed(tmp_path: Pat
     shutil.copytree(tiny_models("bert"), model_dir)
     fixed = run(["dvc", "repro"], project)
     assert "Running stage 'tune@hate-speech-tiny'" in fixed.stdout and "Running stage 'report'" in fixed.stdout
-    assert json.loads((project / "metrics" / "hate-speech" / "tiny.json").read_text())["status"] == "complete"
+    assert json.loads((project / "metrics" / "hate-speech" / "tiny.study.json").read_text())["status"] == "complete"
     assert (project / "reports" / "plots").is_dir()

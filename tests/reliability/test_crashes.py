@@ -44,7 +44,7 @@ def test_sigkill_during_training_then_rerun_completes(tmp_path: Path, tiny_model
 
 
 def _metrics(project: Path) -> None:
-    path = project / "metrics" / "nsmc" / "mine.json"
+    path = project / "metrics" / "nsmc" / "mine.study.json"
     path.parent.mkdir(parents=True)
     path.write_text(json.dumps({"status": "complete", "test": {"accuracy": 0.91}, "protocol": "validation"}))
     (project / "params.yaml").write_text(
@@ -55,7 +55,7 @@ def _metrics(project: Path) -> None:
 
 def _complete_or_absent(reports: Path) -> None:
     if (reports / "results.json").exists():
-        assert json.loads((reports / "results.json").read_text())["mine"]["nsmc"]["ours"] == [91.0]
+        assert json.loads((reports / "results.json").read_text())["nsmc"]["mine"] == {"accuracy": 91.0}
     if (reports / "results.md").exists():
         assert (reports / "results.md").read_text().rstrip().endswith(")")  # the plots section closes it
     if (reports / "index.html").exists():

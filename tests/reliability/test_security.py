@@ -81,6 +81,7 @@ def test_credentials_never_reach_mlflow_or_the_console(
     captured = capfd.readouterr()
     assert SECRET not in captured.out and SECRET not in captured.err
     assert SECRET not in setup["paths"].metrics_file.read_text()
+    assert SECRET not in setup["paths"].metrics_file.with_name("tiny.study.json").read_text()
 
 
 def test_documented_ui_commands_bind_loopback() -> None:

@@ -101,6 +101,6 @@ def test_two_studies_at_once_share_the_local_sqlite_stores(tmp_path: Path, tiny_
         assert sorted(r.info.run_name for r in mine) == [f"trial-{n}" for n in range(N_TRIALS)]
         assert {r.data.tags["mlflow.parentRunId"] for r in mine} == {parents[0].info.run_id}
         champion = client.get_model_version_by_alias(f"kobench-{name}", "champion")
-        metrics = json.loads((root / "metrics" / task / "tiny.json").read_text(encoding="utf-8"))
+        metrics = json.loads((root / "metrics" / task / "tiny.study.json").read_text(encoding="utf-8"))
         assert metrics["status"] == "complete" and champion.tags["main_metric"] == metrics["main_metric"]
     assert len(trial_runs) == N_TRIALS * len(TASKS)

@@ -147,6 +147,6 @@ def test_a_killed_tune_resumes_to_its_budget(tmp_path: Path, tiny_models) -> Non
     champion = client.get_model_version_by_alias("kobench-nsmc-tiny", "champion")
     finals = {r.info.run_id for r in everything if r.data.tags.get("kobench.kind") == "final"}
     assert champion.run_id in finals
-    metrics = json.loads((root / "metrics" / "nsmc" / "tiny.json").read_text(encoding="utf-8"))
+    metrics = json.loads((root / "metrics" / "nsmc" / "tiny.study.json").read_text(encoding="utf-8"))
     assert metrics["status"] == "complete" and metrics["registered_model"] == "kobench-nsmc-tiny"
     assert metrics["run_ids"]["study"] == parent.info.run_id
