@@ -18,6 +18,17 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     add_completion=False,
 )
+
+
+@app.callback()
+def _options(
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars or progress lines.")] = False,
+) -> None:
+    """Options for every command."""
+    if quiet:
+        os.environ["KOBENCH_QUIET"] = "1"
+
+
 ParamsOpt = Annotated[Path, typer.Option("--params", help="params.yaml to read.")]
 TaskOpt = Annotated[str, typer.Option("--task", help="Task name.")]
 ModelOpt = Annotated[str, typer.Option("--model", help="Catalogue name, hub id or local model directory.")]

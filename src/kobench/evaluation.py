@@ -8,6 +8,7 @@ import torch
 
 from kobench.batching import Collator, make_batches
 from kobench.families.base import EncodeSettings, Features, Outputs, TaskFamily
+from kobench.progress import Progress
 from kobench.runtime import Runtime
 from kobench.spec import TaskSpec
 
@@ -36,7 +37,9 @@ class Evaluator:
         """Unpadded head outputs per feature, in feature order."""
         model.eval()
         outputs: Outputs = {name: [None] * len(self.lengths) for name in self.family.output_names}
+        shown = Progress(len(self.batches), f"{self.spec.name} evaluation ({len(self.rows):,} rows)")
         for batch in self.batches:
+            shown.advance(samples=len(batch))
             inputs = {k: v.to(self.runtime.device) for k, v in self.collator(self.features, batch, labels=False).items()}
             with self.runtime.autocast():
                 result = model(**inputs)
@@ -44,6 +47,7 @@ class Evaluator:
                 values = result[name].float().cpu().numpy()
                 for j, i in enumerate(batch):
                     outputs[name][i] = values[j, : self.lengths[i]] if self.family.token_level else values[j]
+        shown.close()
         return outputs
 
     def evaluate(self, model: torch.nn.Module) -> tuple[dict[str, Any], dict[str, Any]]:

@@ -68,13 +68,41 @@ def load_features(
 ) -> Features:
     """Encode ``rows`` or read them from the cache; a cache miss writes the cache atomically."""
     if cache_dir is None:
-        return family.encode(spec, rows, tokenizer, settings, train=train)
+        return encode_in_chunks(spec, family, rows, tokenizer, settings, train=train)
     key = feature_key(spec, family, rows_digest(rows), tokenizer, settings, train=train)
     path = cache_dir / spec.name / f"{key[:32]}.parquet"
     if path.exists():
         log.info("features: cache hit %s", path)
         return pq.read_table(path).to_pydict()
-    features = family.encode(spec, rows, tokenizer, settings, train=train)
+    features = encode_in_chunks(spec, family, rows, tokenizer, settings, train=train)
     with atomic_path(path) as tmp:
         pq.write_table(pa.Table.from_pydict(features), tmp)
+    return features
+
+
+CHUNK_ROWS = 4096
+
+
+def encode_in_chunks(
+    spec: TaskSpec, family: TaskFamily, rows: list[dict[str, Any]], tokenizer: Any, settings: EncodeSettings, *, train: bool
+) -> Features:
+    """``family.encode`` over blocks of rows, with progress; the same features as one call.
+
+    ``example_index`` (QA windows -> their row) is relative to each block, so it is shifted back.
+    """
+    from kobench.progress import Progress
+
+    if len(rows) <= CHUNK_ROWS:
+        return family.encode(spec, rows, tokenizer, settings, train=train)
+    shown = Progress(len(rows), f"{spec.name} tokenising", unit="rows")
+    features: Features = {}
+    for start in range(0, len(rows), CHUNK_ROWS):
+        block = rows[start : start + CHUNK_ROWS]
+        part = family.encode(spec, block, tokenizer, settings, train=train)
+        if "example_index" in part:
+            part["example_index"] = [i + start for i in part["example_index"]]
+        for column, values in part.items():
+            features.setdefault(column, []).extend(values)
+        shown.advance(len(block))
+    shown.close()
     return features

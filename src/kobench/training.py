@@ -23,6 +23,7 @@ from kobench.families.base import EncodeSettings, label_maps
 from kobench.features import load_features
 from kobench.models import ModelRef, load_model, load_tokenizer
 from kobench.prepare import SCHEMAS
+from kobench.progress import Progress
 from kobench.runtime import Runtime
 from kobench.spec import TaskSpec
 
@@ -207,9 +208,11 @@ class _TrainLoop:
             )
             running = torch.zeros((), device=self.runtime.device)
             started = time.perf_counter()
+            shown = Progress(len(batches), f"{self.spec.name} epoch {epoch + 1}/{self.config.epochs}")
             for index, batch in enumerate(batches, start=1):
                 running += self._step(batch)
                 step += 1
+                shown.advance(samples=len(batch), loss=lambda running=running, index=index: float(running / index))
                 if index in points:
                     self._sync_time(started)
                     record = self._evaluate(step, epoch + index / len(batches), running / index)
@@ -217,8 +220,10 @@ class _TrainLoop:
                     best = self._keep_best(best, record)
                     if self.on_evaluate and self.on_evaluate(step, record["epoch"], record["validation"]):
                         self.stopped_early = True
+                        shown.close()
                         return history, best
                     started = time.perf_counter()
+            shown.close()
         return history, best
 
     def _step(self, batch: list[int]) -> torch.Tensor:

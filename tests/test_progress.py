@@ -1,0 +1,86 @@
+"""Progress: a bar on a terminal, periodic plain lines otherwise (DVC, CI), nothing with --quiet."""
+
+from __future__ import annotations
+
+import os
+import pty
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from kobench.families.span_qa import FAMILY as QA
+from kobench.features import encode_in_chunks
+from kobench.prepare import prepare_task
+from kobench.tasks import get_task
+from synthetic import write_raw
+
+
+@pytest.fixture
+def project(tmp_path: Path, tiny_models) -> Path:  # noqa: ANN001
+    params = {"models": {"tiny": {"id": str(tiny_models("bert")), "size": "small", "local_only": True}}}
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
+    write_raw("nsmc", tmp_path / "data" / "raw" / "nsmc")
+    prepare_task(get_task("nsmc"), tmp_path / "data" / "raw" / "nsmc", tmp_path / "data" / "prepared" / "nsmc")
+    return tmp_path
+
+
+def _train(project: Path, *options: str, stderr: int | None = subprocess.PIPE) -> subprocess.CompletedProcess:
+    env = {**os.environ, "KOBENCH_PROGRESS_SECONDS": "0"}
+    return subprocess.run([sys.executable, "-m", "kobench.cli", *options, "train", "--task", "nsmc", "--model", "tiny",
+                           "--epochs", "2", "--max-seq-len", "32", "--batch-size", "8"],
+                          cwd=project, stdout=subprocess.PIPE, stderr=stderr, text=True, env=env, timeout=300)
+
+
+def test_plain_progress_lines_when_not_a_terminal(project: Path) -> None:
+    result = _train(project)
+    assert result.returncode == 0, result.stderr
+    lines = result.stderr.splitlines()
+    epoch = [line for line in lines if line.startswith("nsmc epoch 2/2: 5/5 batches, ")]
+    assert epoch and "samples/s" in epoch[0] and "loss " in epoch[0]
+    assert any(line.startswith("nsmc evaluation (") for line in lines)
+
+
+def test_quiet_prints_no_progress(project: Path) -> None:
+    result = _train(project, "--quiet")
+    assert result.returncode == 0 and "nsmc epoch" not in result.stderr and "evaluation (" not in result.stderr
+
+
+def test_a_bar_on_a_terminal(project: Path) -> None:
+    import fcntl
+    import struct
+    import termios
+
+    leader, follower = pty.openpty()
+    fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 120, 0, 0))  # a new pty has 0 columns
+    result = _train(project, stderr=follower)
+    os.close(follower)
+    drawn = b""
+    while True:
+        try:
+            chunk = os.read(leader, 65536)
+        except OSError:
+            break
+        if not chunk:
+            break
+        drawn += chunk
+    assert result.returncode == 0
+    assert b"nsmc epoch 1/2:" in drawn and (b"batches/s" in drawn or b"s/batches" in drawn), drawn[-2000:]
+    assert b"5/5 batches, " not in drawn  # the bar, not the plain lines
+
+
+def test_encoding_in_chunks_equals_one_call(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, tiny_models) -> None:  # noqa: ANN001
+    from transformers import AutoTokenizer
+
+    from kobench.data import load_split
+    from kobench.families.base import EncodeSettings
+
+    prepare_task(get_task("korquad"), write_raw("korquad", tmp_path / "raw"), tmp_path / "prepared")
+    rows = load_split(tmp_path / "prepared", "test")
+    tokenizer = AutoTokenizer.from_pretrained(tiny_models("bert"))
+    settings = EncodeSettings(max_seq_len=48, doc_stride=8, max_query_len=8)
+    whole = QA.encode(get_task("korquad"), rows, tokenizer, settings, train=False)
+    monkeypatch.setattr("kobench.features.CHUNK_ROWS", 3)
+    assert len(rows) > 3 and encode_in_chunks(get_task("korquad"), QA, rows, tokenizer, settings, train=False) == whole
