@@ -22,6 +22,8 @@ from kobench.training import RunConfig, train
 log = logging.getLogger(__name__)
 # heartbeat helpers are stable in practice but still flagged experimental
 warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
+# kobench prints one line per trial; Optuna's own lines (tracebacks of failed trials included) would repeat them
+optuna.logging.set_verbosity(optuna.logging.ERROR)
 FINISHED = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED, optuna.trial.TrialState.FAIL)
 
 
@@ -263,7 +265,6 @@ def optimize(
 
     optuna.storages.fail_stale_trials(study)
     waiting_state = (optuna.trial.TrialState.WAITING,)
-    optuna.logging.set_verbosity(optuna.logging.ERROR)  # a failed trial is one line (Objective), not a traceback
     while objective.consecutive_failures < max_failures:
         with contextlib.ExitStack() as held:
             held.enter_context(store_lock(storage_url, f"budget-{study.study_name}"))
