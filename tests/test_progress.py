@@ -43,9 +43,26 @@ def test_plain_progress_lines_when_not_a_terminal(project: Path) -> None:
     assert any(line.startswith("nsmc evaluation (") for line in lines)
 
 
-def test_quiet_prints_no_progress(project: Path) -> None:
-    result = _train(project, "--quiet")
-    assert result.returncode == 0 and "nsmc epoch" not in result.stderr and "evaluation (" not in result.stderr
+def test_quiet_prints_no_progress(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture) -> None:
+    from kobench.progress import Progress
+
+    monkeypatch.setenv("KOBENCH_PROGRESS_SECONDS", "0")
+    shown = Progress(2, "nsmc epoch 1/1")
+    shown.advance(samples=8)
+    shown.advance(samples=8)
+    assert "nsmc epoch 1/1: 2/2 batches, " in capsys.readouterr().err
+    monkeypatch.setenv("KOBENCH_QUIET", "1")  # what `kobench --quiet` sets
+    quiet = Progress(2, "nsmc epoch 1/1")
+    quiet.advance(samples=8)
+    quiet.advance(samples=8)
+    assert capsys.readouterr().err == ""
+
+
+def test_the_quiet_option_sets_kobench_quiet() -> None:
+    code = ("import os, sys; sys.argv = ['kobench', '--quiet', 'models', 'nothing']\nfrom kobench.cli import app\n"
+            "try: app()\nexcept BaseException: pass\nprint(os.environ.get('KOBENCH_QUIET'))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60).stdout
+    assert out.strip().endswith("1")
 
 
 def test_a_bar_on_a_terminal(project: Path) -> None:

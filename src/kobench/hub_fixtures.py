@@ -37,6 +37,18 @@ _KOBERT_TOKENIZER_CONFIG = {
     "tokenizer_class": "KoBertTokenizer",
     "auto_map": {"AutoTokenizer": ["tokenization_kobert.KoBertTokenizer", "tokenization_kobert.KoBertTokenizer"]},
 }
+_SOONGSIL_TOKENIZER_FILES = {  # the legacy RobertaTokenizer files of both Soongsil-BERT repositories
+    "tokenizer_config.json": {"max_len": 512, "special_tokens_map_file": None, "full_tokenizer_file": None},
+    "special_tokens_map.json": {
+        "bos_token": "<s>",
+        "eos_token": "</s>",
+        "unk_token": "<unk>",
+        "sep_token": "</s>",
+        "pad_token": "<pad>",
+        "cls_token": "<s>",
+        "mask_token": "<mask>",
+    },
+}
 _BERT_COMMON = {
     "attention_probs_dropout_prob": 0.1,
     "hidden_act": "gelu",
@@ -118,35 +130,13 @@ HUB_REPOS: dict[str, HubRepo] = {
         {"architectures": ["RobertaForMaskedLM"], **_ROBERTA_COMMON, "model_type": "roberta", "layer_norm_eps": 1e-05},
         "byte-level-bpe",
         (PICKLE,),
-        {
-            "tokenizer_config.json": {"max_len": 512, "special_tokens_map_file": None, "full_tokenizer_file": None},
-            "special_tokens_map.json": {
-                "bos_token": "<s>",
-                "eos_token": "</s>",
-                "unk_token": "<unk>",
-                "sep_token": "</s>",
-                "pad_token": "<pad>",
-                "cls_token": "<s>",
-                "mask_token": "<mask>",
-            },
-        },
+        _SOONGSIL_TOKENIZER_FILES,
     ),
     "jason9693/soongsil-bert-small": HubRepo(
         {"architectures": ["RobertaForMaskedLM"], **_ROBERTA_COMMON, "model_type": "roberta", "layer_norm_eps": 1e-12},
         "byte-level-bpe",
         (PICKLE,),
-        {
-            "tokenizer_config.json": {"max_len": 512, "special_tokens_map_file": None, "full_tokenizer_file": None},
-            "special_tokens_map.json": {
-                "bos_token": "<s>",
-                "eos_token": "</s>",
-                "unk_token": "<unk>",
-                "sep_token": "</s>",
-                "pad_token": "<pad>",
-                "cls_token": "<s>",
-                "mask_token": "<mask>",
-            },
-        },
+        _SOONGSIL_TOKENIZER_FILES,
     ),
     "FacebookAI/xlm-roberta-base": HubRepo(
         {

@@ -43,7 +43,7 @@ def real(mirror: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, An
     """Rows of the real files, and a tokenizer of every kind trained on real text (NSMC, NER, KorQuAD)."""
     korquad = read_rows(get_task("korquad"), mirror / "korquad" / "KorQuAD_v1.0_dev.json", "test")
     ner = read_rows(get_task("naver-ner"), mirror / "naver-ner" / "koelectra" / "test.tsv", "test")
-    corpus = _nsmc(mirror, 0, 6000) + list(dict.fromkeys(r["context"] for r in korquad))
+    corpus = _nsmc(mirror, 0, 3000) + list(dict.fromkeys(r["context"] for r in korquad))
     corpus += [" ".join(r["tokens"]) for r in ner[:3000]]
     rows = {kind: ModelParams(id=repo, tokenizer="sentencepiece-vocab" if kind == "sentencepiece-vocab" else "auto")
             for kind, repo in REPRESENTATIVE.items()}

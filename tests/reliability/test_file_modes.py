@@ -8,7 +8,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
 import yaml
 
 from synthetic import write_raw
@@ -20,10 +19,19 @@ def _kobench(*args: str, cwd: Path, umask: int) -> None:
     assert result.returncode == 0, result.stderr
 
 
-@pytest.mark.parametrize(("umask", "mode"), [(0o022, 0o644), (0o077, 0o600)])
-def test_prepared_data_run_outputs_and_reports_follow_the_umask(
-    tmp_path: Path, tiny_models, umask: int, mode: int  # noqa: ANN001
-) -> None:
+def test_atomic_writes_follow_a_strict_umask_too(tmp_path: Path) -> None:
+    from kobench.atomic import write_text
+
+    old = os.umask(0o077)
+    try:
+        write_text(tmp_path / "a.txt", "x")
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE((tmp_path / "a.txt").stat().st_mode) == 0o600
+
+
+def test_prepared_data_run_outputs_and_reports_follow_the_umask(tmp_path: Path, tiny_models) -> None:  # noqa: ANN001
+    umask, mode = 0o022, 0o644
     params = {"models": {"tiny": {"id": str(tiny_models("bert")), "size": "small", "local_only": True}},
               "run": {"tasks": ["nsmc"], "models": ["tiny"]}, "report": {"plots": False},
               "tracking": {"mlflow_uri": f"sqlite:///{tmp_path}/mlflow.db"}}
