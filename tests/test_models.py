@@ -51,11 +51,11 @@ def test_hub_model_offline_fails_fast_with_one_line() -> None:
 
 
 def test_trust_remote_code_only_when_the_row_opts_in(caplog: pytest.LogCaptureFixture) -> None:
-    from kobench.models import _load_kwargs
+    from kobench.models import load_kwargs
 
-    assert "trust_remote_code" not in _load_kwargs(ModelRef("a", ModelParams(id="x/a")))
+    assert "trust_remote_code" not in load_kwargs(ModelRef("a", ModelParams(id="x/a")))
     with caplog.at_level(logging.WARNING):
-        kwargs = _load_kwargs(ModelRef("kobert", ModelParams(id="monologg/kobert", trust_remote_code=True)))
+        kwargs = load_kwargs(ModelRef("kobert", ModelParams(id="monologg/kobert", trust_remote_code=True)))
     assert kwargs["trust_remote_code"] is True and "trust_remote_code=True" in caplog.text
 
 

@@ -71,11 +71,17 @@ def _uses_segments(directory: str) -> bool:
 
 @functools.cache
 def hub_reachable(timeout: float = 3.0) -> bool:
-    """One connection attempt to the hub endpoint (``HF_ENDPOINT``), made once per process."""
+    """One connection attempt to the hub endpoint (``HF_ENDPOINT``), made once per process.
+
+    Behind a proxy a direct connection proves nothing, so a configured proxy counts as reachable.
+    """
     import socket
     from urllib.parse import urlparse
 
     from huggingface_hub import constants
+
+    if any(os.environ.get(name) for name in ("HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy")):
+        return True
 
     url = urlparse(constants.ENDPOINT)
     try:
@@ -103,7 +109,8 @@ def _offline_or_fail(ref: ModelRef) -> bool:
     )
 
 
-def _load_kwargs(ref: ModelRef) -> dict[str, Any]:
+def load_kwargs(ref: ModelRef) -> dict[str, Any]:
+    """``from_pretrained`` keywords of a row: pinned revision, cache-only when the hub is unreachable, opt-ins."""
     kwargs: dict[str, Any] = {"revision": ref.row.revision} if ref.row.revision else {}
     if _offline_or_fail(ref):
         kwargs["local_files_only"] = True
@@ -115,7 +122,8 @@ def _load_kwargs(ref: ModelRef) -> dict[str, Any]:
     return kwargs
 
 
-def _loading_error(ref: ModelRef, exc: Exception) -> KobenchError:
+def loading_error(ref: ModelRef, exc: Exception) -> KobenchError:
+    """One line for a model that transformers could not load."""
     first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
     return KobenchError(
         f"model '{ref.key}': cannot load {ref.id} ({first[:200]}); offline, use a local directory "
@@ -137,7 +145,7 @@ def repo_files(ref: ModelRef, patterns: list[str]) -> Path:
         return Path(ref.id)
     from huggingface_hub import snapshot_download
 
-    local = _load_kwargs(ref).get("local_files_only", False)
+    local = load_kwargs(ref).get("local_files_only", False)
     return Path(snapshot_download(ref.id, revision=ref.row.revision, allow_patterns=patterns, local_files_only=local))
 
 
@@ -149,9 +157,9 @@ def load_tokenizer(ref: ModelRef) -> Any:
             return _spm_vocab_tokenizer(ref)
         from transformers import AutoTokenizer
 
-        return AutoTokenizer.from_pretrained(ref.id, **_load_kwargs(ref))
+        return AutoTokenizer.from_pretrained(ref.id, **load_kwargs(ref))
     except (OSError, ValueError, ImportError) as exc:
-        raise _loading_error(ref, exc) from None
+        raise loading_error(ref, exc) from None
 
 
 def _spm_vocab_tokenizer(ref: ModelRef) -> Any:
@@ -187,11 +195,11 @@ def load_model(ref: ModelRef, auto_class: str, num_labels: int, **config: Any) -
     os.environ["DISABLE_SAFETENSORS_CONVERSION"] = "1"
     cls = getattr(transformers, auto_class)
     try:
-        return cls.from_pretrained(ref.id, num_labels=num_labels, dtype=torch.float32, **_load_kwargs(ref), **config)
+        return cls.from_pretrained(ref.id, num_labels=num_labels, dtype=torch.float32, **load_kwargs(ref), **config)
     except pickle.UnpicklingError as exc:
         raise KobenchError(
             f"model '{ref.key}': refused the pickled weights of {ref.id}: they would run code on load "
             f"({str(exc).splitlines()[0][:160]})"
         ) from None
     except (OSError, ValueError) as exc:
-        raise _loading_error(ref, exc) from None
+        raise loading_error(ref, exc) from None

@@ -29,13 +29,13 @@ def check_model(ref: ModelRef) -> None:
     """The tokenizer and the config load (the weights are left for training: they can be gigabytes)."""
     from transformers import AutoConfig
 
-    from kobench.models import _load_kwargs, _loading_error, load_tokenizer
+    from kobench.models import load_kwargs, load_tokenizer, loading_error
 
     load_tokenizer(ref)
     try:
-        AutoConfig.from_pretrained(ref.id, **_load_kwargs(ref))
+        AutoConfig.from_pretrained(ref.id, **load_kwargs(ref))
     except (OSError, ValueError) as exc:
-        raise _loading_error(ref, exc) from None
+        raise loading_error(ref, exc) from None
 
 
 def check_sqlite_store(url: str, what: str) -> None:
