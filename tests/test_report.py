@@ -77,3 +77,14 @@ def test_outputs_json_csv_html_and_escaping(report: Path) -> None:
     assert "<script>" not in page and "&lt;script&gt;alert(1)&lt;/script&gt; (ours)" in page
     assert "data:image/png;base64," in page and "<strong>90.12</strong>" in page
     assert (report / "reports" / "plots" / "ours_vs_published.png").stat().st_size > 1000
+
+
+def test_the_subsampling_note_comes_from_what_each_study_recorded(tmp_path: Path) -> None:
+    # params.yaml says nothing about subsampling; the study ran with --max-train-samples 500 --max-eval-samples 200
+    _metrics(tmp_path, "nsmc", "mine", _complete({"accuracy": 0.9}, rows_subsampled={"train": 500, "eval": 200}))
+    write_report(_params(tmp_path))
+    markdown = (tmp_path / "reports" / "results.md").read_text(encoding="utf-8")
+    assert "- data: train subsampled to 500 rows, validation and test to 200 rows (as each study recorded;" in markdown
+    _metrics(tmp_path, "nsmc", "mine", _complete({"accuracy": 0.9}, rows_subsampled={"train": None, "eval": None}))
+    write_report(_params(tmp_path))
+    assert "subsampled" not in (tmp_path / "reports" / "results.md").read_text(encoding="utf-8")

@@ -64,15 +64,30 @@ def markdown_table(rows: list[Row], notes: list[str]) -> str:
     return "\n".join(lines)
 
 
-def subsampling_note(params: Params) -> str | None:
-    """A protocol line when the run used data.max_*_samples (a quick run, not comparable to published)."""
-    train, evaluation = params.data.max_train_samples, params.data.max_eval_samples
-    if train is None and evaluation is None:
+def subsampling_note(rows: list[Row]) -> str | None:
+    """A protocol line when a study ran on subsampled data: a quick run, not comparable to published numbers.
+
+    Read from what each study recorded, not from params.yaml, which a command-line override or a later edit
+    may contradict.
+    """
+    sizes = sorted(
+        {
+            (limits.get("train"), limits.get("eval"))
+            for row in rows
+            for cell in row.cells.values()
+            if (limits := cell.extra.get("rows_subsampled")) and (limits.get("train") or limits.get("eval"))
+        },
+        key=str,
+    )
+    if not sizes:
         return None
+    described = "; ".join(
+        f"train subsampled to {train or 'all'} rows, validation and test to {evaluation or 'all'} rows"
+        for train, evaluation in sizes
+    )
     return (
-        f"data: train subsampled to {train or 'all'} rows, validation and test to {evaluation or 'all'} rows "
-        "per task (`data.max_train_samples`, `data.max_eval_samples`): a quick run, not comparable to the "
-        "published numbers"
+        f"data: {described} (as each study recorded; `data.max_train_samples`, `data.max_eval_samples`, "
+        "`--max-*-samples`): a quick run, not comparable to the published numbers"
     )
 
 
@@ -154,7 +169,7 @@ def write_report(params: Params, champion_metrics: Any = None, study_plots: Any 
     rows = collect(params, champion_metrics)
     plots = draw_plots(rows, out, study_plots=study_plots, curves=curves) if params.report.plots else []
     protocols = {c.protocol for r in rows for c in r.cells.values() if c.protocol} or {"validation"}
-    extra = [note] if (note := subsampling_note(params)) else []
+    extra = [note] if (note := subsampling_note(rows)) else []
     markdown = build_markdown(rows, plots, protocols, extra)
     write_results_json(out / "results.json", rows)
     write_text(out / "results.csv", results_csv(rows))

@@ -136,6 +136,7 @@ def _cell(params: Params, published: dict, task: str, model: str, ran: bool, cha
             "best_params": saved.get("best_params"),
             "study": saved.get("study"),
             "best_trial_run": saved.get("run_ids", {}).get("best_trial"),
+            "rows_subsampled": saved.get("rows_subsampled"),
         },
     )
 
