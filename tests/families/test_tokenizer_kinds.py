@@ -15,7 +15,7 @@ import pytest
 
 from kobench.config import ModelParams
 from kobench.families.base import EncodeSettings
-from kobench.families.span_qa import decode_spans, encode_eval, encode_train
+from kobench.families.span_qa import _answer_tokens, _gold_chars, decode_spans, encode_eval
 from kobench.families.token import for_split_words
 from kobench.hub_fixtures import KOBERT_SPM, write_hub_fixtures
 from kobench.models import ModelRef, load_tokenizer
@@ -115,12 +115,14 @@ def test_pre_split_eojeols_encode_as_in_running_text(real: dict[str, Any], kind:
 def test_korquad_gold_spans_decode_to_the_answer_text(real: dict[str, Any], kind: str) -> None:
     rows, tokenizer = real["korquad"], real["tokenizers"][kind]
     settings = EncodeSettings(max_seq_len=384, doc_stride=128, max_query_len=64)
-    train = encode_train(rows, tokenizer, settings)
     evals = encode_eval(rows, tokenizer, settings)
-    starts = [np.eye(1, len(ids), s, dtype=np.float32)[0] * 10 if s else np.zeros(len(ids), np.float32)
-              for ids, s in zip(train["input_ids"], train["start_positions"])]
-    ends = [np.eye(1, len(ids), e, dtype=np.float32)[0] * 10 if e else np.zeros(len(ids), np.float32)
-            for ids, e in zip(train["input_ids"], train["end_positions"])]
+    starts, ends = [], []
+    for ids, index, offsets in zip(evals["input_ids"], evals["example_index"], evals["offset_mapping"]):
+        # the labels training uses (encode_train's function), from the same windows: one encoding, not two
+        sequence_ids = [None if offset is None else 1 for offset in offsets]
+        start, end = _answer_tokens([o or (0, 0) for o in offsets], sequence_ids, _gold_chars(rows[index]))
+        starts.append(np.eye(1, len(ids), start, dtype=np.float32)[0] * 10 if start else np.zeros(len(ids), np.float32))
+        ends.append(np.eye(1, len(ids), end, dtype=np.float32)[0] * 10 if end else np.zeros(len(ids), np.float32))
     predictions = decode_spans(rows, evals, starts, ends, settings.n_best, settings.max_answer_len)
     missed = [r for r in rows if predictions[r["id"]] != r["answers"]["text"][0].strip()]
     # A miss is allowed only where no token boundary falls at the answer's edge: the span of the tokens that
