@@ -308,13 +308,9 @@ def train_sentencepiece(corpus: list[str], vocab_size: int) -> bytes:
 
 
 def _normal_pieces(model: bytes) -> list[str]:
-    from kobench.spm_vocab_tokenizer import read_model
+    from kobench.spm_vocab_tokenizer import parse_model
 
-    with tempfile.NamedTemporaryFile(suffix=".model") as handle:
-        handle.write(model)
-        handle.flush()
-        proto = read_model(Path(handle.name))
-    return [p.piece for p in proto.pieces if p.type == 1]  # 1 = NORMAL (not control or unknown)
+    return [p.piece for p in parse_model(model).pieces if p.type == 1]  # 1 = NORMAL (not control or unknown)
 
 
 def _kobert_tokenizer(corpus: list[str], vocab_size: int) -> dict[str, bytes]:
@@ -353,13 +349,10 @@ def _xlmr_tokenizer(corpus: list[str], vocab_size: int) -> dict[str, bytes]:
     """XLM-R's ``sentencepiece.bpe.model`` and its ``tokenizer.json`` with fairseq ids (<s> 0 … <mask> last)."""
     from tokenizers import processors
 
-    from kobench.spm_vocab_tokenizer import read_model, unigram_backend
+    from kobench.spm_vocab_tokenizer import parse_model, unigram_backend
 
     model = train_sentencepiece(corpus, vocab_size)
-    with tempfile.NamedTemporaryFile(suffix=".model") as handle:
-        handle.write(model)
-        handle.flush()
-        proto = read_model(Path(handle.name))
+    proto = parse_model(model)
     vocab = ["<s>", "<pad>", "</s>", "<unk>"] + [p.piece for p in proto.pieces[3:]] + ["<mask>"]
     backend = unigram_backend(proto, vocab, "<unk>", strip_accents=False)
     backend.add_special_tokens(["<s>", "<pad>", "</s>", "<unk>", "<mask>"])

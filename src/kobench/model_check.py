@@ -38,7 +38,7 @@ def local_folder(row: ModelParams) -> Path | None:
 def tokenizer_kind(row: ModelParams, folder: Path | None) -> str:
     """The tokenizer's kind, from its files when present, else from what the published repository holds."""
     if row.tokenizer == "sentencepiece-vocab":
-        return "SentencePiece + vocab.txt (fast, built by kobench)"
+        return _KIND_NAMES["sentencepiece-vocab"]
     if folder is None:
         from kobench.hub_fixtures import HUB_REPOS
 
@@ -100,14 +100,12 @@ def describe(key: str, row: ModelParams, *, count: bool = True) -> RowInfo:
 
 def check(key: str, params: Params, *, weights: bool) -> tuple[bool, str]:
     """Load the row's tokenizer and config (and weights): ``(ok, one line)``, never a traceback."""
-    from kobench.models import load_kwargs, load_model, load_tokenizer, resolve_model
+    from kobench.models import load_config, load_model, load_tokenizer, resolve_model
 
     try:
         ref = resolve_model(key, params)
         tokenizer = load_tokenizer(ref)
-        from transformers import AutoConfig
-
-        config = AutoConfig.from_pretrained(ref.id, **load_kwargs(ref))
+        config = load_config(ref)
         pair = tokenizer("한국어 문장", "두 번째 문장")
         if ref.row.token_type_ids and "token_type_ids" not in pair:
             return False, (

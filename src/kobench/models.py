@@ -139,6 +139,16 @@ def _quiet_transformers() -> None:
     hf_logging.disable_progress_bar()
 
 
+def load_config(ref: ModelRef) -> Any:
+    """The model's ``config.json`` as a transformers config (no weights)."""
+    from transformers import AutoConfig
+
+    try:
+        return AutoConfig.from_pretrained(ref.id, **load_kwargs(ref))
+    except (OSError, ValueError) as exc:
+        raise loading_error(ref, exc) from None
+
+
 def repo_files(ref: ModelRef, patterns: list[str]) -> Path:
     """The folder holding the files of ``ref`` that match ``patterns`` (its directory, or a hub snapshot)."""
     if Path(ref.id).is_dir():

@@ -27,22 +27,19 @@ def check_data(spec: TaskSpec, prepared_dir: Path, splits: tuple[str, ...]) -> N
 
 def check_model(ref: ModelRef) -> None:
     """The tokenizer and the config load (the weights are left for training: they can be gigabytes)."""
-    from transformers import AutoConfig
-
-    from kobench.models import load_kwargs, load_tokenizer, loading_error
+    from kobench.models import load_config, load_tokenizer
 
     load_tokenizer(ref)
-    try:
-        AutoConfig.from_pretrained(ref.id, **load_kwargs(ref))
-    except (OSError, ValueError) as exc:
-        raise loading_error(ref, exc) from None
+    load_config(ref)
 
 
 def check_sqlite_store(url: str, what: str) -> None:
     """A ``sqlite:///`` store is a SQLite file, or can be created where it points."""
-    if not url.startswith("sqlite:///"):
+    from kobench.storelock import sqlite_path
+
+    path = sqlite_path(url)
+    if path is None:
         return  # servers and other databases are checked by their own clients when opened
-    path = Path(url.removeprefix("sqlite:///"))
     if path.exists():
         with open(path, "rb") as handle:
             header = handle.read(len(SQLITE_HEADER))

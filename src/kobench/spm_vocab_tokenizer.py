@@ -51,7 +51,12 @@ def read_vocab(vocab_file: Path) -> list[str]:
 
 
 def read_model(spm_file: Path) -> Any:
-    """The parsed SentencePiece ``ModelProto`` of ``spm_file``.
+    """The parsed SentencePiece ``ModelProto`` of ``spm_file`` (see ``parse_model``)."""
+    return parse_model(spm_file.read_bytes(), spm_file.name)
+
+
+def parse_model(content: bytes, name: str = "SentencePiece model") -> Any:
+    """The parsed SentencePiece ``ModelProto`` of a serialised model.
 
     Raises:
         ValueError: the model is not a unigram model (the only kind these repositories ship).
@@ -59,9 +64,9 @@ def read_model(spm_file: Path) -> Any:
     from sentencepiece import sentencepiece_model_pb2 as spm_pb
 
     proto = spm_pb.ModelProto()
-    proto.ParseFromString(spm_file.read_bytes())
+    proto.ParseFromString(content)
     if proto.trainer_spec.model_type != spm_pb.TrainerSpec.UNIGRAM:
-        raise ValueError(f"{spm_file.name}: not a unigram SentencePiece model")
+        raise ValueError(f"{name}: not a unigram SentencePiece model")
     return proto
 
 
