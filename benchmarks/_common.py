@@ -1,8 +1,8 @@
 """Shared pieces of the benchmark scripts: data, model, the three training setups, evaluation variants, memory.
 
 Not a test module and not part of the package. Everything measured as "kobench" goes through the engine's
-own code: ``kobench.training._TrainLoop`` (the loop ``training.train`` runs), ``kobench.batching.Collator`` /
-``make_batches`` and ``kobench.evaluation.Evaluator``. The scripts add ``src`` to ``sys.path`` so they also run
+own code: ``kobench.engine.training._TrainLoop`` (the loop ``training.train`` runs), ``kobench.engine.batching.Collator`` /
+``make_batches`` and ``kobench.engine.evaluation.Evaluator``. The scripts add ``src`` to ``sys.path`` so they also run
 from a bare copy of the working tree (the GPU machine has no installed kobench).
 """
 
@@ -103,17 +103,17 @@ def _stub(name: str, doc: str, attributes: tuple[str, ...]) -> None:
 
 
 def import_training() -> types.ModuleType:
-    """``kobench.training``, importable where pydantic or seqeval is missing (the GPU machine).
+    """``kobench.engine.training``, importable where pydantic or seqeval is missing (the GPU machine).
 
-    ``training`` imports ``kobench.models`` only for ``train()``/``evaluate_checkpoint()`` (loading a model by
+    ``training`` imports ``kobench.engine.models`` only for ``train()``/``evaluate_checkpoint()`` (loading a model by
     catalogue row, which needs ``kobench.config`` and so pydantic), and ``kobench.metrics`` imports seqeval for
     NER only; ``RunConfig``, ``_TrainLoop``, the Evaluator and the classification family need neither. Where
     they are missing, placeholder modules are registered first (calling into them raises), so the GPU machine
     runs kobench's real loop and evaluator.
     """
-    if importlib.util.find_spec("pydantic") is None and "kobench.models" not in sys.modules:
+    if importlib.util.find_spec("pydantic") is None and "kobench.engine.models" not in sys.modules:
         _stub(
-            "kobench.models",
+            "kobench.engine.models",
             "pydantic is not installed, so catalogue models cannot be loaded",
             ("ModelRef", "load_model", "load_tokenizer"),
         )
@@ -124,7 +124,7 @@ def import_training() -> types.ModuleType:
             "seqeval is not installed (only NER scoring needs it)",
             ("classification_report", "f1_score", "precision_score", "recall_score"),
         )
-    return importlib.import_module("kobench.training")
+    return importlib.import_module("kobench.engine.training")
 
 
 def stubbed() -> list[str]:
@@ -258,7 +258,7 @@ def nsmc_rows_from_files(directory: Path, n_train: int, n_test: int, seed: int) 
     Uses kobench's own reader (no pyarrow, no prepare step), so it works on the GPU machine; a head-only
     sample (``head -n 5001 ratings_train.txt``) is enough.
     """
-    from kobench.readers import read_rows
+    from kobench.data.readers import read_rows
     from kobench.tasks import get_task
 
     spec = get_task("nsmc")
@@ -274,8 +274,8 @@ def nsmc_rows_from_files(directory: Path, n_train: int, n_test: int, seed: int) 
 
 def prepare_nsmc(mirror: Path, work: Path) -> Path:  # mirror: the datasets root holding nsmc/
     """Fetch NSMC from the local mirror and prepare it with kobench (as ``kobench fetch/prepare`` do)."""
-    from kobench.fetch import fetch_task
-    from kobench.prepare import prepare_task
+    from kobench.data.fetch import fetch_task
+    from kobench.data.prepare import prepare_task
     from kobench.tasks import get_task
 
     spec = get_task("nsmc")
@@ -359,11 +359,11 @@ def kobench_epoch(
 
     ``val`` is ``(rows, features)`` for the end-of-epoch validation the loop always runs (not timed by it).
     """
-    from kobench.batching import Collator
-    from kobench.evaluation import Evaluator
+    from kobench.engine.batching import Collator
+    from kobench.engine.evaluation import Evaluator
+    from kobench.engine.runtime import Runtime
     from kobench.families import get_family
     from kobench.families.base import EncodeSettings
-    from kobench.runtime import Runtime
     from kobench.tasks import get_task
 
     spec = get_task("nsmc")
@@ -373,6 +373,7 @@ def kobench_epoch(
     model = make_model().to(runtime.device)
     collator = Collator(
         pad_id,
+        family.label_columns,
         max_length=config.max_seq_len if config.padding == "max_length" else None,
         multiple_of=runtime.pad_multiple,
     )
@@ -485,8 +486,8 @@ def eval_variants(
     All three run ``Evaluator.evaluate`` (predict, decode, score); they differ only in the collator's padding
     and, for the unsorted one, in the batch order (file order, as a plain DataLoader would give).
     """
-    from kobench.batching import Collator
-    from kobench.evaluation import Evaluator
+    from kobench.engine.batching import Collator
+    from kobench.engine.evaluation import Evaluator
     from kobench.families import get_family
     from kobench.families.base import EncodeSettings
     from kobench.tasks import get_task
@@ -494,8 +495,8 @@ def eval_variants(
     spec = get_task("nsmc")
     family = get_family(spec.family)
     settings = EncodeSettings(max_seq_len=max_seq_len)
-    dynamic = Collator(pad_id, multiple_of=runtime.pad_multiple)
-    static = Collator(pad_id, max_length=max_seq_len)
+    dynamic = Collator(pad_id, family.label_columns, multiple_of=runtime.pad_multiple)
+    static = Collator(pad_id, family.label_columns, max_length=max_seq_len)
     variants = {
         "kobench": Evaluator(spec, family, rows, features, settings, dynamic, runtime, batch_size),
         "static": Evaluator(spec, family, rows, features, settings, static, runtime, batch_size),

@@ -6,7 +6,7 @@
 
 Runs only with what the GPU machine has (torch, transformers, accelerate, tokenizers, numpy, pyarrow,
 scikit-learn): no pydantic, datasets, mlflow, optuna, dvc or seqeval. ``kobench`` is imported from ``src``
-of this working tree; ``kobench.training`` is imported with ``kobench.models`` stubbed where pydantic is
+of this working tree; ``kobench.engine.training`` is imported with ``kobench.engine.models`` stubbed where pydantic is
 missing (see ``_common.import_training``), so the measured loop is kobench's own ``_TrainLoop``.
 ``--simulate-device-env`` blocks those packages here, to prove the script needs none of them.
 
@@ -229,7 +229,7 @@ def throughput_section(args, sizes, data, tokenizer, training, budget, report) -
     )
 
     # [2] evaluation throughput with the same architecture
-    from kobench.runtime import Runtime
+    from kobench.engine.runtime import Runtime
 
     runtime = Runtime.create(device, "bf16" if cuda else "auto")
     model = make_model().eval()
@@ -265,11 +265,11 @@ def finetune_section(args, sizes, data, corpus_model, training, report) -> None:
     import torch
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
-    from kobench.batching import Collator
-    from kobench.evaluation import Evaluator
+    from kobench.engine.batching import Collator
+    from kobench.engine.evaluation import Evaluator
+    from kobench.engine.runtime import Runtime
     from kobench.families import get_family
     from kobench.families.base import EncodeSettings
-    from kobench.runtime import Runtime
     from kobench.tasks import get_task
 
     spec = get_task("nsmc")
@@ -299,7 +299,7 @@ def finetune_section(args, sizes, data, corpus_model, training, report) -> None:
     model = AutoModelForSequenceClassification.from_pretrained(corpus_model, num_labels=2, dtype=torch.float32).to(
         runtime.device
     )
-    collator = Collator(tokenizer.pad_token_id, multiple_of=runtime.pad_multiple)
+    collator = Collator(tokenizer.pad_token_id, family.label_columns, multiple_of=runtime.pad_multiple)
     evaluators = {
         s: Evaluator(spec, family, rows, feats[s], settings, collator, runtime, 128)
         for s, rows in (("validation", val_rows), ("test", test_rows))
@@ -346,7 +346,7 @@ def main() -> int:
     if args.device == "cuda" and not torch.cuda.is_available():
         print("gpu_check: no CUDA device here; run it on the GPU machine, or pass --device cpu --quick")
         return 2
-    from kobench.tiny_model import build_tiny_model
+    from kobench.tools.tiny_model import build_tiny_model
 
     training = c.import_training()
     quick = args.quick

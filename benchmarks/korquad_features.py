@@ -2,8 +2,8 @@
 
     python benchmarks/korquad_features.py [--path KorQuAD_v1.0_dev.json] [--repeats 3]
 
-Reads the dev file with ``kobench.readers.read_rows`` (5,774 questions), trains a cased WordPiece fast
-tokenizer on its text with ``kobench.tiny_model`` (untimed; no hub access needed), then times
+Reads the dev file with ``kobench.data.readers.read_rows`` (5,774 questions), trains a cased WordPiece fast
+tokenizer on its text with ``kobench.tools.tiny_model`` (untimed; no hub access needed), then times
 ``SpanQAFamily.encode(..., train=False)`` at max_seq_len 512, stride 128, max_query_len 64 (KorQuAD's
 settings): sliding windows with offsets, every window's offset mapping kept for decoding. Prints seconds,
 features/s and questions/s for each repeat and their median, and peak RSS. Target: <= 15 s on 2 cores.
@@ -34,11 +34,11 @@ def main() -> int:
 
     from transformers import AutoTokenizer
 
+    from kobench.data.readers import read_rows
     from kobench.families import get_family
     from kobench.families.base import EncodeSettings
-    from kobench.readers import read_rows
     from kobench.tasks import get_task
-    from kobench.tiny_model import build_tiny_model
+    from kobench.tools.tiny_model import build_tiny_model
 
     spec = get_task("korquad")
     family = get_family(spec.family)

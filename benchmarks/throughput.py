@@ -2,7 +2,7 @@
 
     python benchmarks/throughput.py [--train-samples 2048] [--repeats 3] [--threads N] [--json out.json]
 
-Same model (a small BERT built with kobench.tiny_model on NSMC text), same samples, same batch size, one epoch
+Same model (a small BERT built with kobench.tools.tiny_model on NSMC text), same samples, same batch size, one epoch
 per measurement, every setup repeated ``--repeats`` times after one warm-up, in rotating order:
 
 * kobench   - kobench's training loop with its defaults: dynamic padding, length-grouped batches.
@@ -51,7 +51,7 @@ def _args() -> argparse.Namespace:
 
 
 def _load_data(args: argparse.Namespace, work: Path) -> dict:
-    from kobench.data import load_split
+    from kobench.data.splits import load_split
 
     if (args.mirror / "nsmc" / "ratings_train.txt").exists():
         prepared = c.prepare_nsmc(args.mirror, work)
@@ -78,7 +78,7 @@ def _padding_report(lengths: list[int], args: argparse.Namespace) -> dict[str, f
     """Real tokens / computed tokens for each batching scheme (what padding costs before any timing)."""
     import random
 
-    from kobench.batching import make_batches
+    from kobench.engine.batching import make_batches
 
     def efficiency(batches: list[list[int]], width) -> float:
         real = sum(lengths[i] for b in batches for i in b)
@@ -100,7 +100,8 @@ def _collation_report(features: dict, tokenizer, args: argparse.Namespace) -> di
 
     from transformers import DataCollatorWithPadding
 
-    from kobench.batching import Collator, make_batches
+    from kobench.engine.batching import Collator, make_batches
+    from kobench.families import get_family
 
     lengths = [len(x) for x in features["input_ids"]]
     batches = make_batches(lengths, args.batch_size, shuffle=True, group_by_length=False, rng=random.Random(1))
@@ -111,7 +112,8 @@ def _collation_report(features: dict, tokenizer, args: argparse.Namespace) -> di
         {**{k: features[k][i] for k in columns}, "attention_mask": [1] * lengths[i], "labels": features["labels"][i]}
         for i in range(len(lengths))
     ]
-    dynamic, static = Collator(pad_id), Collator(pad_id, max_length=args.max_seq_len)
+    labels = get_family("classification").label_columns
+    dynamic, static = Collator(pad_id, labels), Collator(pad_id, labels, max_length=args.max_seq_len)
     runs = {
         "kobench_dynamic": lambda b: dynamic(features, b, labels=True),
         "kobench_static": lambda b: static(features, b, labels=True),
@@ -135,10 +137,10 @@ def main() -> int:
     args = _args()
     c.quiet_torch(args.threads)
     from kobench.config import ModelParams
-    from kobench.models import ModelRef, load_model, load_tokenizer
-    from kobench.runtime import Runtime
+    from kobench.engine.models import ModelRef, load_model, load_tokenizer
+    from kobench.engine.runtime import Runtime
     from kobench.tasks import get_task
-    from kobench.tiny_model import build_tiny_model
+    from kobench.tools.tiny_model import build_tiny_model
 
     training = c.import_training()
     began = time.perf_counter()

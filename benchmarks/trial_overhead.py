@@ -33,8 +33,8 @@ import _common as c
 IMPORTS = {
     "kobench --help": [str(Path(sys.executable).parent / "kobench"), "--help"],
     "import kobench.cli": [sys.executable, "-c", "import kobench.cli"],
-    "import kobench.training (torch, transformers)": [sys.executable, "-c", "import kobench.training"],
-    "import kobench.tuning (+ optuna, mlflow)": [sys.executable, "-c", "import kobench.tuning"],
+    "import kobench.engine.training (torch, transformers)": [sys.executable, "-c", "import kobench.engine.training"],
+    "import kobench.tuning.study (+ optuna, mlflow)": [sys.executable, "-c", "import kobench.tuning.study"],
 }
 
 
@@ -155,7 +155,7 @@ def study(args: argparse.Namespace, work: Path) -> dict[str, Any]:
     import yaml
 
     from kobench.cli import app
-    from kobench.tiny_model import build_tiny_model
+    from kobench.tools.tiny_model import build_tiny_model
 
     if (args.mirror / "nsmc").is_dir():
         prepared_root, source = work / "prepared", f"NSMC from {args.mirror}"
@@ -267,7 +267,7 @@ def checkpoint_cost(hidden: int, work: Path) -> dict[str, float]:
     import torch
     from transformers import BertConfig, BertForSequenceClassification
 
-    from kobench.tracking import Tracker
+    from kobench.tuning.tracking import Tracker
 
     config = BertConfig(
         vocab_size=32000,

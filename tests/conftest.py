@@ -54,7 +54,7 @@ def mirror() -> Path:
 
 def _fixture_texts() -> list[str]:
     """Text covering every synthetic task file, for the tokenizers of tiny and hub-fixture models."""
-    from kobench.tiny_corpus import corpus_texts
+    from kobench.tools.tiny_corpus import corpus_texts
     from synthetic import FILLER, NEGATIVE, POSITIVE
 
     texts = [*corpus_texts(Path("."), None), " ".join(POSITIVE + NEGATIVE + FILLER)]
@@ -67,7 +67,7 @@ def hub_catalogue():  # noqa: ANN201
     """The project's params, with every published catalogue row written (once per session) as an offline hub
     cache entry under HF_HOME: the loading code then takes the path it takes with internet."""
     from kobench.config import load_params
-    from kobench.hub_fixtures import write_hub_fixtures
+    from kobench.tools.hub_fixtures import write_hub_fixtures
 
     params = load_params(ROOT / "params.yaml")
     write_hub_fixtures(Path(os.environ["HF_HOME"]) / "hub", params.models, _fixture_texts())
@@ -77,7 +77,7 @@ def hub_catalogue():  # noqa: ANN201
 @pytest.fixture(scope="session")
 def tiny_models(tmp_path_factory: pytest.TempPathFactory):  # noqa: ANN201
     """Build (once per session) a tiny model per architecture; returns arch -> directory."""
-    from kobench.tiny_model import build_tiny_model
+    from kobench.tools.tiny_model import build_tiny_model
 
     root = tmp_path_factory.mktemp("tiny-models")
     texts = _fixture_texts()
@@ -94,7 +94,7 @@ def tiny_models(tmp_path_factory: pytest.TempPathFactory):  # noqa: ANN201
 @pytest.fixture
 def prepared(tmp_path: Path):  # noqa: ANN201
     """Write synthetic raw files for a task and prepare them; returns the prepared directory."""
-    from kobench.prepare import prepare_task
+    from kobench.data.prepare import prepare_task
     from kobench.tasks import get_task
     from synthetic import write_raw
 
@@ -110,11 +110,11 @@ def prepared(tmp_path: Path):  # noqa: ANN201
 def study_setup(tmp_path: Path, prepared, tiny_models, monkeypatch: pytest.MonkeyPatch):  # noqa: ANN001, ANN201
     """Everything run_study needs, with the stores in ``tmp_path`` (the working directory)."""
     from kobench.config import ModelParams, Params
-    from kobench.models import ModelRef
-    from kobench.runs import run_config
+    from kobench.engine.models import ModelRef
+    from kobench.engine.runs import run_config
     from kobench.tasks import get_task
-    from kobench.tracking import Tracker
-    from kobench.tuning import StudyPaths
+    from kobench.tuning.study import StudyPaths
+    from kobench.tuning.tracking import Tracker
 
     monkeypatch.chdir(tmp_path)
     prepared_dir = prepared("nsmc", n=60)

@@ -55,13 +55,13 @@ def test_splits_per_task(tmp_path: Path) -> None:
 
 def test_a_model_row_search_space_comes_before_task_overrides_and_the_default() -> None:
     from kobench.config import RangeParams
-    from kobench.models import resolve_model
-    from kobench.tuning import search_space
+    from kobench.engine.models import resolve_model
+    from kobench.tuning.study import search_space
 
     params = load_params(ROOT / "params.yaml")
     tiny = params.models["tiny"].model_copy(update={"id": "."})  # its own space, as published in params.yaml
     assert search_space(params, "nsmc", resolve_model("koelectra-small-v3", params)) == params.tune.search_space
-    from kobench.models import ModelRef
+    from kobench.engine.models import ModelRef
 
     assert search_space(params, "nsmc", ModelRef("tiny", tiny)).lr.low == 1.0e-3
     overridden = params.model_copy(update={"tune": params.tune.model_copy(

@@ -9,12 +9,12 @@ from pathlib import Path
 
 import pytest
 
+from kobench.engine.models import resolve_model
+from kobench.engine.runs import run_config
+from kobench.engine.training import evaluate_checkpoint, train
 from kobench.families import get_family
-from kobench.hub_fixtures import HUB_REPOS
-from kobench.models import resolve_model
-from kobench.runs import run_config
 from kobench.tasks import get_task
-from kobench.training import evaluate_checkpoint, train
+from kobench.tools.hub_fixtures import HUB_REPOS
 
 ROWS = ["kobert", "xlm-roberta-base", "koelectra-base-v3", "soongsil-bert-base", "distilkobert",
         "koelectra-small-v3", "soongsil-bert-small"]
@@ -29,7 +29,7 @@ def test_every_hub_row_of_the_catalogue_is_covered(hub_catalogue) -> None:  # no
 
 @pytest.fixture(scope="module")
 def registry(tmp_path_factory: pytest.TempPathFactory):  # noqa: ANN201
-    from kobench.tracking import Tracker
+    from kobench.tuning.tracking import Tracker
 
     uri = f"sqlite:///{tmp_path_factory.mktemp('registry')}/mlflow.db"
     tracker = Tracker(uri, "hub-rows")
@@ -38,7 +38,7 @@ def registry(tmp_path_factory: pytest.TempPathFactory):  # noqa: ANN201
 
 @pytest.fixture(scope="module")
 def prepared_tasks(tmp_path_factory: pytest.TempPathFactory):  # noqa: ANN201
-    from kobench.prepare import prepare_task
+    from kobench.data.prepare import prepare_task
     from synthetic import write_raw
 
     root = tmp_path_factory.mktemp("prepared")
@@ -61,8 +61,8 @@ def test_row_trains_reloads_predicts_identically_and_registers(  # noqa: PLR0913
     config = run_config(params, spec, ref, lr=1e-3, epochs=1, batch_size=8, max_seq_len=64, seed=1,
                         max_train_samples=24, max_eval_samples=12)
     result = train(spec, ref, config, prepared_dir=prepared_tasks / task, run_dir=tmp_path / "run")
-    assert result["model_revision"] == params.models[key].revision
-    assert result["history"] and result["test"][spec.main_metric] == result["test"][spec.main_metric]  # not NaN
+    assert result.model_revision == params.models[key].revision
+    assert result.history and result.test[spec.main_metric] == result.test[spec.main_metric]  # not NaN
 
     checkpoint = tmp_path / "run" / "checkpoint"
     assert (checkpoint / "model.safetensors").exists() and not (checkpoint / "pytorch_model.bin").exists()
@@ -71,7 +71,7 @@ def test_row_trains_reloads_predicts_identically_and_registers(  # noqa: PLR0913
     metrics, predictions = evaluate_checkpoint(spec, ref, checkpoint, config, prepared_dir=prepared_tasks / task)
     written = [json.loads(line) for line in (tmp_path / "run" / "predictions-test.jsonl").read_text().splitlines()]
     assert {r["id"]: r["prediction"] for r in written} == {i: family.to_json(spec, p) for i, p in predictions.items()}
-    assert metrics == result["test"]
+    assert metrics == result.test
 
     tracker, parent, uri = registry
     run_id = tracker.start_child(parent, f"{task}-{key}", "final", {"model_id": ref.id}, {})

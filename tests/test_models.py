@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from kobench.config import ModelParams, Params
+from kobench.engine.models import ModelRef, load_tokenizer, resolve_model
 from kobench.errors import KobenchError
-from kobench.models import ModelRef, load_tokenizer, resolve_model
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -51,7 +51,7 @@ def test_hub_model_offline_fails_fast_with_one_line() -> None:
 
 
 def test_trust_remote_code_only_when_the_row_opts_in(caplog: pytest.LogCaptureFixture) -> None:
-    from kobench.models import load_kwargs
+    from kobench.engine.models import load_kwargs
 
     assert "trust_remote_code" not in load_kwargs(ModelRef("a", ModelParams(id="x/a")))
     with caplog.at_level(logging.WARNING):

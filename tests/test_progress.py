@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 import yaml
 
+from kobench.data.prepare import prepare_task
+from kobench.engine.features import encode_in_chunks
 from kobench.families.span_qa import FAMILY as QA
-from kobench.features import encode_in_chunks
-from kobench.prepare import prepare_task
 from kobench.tasks import get_task
 from synthetic import write_raw
 
@@ -91,7 +91,7 @@ def test_a_bar_on_a_terminal(project: Path) -> None:
 def test_encoding_in_chunks_equals_one_call(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, tiny_models) -> None:  # noqa: ANN001
     from transformers import AutoTokenizer
 
-    from kobench.data import load_split
+    from kobench.data.splits import load_split
     from kobench.families.base import EncodeSettings
 
     prepare_task(get_task("korquad"), write_raw("korquad", tmp_path / "raw"), tmp_path / "prepared")
@@ -99,5 +99,5 @@ def test_encoding_in_chunks_equals_one_call(monkeypatch: pytest.MonkeyPatch, tmp
     tokenizer = AutoTokenizer.from_pretrained(tiny_models("bert"))
     settings = EncodeSettings(max_seq_len=48, doc_stride=8, max_query_len=8)
     whole = QA.encode(get_task("korquad"), rows, tokenizer, settings, train=False)
-    monkeypatch.setattr("kobench.features.CHUNK_ROWS", 3)
+    monkeypatch.setattr("kobench.engine.features.CHUNK_ROWS", 3)
     assert len(rows) > 3 and encode_in_chunks(get_task("korquad"), QA, rows, tokenizer, settings, train=False) == whole

@@ -8,12 +8,12 @@ from pathlib import Path
 import pyarrow.parquet as pq
 
 from kobench.config import ModelParams
-from kobench.fetch import fetch_task
-from kobench.models import ModelRef
-from kobench.prepare import prepare_task
+from kobench.data.fetch import fetch_task
+from kobench.data.prepare import prepare_task
+from kobench.engine.models import ModelRef
+from kobench.engine.training import RunConfig, train
 from kobench.tasks import get_task
-from kobench.tiny_model import build_tiny_model
-from kobench.training import RunConfig, train
+from kobench.tools.tiny_model import build_tiny_model
 
 
 def test_tiny_model_beats_majority_on_real_nsmc(tmp_path: Path, mirror: Path) -> None:
@@ -25,10 +25,10 @@ def test_tiny_model_beats_majority_on_real_nsmc(tmp_path: Path, mirror: Path) ->
     config = RunConfig(lr=1e-3, epochs=1, batch_size=32, max_seq_len=64, max_train_samples=8000, max_eval_samples=2000)
     ref = ModelRef("tiny", ModelParams(id=str(model), local_only=True))
     result = train(spec, ref, config, prepared_dir=tmp_path / "prepared", run_dir=tmp_path / "run")
-    from kobench.data import load_split
+    from kobench.data.splits import load_split
 
     gold = [r["label"] for r in load_split(tmp_path / "prepared", "test", max_rows=2000, seed=config.seed)]
     majority = Counter(gold).most_common(1)[0][1] / len(gold)
-    assert result["history"][-1]["step"] == 250
-    print(f"tiny model on real NSMC: test accuracy {result['test']['accuracy']:.4f} vs majority {majority:.4f}")
-    assert result["test"]["accuracy"] > majority + 0.1, (result["test"], majority)
+    assert result.history[-1]["step"] == 250
+    print(f"tiny model on real NSMC: test accuracy {result.test['accuracy']:.4f} vs majority {majority:.4f}")
+    assert result.test["accuracy"] > majority + 0.1, (result.test, majority)

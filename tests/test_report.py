@@ -8,7 +8,9 @@ from pathlib import Path
 import pytest
 
 from kobench.config import Params
-from kobench.report import write_report
+from kobench.names import metrics_file
+from kobench.records import StudyResult, write_study
+from kobench.report.tables import write_report
 
 
 def _params(tmp_path: Path, display: str = "Mine") -> Params:
@@ -21,13 +23,16 @@ def _params(tmp_path: Path, display: str = "Mine") -> Params:
 
 
 def _metrics(tmp_path: Path, task: str, model: str, data: dict) -> None:
-    path = tmp_path / "metrics" / task / f"{model}.study.json"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(data), encoding="utf-8")
+    """A study result as the tuning stage writes it (the same type the report reads)."""
+    result = StudyResult(
+        task=task, model=model, model_id=f"org/{model}", model_revision=None, size="small", study=f"{task}-{model}",
+        main_metric="accuracy", run_ids={"study": "p"}, trials={"complete": 1, "pruned": 0, "failed": 0}, **data
+    )
+    write_study(metrics_file(tmp_path / "metrics", task, model), result)
 
 
 def _complete(test: dict, **extra: object) -> dict:
-    return {"status": "complete", "test": test, "protocol": "validation", "study": "s", "best_params": {}, **extra}
+    return {"status": "complete", "test": test, "protocol": "validation", "best_params": {}, **extra}
 
 
 @pytest.fixture

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from kobench.engine.scoring import score_file
 from kobench.errors import DataError
-from kobench.scoring import score_file
 from kobench.tasks import get_task
 
 

@@ -1,4 +1,4 @@
-"""Tests for kobench.tiny_model: tiny offline models load back with the Auto classes and handle Hangul."""
+"""Tests for kobench.tools.tiny_model: tiny offline models load back with the Auto classes and handle Hangul."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from transformers import (
     AutoTokenizer,
 )
 
-from kobench.tiny_model import ARCHS, build_tiny_model
+from kobench.tools.tiny_model import ARCHS, build_tiny_model
 
 CORPUS = [
     "오늘 날씨가 정말 좋네요.",

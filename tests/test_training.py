@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 
 from kobench.config import ModelParams
-from kobench.models import ModelRef
-from kobench.scoring import score_file
+from kobench.engine.models import ModelRef
+from kobench.engine.scoring import score_file
+from kobench.engine.training import RunConfig, train
 from kobench.tasks import get_task
-from kobench.training import RunConfig, train
 
 
 def _ref(directory: Path, token_type_ids: bool = True) -> ModelRef:
@@ -45,14 +45,14 @@ def test_family_end_to_end(task, main, auto_class, prepared, tiny_models, tmp_pa
     assert saved["protocol"].startswith("validation-selected") and len(saved["history"]) == 2
     # the predictions file scores to exactly the reported test metrics, through the same metric code
     rescored = score_file(get_task(task), directory, tmp_path / "run" / "predictions-test.jsonl")
-    assert rescored[main] == result["test"][main]
+    assert rescored[main] == result.test[main]
     model = getattr(transformers, auto_class).from_pretrained(tmp_path / "run" / "checkpoint")
     assert (tmp_path / "run" / "checkpoint" / "model.safetensors").exists() and model is not None
 
 
 def test_classification_learns_synthetic_sentiment(prepared, tiny_models, tmp_path: Path) -> None:  # noqa: ANN001
     result = _train("nsmc", prepared("nsmc", n=200), tiny_models("bert"), tmp_path / "run", epochs=6)
-    assert result["test"]["accuracy"] >= 0.9
+    assert result.test["accuracy"] >= 0.9
 
 
 def test_same_seed_gives_identical_metrics(prepared, tiny_models, tmp_path: Path) -> None:  # noqa: ANN001
@@ -64,9 +64,9 @@ def test_same_seed_gives_identical_metrics(prepared, tiny_models, tmp_path: Path
 
 def test_test_selection_is_labelled_everywhere(prepared, tiny_models, tmp_path: Path) -> None:  # noqa: ANN001
     result = _train("nsmc", prepared("nsmc"), tiny_models("bert"), tmp_path / "run", selection="test")
-    assert result["protocol"].startswith("test-selected") and all("test" in h for h in result["history"])
-    best = max(result["history"], key=lambda h: h["test"]["accuracy"])
-    assert result["test"]["accuracy"] == best["test"]["accuracy"]
+    assert result.protocol.startswith("test-selected") and all("test" in h for h in result.history)
+    best = max(result.history, key=lambda h: h["test"]["accuracy"])
+    assert result.test["accuracy"] == best["test"]["accuracy"]
 
 
 def test_roberta_type_model_gets_no_segment_ids(prepared, tiny_models, tmp_path: Path) -> None:  # noqa: ANN001
@@ -75,7 +75,7 @@ def test_roberta_type_model_gets_no_segment_ids(prepared, tiny_models, tmp_path:
     config = RunConfig(lr=1e-3, epochs=1, batch_size=16, padding="max_length", max_seq_len=48)
     result = train(get_task("question-pair"), ref, config, prepared_dir=directory, run_dir=tmp_path / "run",
                    features_dir=tmp_path / "features")
-    assert 0.0 <= result["test"]["accuracy"] <= 1.0
+    assert 0.0 <= result.test["accuracy"] <= 1.0
     cached = list((tmp_path / "features" / "question-pair").glob("*.parquet"))
     import pyarrow.parquet as pq
 
@@ -95,5 +95,5 @@ def test_feature_cache_is_reused_and_keyed_by_settings(prepared, tiny_models, tm
 def test_subsampling_is_recorded(prepared, tiny_models, tmp_path: Path) -> None:  # noqa: ANN001
     result = _train("nsmc", prepared("nsmc"), tiny_models("bert"), tmp_path / "run", epochs=1,
                     max_train_samples=10, max_eval_samples=8)
-    assert result["rows"] == {"train": 10, "validation": 4, "test": 8}
-    assert result["subsampled"] == {"train": True, "validation": False, "test": True}
+    assert result.rows == {"train": 10, "validation": 4, "test": 8}
+    assert result.subsampled == {"train": True, "validation": False, "test": True}

@@ -52,3 +52,12 @@ def write_text(target: str | os.PathLike[str], text: str) -> None:
 def write_json(target: str | os.PathLike[str], obj: Any) -> None:
     """Write ``obj`` as indented UTF-8 JSON to ``target`` atomically."""
     write_text(target, json.dumps(obj, ensure_ascii=False, indent=2, sort_keys=False) + "\n")
+
+
+def save_png(fig: Any, target: str | os.PathLike[str]) -> None:
+    """Save a matplotlib figure to ``target`` atomically as PNG, then close it."""
+    import matplotlib.pyplot as plt
+
+    with atomic_path(target) as tmp:
+        fig.savefig(tmp, format="png", dpi=110, bbox_inches="tight")
+    plt.close(fig)

@@ -63,13 +63,12 @@ def fetch(
 ) -> None:
     """Download (or copy from a mirror) and verify the upstream files of TASK into data/raw/TASK."""
     from kobench.config import load_params
-    from kobench.fetch import fetch_task
+    from kobench.data.fetch import fetch_task
     from kobench.tasks import get_task
 
     params = load_params(params_file, missing_ok=True)
     spec = get_task(task)
-    env_mirror = os.environ.get("KOBENCH_MIRROR")
-    mirror = mirror or (Path(env_mirror) if env_mirror else None) or params.data.mirror
+    mirror = mirror or params.data.mirror
     for item in fetch_task(spec, params.base.paths.raw / task, mirror=mirror, splits=_splits(splits, params, task)):
         typer.echo(f"{task}: {item.name} {item.how} -> {item.path}")
 
@@ -78,7 +77,7 @@ def fetch(
 def prepare(task: str, splits: SplitsOpt = None, params_file: ParamsOpt = Path("params.yaml")) -> None:
     """Parse data/raw/TASK into data/prepared/TASK/{train,validation,test}.parquet and meta.json."""
     from kobench.config import load_params
-    from kobench.prepare import prepare_task
+    from kobench.data.prepare import prepare_task
     from kobench.tasks import get_task
 
     params = load_params(params_file, missing_ok=True)
@@ -117,15 +116,15 @@ def train(
     options = {k: v for k, v in locals().items() if k not in ("task", "model", "run_name", "params_file")}
     import json
 
-    from kobench.runs import run_dir_for
-    from kobench.training import train as train_run
+    from kobench.engine.training import train as train_run
+    from kobench.names import run_dir
 
     params, spec, ref, config = _run_setup(params_file, task, model, options)
     paths = params.base.paths
     _preflight(params, spec, ref, config)
-    run_dir = run_dir_for(paths.outputs, task, ref, run_name)
-    result = train_run(spec, ref, config, prepared_dir=paths.prepared / task, run_dir=run_dir, features_dir=paths.features)
-    summary = {k: result[k] for k in ("task", "model", "protocol", "validation", "test")}
+    folder = run_dir(paths.outputs, task, ref.slug, run_name)
+    result = train_run(spec, ref, config, prepared_dir=paths.prepared / task, run_dir=folder, features_dir=paths.features)
+    summary = {k: getattr(result, k) for k in ("task", "model", "protocol", "validation", "test")}
     typer.echo(json.dumps(summary, indent=2, ensure_ascii=False, default=str))
 
 
@@ -140,7 +139,7 @@ def score(
     import json
 
     from kobench.config import load_params
-    from kobench.scoring import score_file
+    from kobench.engine.scoring import score_file
     from kobench.tasks import get_task
 
     params = load_params(params_file, missing_ok=True)
@@ -159,8 +158,8 @@ def tiny_model(
 ) -> None:
     """Build a small randomly initialised model with a tokenizer trained on task text (offline use, tests)."""
     from kobench.config import load_params
-    from kobench.tiny_corpus import corpus_texts
-    from kobench.tiny_model import build_tiny_model
+    from kobench.tools.tiny_corpus import corpus_texts
+    from kobench.tools.tiny_model import build_tiny_model
 
     params = load_params(params_file, missing_ok=True)
     texts = corpus_texts(params.base.paths.prepared, corpus)
@@ -177,8 +176,8 @@ def models(
 ) -> None:
     """List the model catalogue (id, pinned revision, size, parameters, tokenizer kind, cached?) or check rows."""
     from kobench.config import load_params
-    from kobench.model_check import check as check_row
-    from kobench.model_check import describe, format_table
+    from kobench.tools.model_check import check as check_row
+    from kobench.tools.model_check import describe, format_table
 
     params = load_params(params_file, missing_ok=True)
     keys = names or list(params.models)
@@ -211,9 +210,9 @@ def hub_fixtures(
 ) -> None:
     """Write tiny random-weight stand-ins of the published hub repositories (real layout) for offline tests."""
     from kobench.config import load_params
-    from kobench.hub_fixtures import write_hub_fixtures
-    from kobench.model_check import fixture_target_is_safe
-    from kobench.tiny_corpus import corpus_texts
+    from kobench.tools.hub_fixtures import write_hub_fixtures
+    from kobench.tools.model_check import fixture_target_is_safe
+    from kobench.tools.tiny_corpus import corpus_texts
 
     fixture_target_is_safe(cache)
     params = load_params(params_file, missing_ok=True)
@@ -245,17 +244,18 @@ def tune(
 ) -> None:
     """Tune lr and epochs of MODEL on TASK with Optuna; track in MLflow; register the best checkpoint."""
     options = {k: v for k, v in locals().items() if k not in ("task", "model", "n_trials", "storage", "params_file")}
-    from kobench.tuning import StudyPaths, run_study
+    from kobench.names import metrics_file, study_outputs
+    from kobench.tuning.study import StudyPaths, run_study
 
     params, spec, ref, base = _run_setup(params_file, task, model, options)
     paths = params.base.paths
-    url = storage or os.environ.get("KOBENCH_OPTUNA_STORAGE") or params.tune.storage
+    url = storage or params.tune.storage
     _preflight(params, spec, ref, base, {"Optuna storage": url, "MLflow store": _tracking_uri(params)})
     study_paths = StudyPaths(
         prepared=paths.prepared / task,
         features=paths.features,
-        outputs=paths.outputs / task / ref.slug,
-        metrics_file=paths.metrics / task / f"{ref.slug}.json",
+        outputs=study_outputs(paths.outputs, task, ref.slug),
+        metrics_file=metrics_file(paths.metrics, task, ref.slug),
     )
     tracker = _tracker(params)
     result = run_study(
@@ -268,15 +268,15 @@ def tune(
         storage_url=url,
         tracker=tracker,
     )
-    if result["status"] != "complete":
+    if not result.complete:
         # non-zero: DVC must not record the stage as done, so a re-run after the fix trains again
-        typer.echo(f"error: study {result['study']} has no completed trial: {result['reason']}", err=True)
+        typer.echo(f"error: study {result.study} has no completed trial: {result.reason}", err=True)
         raise typer.Exit(1)
-    main = result["main_metric"]
+    main = result.main_metric
     typer.echo(
-        f"{result['study']}: best trial {result['best_trial']} {result['best_params']} validation {main} "
-        f"{result['validation'][main]:.4f} test {main} {result['test'][main]:.4f} -> "
-        f"{result['registered_model']} v{result['registered_version']}{' @champion' if result['champion'] else ''}"
+        f"{result.study}: best trial {result.best_trial} {result.best_params} validation {main} "
+        f"{result.validation[main]:.4f} test {main} {result.test[main]:.4f} -> "
+        f"{result.registered_model} v{result.registered_version}{' @champion' if result.champion else ''}"
     )
 
 
@@ -284,13 +284,13 @@ def tune(
 def report(params_file: ParamsOpt = Path("params.yaml")) -> None:
     """Rebuild the published tables from MLflow champions and metrics/*.json into reports/."""
     from kobench.config import load_params
-    from kobench.report import report_path, write_report
-    from kobench.tracking import champion_metrics, metric_curves
-    from kobench.tuning import study_plots
+    from kobench.report.tables import report_path, write_report
+    from kobench.tuning.plots import study_plots
+    from kobench.tuning.tracking import champion_metrics, metric_curves
 
     params = load_params(params_file)
     tracker = _tracker(params)
-    storage = os.environ.get("KOBENCH_OPTUNA_STORAGE") or params.tune.storage
+    storage = params.tune.storage
     rows = write_report(
         params,
         champion_metrics=lambda task, model: champion_metrics(tracker, task, model),
@@ -303,7 +303,7 @@ def report(params_file: ParamsOpt = Path("params.yaml")) -> None:
 
 def _run_setup(params_file: Path, task: str, model: str, options: dict):  # noqa: ANN202
     """Params, task, model and the RunConfig with every command-line option that was given."""
-    from kobench.runs import run_config
+    from kobench.engine.runs import run_config
 
     params, spec, ref = _task_and_model(params_file, task, model)
     config = run_config(params, spec, ref, **{k: v for k, v in options.items() if v is not None})
@@ -311,19 +311,21 @@ def _run_setup(params_file: Path, task: str, model: str, options: dict):  # noqa
 
 
 def _tracking_uri(params) -> str:  # noqa: ANN001
-    """MLflow: MLFLOW_TRACKING_URI, else tracking.mlflow_uri, else MLflow's default local store."""
-    return os.environ.get("MLFLOW_TRACKING_URI") or params.tracking.mlflow_uri or "sqlite:///mlflow.db"
+    """MLflow: MLFLOW_TRACKING_URI or tracking.mlflow_uri (load_params applied the first), else MLflow's default."""
+    from kobench.config import MLFLOW_DEFAULT_URI
+
+    return params.tracking.mlflow_uri or MLFLOW_DEFAULT_URI
 
 
 def _tracker(params):  # noqa: ANN001, ANN202
-    from kobench.tracking import Tracker
+    from kobench.tuning.tracking import Tracker
 
     return Tracker(_tracking_uri(params), params.tracking.experiment, system_metrics=params.tracking.log_system_metrics)
 
 
 def _preflight(params, spec, ref, config, stores: dict[str, str] | None = None) -> None:  # noqa: ANN001
     """Data, model, device and stores checked before anything is created (one line and exit 2 otherwise)."""
-    from kobench.preflight import preflight
+    from kobench.engine.preflight import preflight
 
     preflight(
         spec,
@@ -338,7 +340,7 @@ def _preflight(params, spec, ref, config, stores: dict[str, str] | None = None) 
 
 def _task_and_model(params_file: Path, task: str, model: str):  # noqa: ANN202
     from kobench.config import load_params
-    from kobench.models import resolve_model
+    from kobench.engine.models import resolve_model
     from kobench.tasks import get_task
 
     params = load_params(params_file, missing_ok=True)

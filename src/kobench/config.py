@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import difflib
+import os
 import re
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Literal
 
@@ -189,13 +191,37 @@ def _check_name(name: str, allowed: object, kind: str, key: str) -> None:
         raise ValueError(f"unknown {kind} '{name}'{hint} at {key}; allowed: {', '.join(allowed) or '(none defined)'}")
 
 
-def load_params(path: Path | str = DEFAULT_PARAMS, *, missing_ok: bool = False) -> Params:
-    """Load and validate ``path``; with ``missing_ok`` an absent file gives the defaults.
+# environment variable -> (section, key) it overrides; a command-line option overrides both
+ENVIRONMENT = {
+    "KOBENCH_MIRROR": ("data", "mirror"),
+    "KOBENCH_OPTUNA_STORAGE": ("tune", "storage"),
+    "MLFLOW_TRACKING_URI": ("tracking", "mlflow_uri"),
+}
+MLFLOW_DEFAULT_URI = "sqlite:///mlflow.db"  # MLflow's own default local store (with ./mlruns for artifacts)
+
+
+def load_params(
+    path: Path | str = DEFAULT_PARAMS, *, missing_ok: bool = False, environ: Mapping[str, str] | None = None
+) -> Params:
+    """Load and validate ``path``, then apply the environment (``ENVIRONMENT``) over it.
+
+    Precedence, highest first: a command-line option, the environment variable, params.yaml, the default.
+    With ``missing_ok`` an absent file gives the defaults.
 
     Raises:
         ConfigError: one line naming the file, the key and what is allowed.
     """
-    path = Path(path)
+    params = _read_params(Path(path), missing_ok)
+    environ = os.environ if environ is None else environ
+    for variable, (section, key) in ENVIRONMENT.items():
+        if environ.get(variable):
+            value = Path(environ[variable]) if key == "mirror" else environ[variable]
+            updated = getattr(params, section).model_copy(update={key: value})
+            params = params.model_copy(update={section: updated})
+    return params
+
+
+def _read_params(path: Path, missing_ok: bool) -> Params:
     if missing_ok and not path.exists():
         return Params()
     try:

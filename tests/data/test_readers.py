@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
+from kobench.data.readers import read_delimited, read_rows
 from kobench.errors import DataError
-from kobench.readers import read_delimited, read_rows
 from kobench.tasks import ALL_TASKS, get_task
 from synthetic import write_raw
 

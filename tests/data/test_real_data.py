@@ -8,8 +8,8 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
-from kobench.fetch import fetch_task
-from kobench.prepare import prepare_task
+from kobench.data.fetch import fetch_task
+from kobench.data.prepare import prepare_task
 from kobench.tasks import get_task
 
 # split -> (rows, label distribution or None); only splits whose files the mirror holds

@@ -10,19 +10,14 @@ import numpy as np
 import pytest
 from transformers import AutoTokenizer
 
+from kobench.data.readers import read_rows
 from kobench.errors import KobenchError
 from kobench.families.base import EncodeSettings
-from kobench.families.span_qa import (
-    FAMILY,
-    SpanQAFamily,
-    decode_spans,
-    encode_eval,
-    encode_train,
-    truncate_question,
-)
-from kobench.readers import read_rows
+from kobench.families.qa_spans import decode_spans
+from kobench.families.qa_windows import encode_eval, encode_train, truncate_question
+from kobench.families.span_qa import FAMILY, SpanQAFamily
 from kobench.tasks import get_task
-from kobench.tiny_model import build_tiny_model
+from kobench.tools.tiny_model import build_tiny_model
 
 SPEC = get_task("korquad")
 # short windows so that every context below spans several of them

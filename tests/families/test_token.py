@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from kobench.families.base import EncodeSettings
-from kobench.families.token import FAMILY, IGNORE
+from kobench.families.token_classification import FAMILY, IGNORE
 from kobench.tasks import get_task
 
 SPEC = get_task("naver-ner")

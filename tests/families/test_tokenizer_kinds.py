@@ -14,14 +14,15 @@ import numpy as np
 import pytest
 
 from kobench.config import ModelParams
+from kobench.data.readers import read_rows
+from kobench.engine.models import ModelRef, load_tokenizer
+from kobench.engine.spm_vocab_tokenizer import read_model
 from kobench.families.base import EncodeSettings
-from kobench.families.span_qa import _answer_tokens, _gold_chars, decode_spans, encode_eval
-from kobench.families.token import for_split_words
-from kobench.hub_fixtures import KOBERT_SPM, write_hub_fixtures
-from kobench.models import ModelRef, load_tokenizer
-from kobench.readers import read_rows
-from kobench.spm_vocab_tokenizer import read_model
+from kobench.families.qa_spans import decode_spans
+from kobench.families.qa_windows import _answer_tokens, _gold_chars, encode_eval
+from kobench.families.token_classification import for_split_words
 from kobench.tasks import get_task
+from kobench.tools.hub_fixtures import KOBERT_SPM, write_hub_fixtures
 
 REPRESENTATIVE = {  # one published repository per tokenizer kind
     "sentencepiece-vocab": "monologg/kobert",

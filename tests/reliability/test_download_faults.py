@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from http_server import serve
-from kobench.fetch import FetchError, fetch_task
+from kobench.data.fetch import FetchError, fetch_task
 from kobench.tasks import get_task
 from synthetic import repin, write_raw
 

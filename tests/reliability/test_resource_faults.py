@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from kobench.training import _TrainLoop
-from kobench.tuning import run_study
+from kobench.engine.training import _TrainLoop
+from kobench.tuning.study import run_study
 
 
 def _run(setup: dict, params=None, n_trials: int = 3) -> dict:  # noqa: ANN001
@@ -28,10 +28,10 @@ def test_out_of_memory_fails_the_trial_with_its_reason_and_the_study_goes_on(
 
     monkeypatch.setattr(_TrainLoop, "_step", step)
     result = _run(study_setup)
-    trials = result["trials"]["trials"]
+    trials = result.trials["trials"]
     assert trials[0]["state"] == "FAIL" and trials[0]["reason"].startswith("OutOfMemoryError: CUDA out of memory")
-    assert [t["state"] for t in trials[1:]] != ["FAIL", "FAIL"] and result["status"] == "complete"
-    run = study_setup["tracker"].children(result["run_ids"]["study"], "trial")
+    assert [t["state"] for t in trials[1:]] != ["FAIL", "FAIL"] and result.status == "complete"
+    run = study_setup["tracker"].children(result.run_ids["study"], "trial")
     failed = [r for r in run if r.info.run_name == "trial-0"][0]
     assert failed.info.status == "FAILED" and "out of memory" in failed.data.tags["kobench.failure"]
 
@@ -42,5 +42,5 @@ def test_nan_loss_fails_every_trial_with_its_reason(study_setup) -> None:  # noq
         update={"low": 1e11, "high": 1e12})})
     exploding = params.model_copy(update={"tune": params.tune.model_copy(update={"search_space": space})})
     result = _run(study_setup, exploding, n_trials=2)
-    assert result["status"] == "failed" and result["reason"].startswith("NonFiniteLossError: training loss is nan")
-    assert [t["state"] for t in result["trials"]["trials"]] == ["FAIL"] * 3  # stopped at tune.max_failures
+    assert result.status == "failed" and result.reason.startswith("NonFiniteLossError: training loss is nan")
+    assert [t["state"] for t in result.trials["trials"]] == ["FAIL"] * 3  # stopped at tune.max_failures

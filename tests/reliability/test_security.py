@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 
 from kobench.config import ModelParams
+from kobench.engine.models import ModelRef, load_model
 from kobench.errors import KobenchError
-from kobench.models import ModelRef, load_model
-from kobench.tuning import run_study
+from kobench.tuning.study import run_study
 
 ROOT = Path(__file__).resolve().parents[2]
 SECRET = "hf_SECRETtoken0123456789abcdef"

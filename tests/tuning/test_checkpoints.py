@@ -6,8 +6,8 @@ from pathlib import Path
 
 import optuna
 
-from kobench.registry import pin_checkpoint
-from kobench.tuning import Objective, StudyPaths
+from kobench.tuning.registry import pin_checkpoint
+from kobench.tuning.study import Objective, StudyPaths
 
 
 def test_a_trial_deletes_the_checkpoints_it_beats_and_its_own_when_beaten(tmp_path) -> None:  # noqa: ANN001

@@ -21,7 +21,7 @@ import optuna
 import pytest
 import yaml
 
-from kobench.tuning import claimed_trials
+from kobench.tuning.study import claimed_trials
 from synthetic import write_raw
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -8,7 +8,7 @@ from pathlib import Path
 import optuna
 import pytest
 
-from kobench.tuning import Objective, run_study
+from kobench.tuning.study import Objective, run_study
 
 
 def _run(setup: dict, n_trials: int = 3) -> dict:
@@ -22,7 +22,7 @@ def test_study_tracks_trials_and_registers_the_champion(study_setup) -> None:  #
 
     result = _run(study_setup)
     client = study_setup["tracker"].client
-    parent = client.get_run(result["run_ids"]["study"])
+    parent = client.get_run(result.run_ids["study"])
     assert parent.info.status == "FINISHED" and parent.data.tags["kobench.task"] == "nsmc"
     assert parent.data.tags["kobench.model_revision"] == "unpinned"  # a local directory has no hub revision
     children = study_setup["tracker"].children(parent.info.run_id, "trial")
@@ -34,21 +34,21 @@ def test_study_tracks_trials_and_registers_the_champion(study_setup) -> None:  #
         assert not any(k.startswith("test_") for k in run.data.metrics)  # test is only for the final model
         history = client.get_metric_history(run.info.run_id, "validation_accuracy")
         assert [m.step for m in history] == sorted(m.step for m in history) and history
-    final = client.get_run(result["run_ids"]["final"])
+    final = client.get_run(result.run_ids["final"])
     assert "test_accuracy" in final.data.metrics and final.data.tags["mlflow.parentRunId"] == parent.info.run_id
     version = client.get_model_version_by_alias("kobench-nsmc-tiny", "champion")
-    assert str(version.version) == result["registered_version"] == "1" and version.tags["main_metric"] == "accuracy"
-    assert version.tags["model_revision"] == "unpinned" and result["model_revision"] is None
+    assert str(version.version) == result.registered_version == "1" and version.tags["main_metric"] == "accuracy"
+    assert version.tags["model_revision"] == "unpinned" and result.model_revision is None
     local = mlflow.artifacts.download_artifacts("models:/kobench-nsmc-tiny@champion")
     assert AutoModelForSequenceClassification.from_pretrained(local).num_labels == 2
     saved = json.loads(study_setup["paths"].metrics_file.read_text())  # the DVC metric: numbers only
-    assert saved["best"] == {"trial": result["best_trial"], **result["best_params"]} and saved["complete"] == 1
-    assert saved["test"]["accuracy"] == result["test"]["accuracy"] and saved["registry"] == {"version": 1, "champion": 1}
+    assert saved["best"] == {"trial": result.best_trial, **result.best_params} and saved["complete"] == 1
+    assert saved["test"]["accuracy"] == result.test["accuracy"] and saved["registry"] == {"version": 1, "champion": 1}
     assert saved["trials"]["complete"] + saved["trials"]["pruned"] == 3
     leaves = [v for group in saved.values() if isinstance(group, dict) for v in group.values()]
     assert all(isinstance(v, int | float) for v in leaves)
     details = json.loads(study_setup["paths"].metrics_file.with_name("tiny.study.json").read_text())
-    assert details["status"] == "complete" and details["run_ids"]["study"] == result["run_ids"]["study"]
+    assert details["status"] == "complete" and details["run_ids"]["study"] == result.run_ids["study"]
     outputs = study_setup["paths"].outputs  # one trial checkpoint kept (the best), the pinned copy removed
     assert [p.parent.name for p in (outputs / "trials").glob("*/checkpoint")] == [f"trial-{result['best_trial']}"]
     assert not list(outputs.glob(".final-*"))
@@ -58,16 +58,16 @@ def test_rerun_continues_to_the_total_budget_and_champion_moves_only_when_better
     first = _run(study_setup, n_trials=2)
     second = _run(study_setup, n_trials=3)
     study = optuna.load_study(study_name="nsmc-tiny", storage=study_setup["storage"])
-    assert len(study.trials) == 3 and second["run_ids"]["study"] == first["run_ids"]["study"]
+    assert len(study.trials) == 3 and second.run_ids["study"] == first.run_ids["study"]
     client = study_setup["tracker"].client
     champion = client.get_model_version_by_alias("kobench-nsmc-tiny", "champion")
     versions = client.search_model_versions("name='kobench-nsmc-tiny'")
     scores = {str(v.version): float(v.tags["validation_score"]) for v in versions}
     assert len(scores) == 2 and scores[str(champion.version)] == max(scores.values())
-    assert second["champion"] == (second["registered_version"] == str(champion.version))
+    assert second.champion == (second.registered_version == str(champion.version))
     third = _run(study_setup, n_trials=3)  # budget reached: no new trial, the same best re-registered, not better
     assert len(optuna.load_study(study_name="nsmc-tiny", storage=study_setup["storage"]).trials) == 3
-    assert third["champion"] is False
+    assert third.champion is False
 
 
 def test_a_failing_trial_is_recorded_and_the_study_goes_on(study_setup, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: ANN001
@@ -80,10 +80,10 @@ def test_a_failing_trial_is_recorded_and_the_study_goes_on(study_setup, monkeypa
 
     monkeypatch.setattr(Objective, "_train", flaky)
     result = _run(study_setup)
-    states = [t["state"] for t in result["trials"]["trials"]]
+    states = [t["state"] for t in result.trials["trials"]]
     assert states[1] == "FAIL" and states.count("FAIL") == 1 and len(states) == 4  # a failure claims no budget
-    assert result["trials"]["trials"][1]["reason"] == "RuntimeError: CUDA out of memory (simulated)"
-    trials = study_setup["tracker"].children(result["run_ids"]["study"], "trial")
+    assert result.trials["trials"][1]["reason"] == "RuntimeError: CUDA out of memory (simulated)"
+    trials = study_setup["tracker"].children(result.run_ids["study"], "trial")
     failed = [r for r in trials if r.info.run_name == "trial-1"]
     assert failed[0].info.status == "FAILED" and "simulated" in failed[0].data.tags["kobench.failure"]
 
@@ -94,11 +94,11 @@ def test_a_study_without_any_completed_trial_writes_its_reason(study_setup, monk
 
     monkeypatch.setattr(Objective, "_train", broken)
     result = _run(study_setup, n_trials=2)
-    assert result["status"] == "failed" and result["reason"] == "ValueError: loss is nan"
+    assert result.status == "failed" and result.reason == "ValueError: loss is nan"
     assert json.loads(study_setup["paths"].metrics_file.with_name("tiny.study.json").read_text())["status"] == "failed"
     assert json.loads(study_setup["paths"].metrics_file.read_text())["complete"] == 0
     # failures claim no budget: the study stopped after tune.max_failures (3) in a row, not after n_trials
-    assert [t["state"] for t in result["trials"]["trials"]] == ["FAIL"] * 3
+    assert [t["state"] for t in result.trials["trials"]] == ["FAIL"] * 3
 
 
 def test_failures_print_one_line_keep_the_traceback_and_a_fixed_rerun_trains_the_budget(
@@ -123,26 +123,26 @@ def test_failures_print_one_line_keep_the_traceback_and_a_fixed_rerun_trains_the
 
     monkeypatch.setattr(Objective, "_train", original)  # the cause is fixed: the same command trains the budget
     fixed = _run(study_setup, n_trials=2)
-    states = [t["state"] for t in fixed["trials"]["trials"]]
-    assert fixed["status"] == "complete" and states.count("FAIL") == 3 and len(states) - 3 == 2
+    states = [t["state"] for t in fixed.trials["trials"]]
+    assert fixed.status == "complete" and states.count("FAIL") == 3 and len(states) - 3 == 2
 
 
 def test_final_seeds_and_system_metrics_are_recorded(study_setup) -> None:  # noqa: ANN001
-    from kobench.tracking import Tracker
+    from kobench.tuning.tracking import Tracker
 
     setup = dict(study_setup)
     tune = setup["params"].tune
     setup["params"] = setup["params"].model_copy(update={"tune": tune.model_copy(update={"final_seeds": [1, 2]})})
     setup["tracker"] = Tracker(f"sqlite:///{setup['tmp']}/mlflow.db", "kobench", system_metrics=True)
     result = _run(setup, n_trials=1)
-    seeds = result["seeds"]
+    seeds = result.seeds
     assert seeds["seeds"] == [1, 2] and set(seeds["test"]) == {1, 2}
     values = list(seeds["test"].values())
     assert seeds["mean"] == pytest.approx(sum(values) / 2) and seeds["std"] >= 0.0
-    seed_runs = setup["tracker"].children(result["run_ids"]["study"], "seed")
+    seed_runs = setup["tracker"].children(result.run_ids["study"], "seed")
     assert sorted(r.info.run_name for r in seed_runs) == ["seed-1", "seed-2"]
     assert all("test_accuracy" in r.data.metrics for r in seed_runs)
-    trial = setup["tracker"].children(result["run_ids"]["study"], "trial")[0]
+    trial = setup["tracker"].children(result.run_ids["study"], "trial")[0]
     assert any(k.startswith("system/") for k in trial.data.metrics), sorted(trial.data.metrics)
 
 
@@ -151,7 +151,7 @@ def test_with_test_selection_trials_are_ranked_by_their_test_score(study_setup) 
 
     setup = {**study_setup, "base": dataclasses.replace(study_setup["base"], selection="test")}
     result = _run(setup, n_trials=2)
-    assert result["protocol"] == "test"
+    assert result.protocol == "test"
     study = optuna.load_study(study_name="nsmc-tiny", storage=setup["storage"])
     complete = study.get_trials(states=(optuna.trial.TrialState.COMPLETE,))
     assert len(complete) == 2  # the median pruner waits for 2 startup trials

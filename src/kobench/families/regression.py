@@ -5,19 +5,43 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from kobench.families.base import EncodeSettings, Features, Outputs
-from kobench.families.sequence import encode_texts
+import pyarrow as pa
+
+from kobench.families.base import (
+    TEXT_PAIR_FIELDS,
+    EncodeSettings,
+    Features,
+    LabelColumn,
+    Origin,
+    Outputs,
+    Row,
+    TaskFamily,
+    field,
+)
+from kobench.families.classification import encode_texts, texts
 from kobench.metrics.regression import score_regression
-from kobench.spec import TaskSpec
+from kobench.tasks.spec import TaskSpec
 
 
-class RegressionFamily:
+class RegressionFamily(TaskFamily):
     """One output; the head's MSE loss is used as is (``num_labels=1``), no rescaling of the score."""
 
     name = "regression"
     auto_class = "AutoModelForSequenceClassification"
-    output_names = ("logits",)
-    token_level = False
+    schema = pa.schema([*TEXT_PAIR_FIELDS, ("label", pa.float64())])
+    label_columns = (LabelColumn("labels", "float"),)
+
+    def build_row(self, spec: TaskSpec, record: dict[str, Any], origin: Origin) -> Row:
+        """Text pair and the finite gold score."""
+        raw = field(record, spec.columns.label, origin)
+        try:
+            score = float(raw)
+        except ValueError:
+            score = math.nan
+        if not math.isfinite(score):
+            raise origin.error(f"non-numeric score {raw!r} in column '{spec.columns.label}'")
+        text, pair = texts(spec, record, origin)
+        return {"text": text, "text_pair": pair, "label": score}
 
     def num_labels(self, spec: TaskSpec) -> int:
         """A single regression output."""
@@ -34,10 +58,6 @@ class RegressionFamily:
     def score(self, spec: TaskSpec, rows: list, predictions: dict[str, Any]) -> dict[str, Any]:
         """Spearman, Pearson and MSE."""
         return score_regression([float(r["label"]) for r in rows], [predictions[r["id"]] for r in rows])
-
-    def to_json(self, spec: TaskSpec, prediction: Any) -> Any:
-        """The score."""
-        return prediction
 
     def from_json(self, spec: TaskSpec, value: Any) -> float:
         """A finite number."""

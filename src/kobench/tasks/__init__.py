@@ -5,8 +5,8 @@ from __future__ import annotations
 import difflib
 
 from kobench.errors import ConfigError
-from kobench.spec import TaskSpec
 from kobench.tasks import hate_speech, kornli, korquad, korsts, naver_ner, nsmc, paws, question_pair
+from kobench.tasks.spec import TaskSpec
 
 ALL_TASKS: tuple[TaskSpec, ...] = tuple(
     m.TASK for m in (nsmc, naver_ner, paws, kornli, korsts, question_pair, korquad, hate_speech)

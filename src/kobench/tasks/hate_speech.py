@@ -1,6 +1,6 @@
 """Korean HateSpeech (BEEP!): the hate column, reported on the labelled dev file (macro F1)."""
 
-from kobench.spec import Columns, Label, SourceFile, TaskSpec
+from kobench.tasks.spec import Columns, Label, SourceFile, TaskSpec
 
 _URL = "https://raw.githubusercontent.com/kocohub/korean-hate-speech/f8d05dce2b22007bb149e5139c0060c68ad8f94b/labeled"
 

@@ -1,6 +1,6 @@
 """KorNLI: natural language inference, trained on MNLI only as in the reference (accuracy)."""
 
-from kobench.spec import Columns, Hyperparameters, Label, SourceFile, TaskSpec
+from kobench.tasks.spec import Columns, Hyperparameters, Label, SourceFile, TaskSpec
 
 _URL = "https://raw.githubusercontent.com/kakaobrain/KorNLUDatasets/0df0fe7d496eb61b092e022e238c2230b29f1cbc/KorNLI"
 

@@ -1,6 +1,6 @@
 """KorQuAD 1.0: extractive QA, reported on the official dev file (EM / character F1)."""
 
-from kobench.spec import Hyperparameters, SourceFile, TaskSpec
+from kobench.tasks.spec import Hyperparameters, SourceFile, TaskSpec
 
 _URL = "https://raw.githubusercontent.com/korquad/korquad.github.io/61d7d6682948375dd8f06ef27e788fd19982af38/dataset"
 

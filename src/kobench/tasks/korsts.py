@@ -1,6 +1,6 @@
 """KorSTS: semantic textual similarity, regression on the raw 0-5 score (Spearman)."""
 
-from kobench.spec import Columns, SourceFile, TaskSpec
+from kobench.tasks.spec import Columns, SourceFile, TaskSpec
 
 _URL = "https://raw.githubusercontent.com/kakaobrain/KorNLUDatasets/0df0fe7d496eb61b092e022e238c2230b29f1cbc/KorSTS"
 

@@ -1,6 +1,6 @@
 """Naver NER (Naver x Changwon NLP Challenge 2018) in the KoELECTRA train/test split."""
 
-from kobench.spec import Hyperparameters, Label, SourceFile, TaskSpec
+from kobench.tasks.spec import Hyperparameters, Label, SourceFile, TaskSpec
 
 _URL = (
     "https://raw.githubusercontent.com/monologg/KoELECTRA/024fbdd600e653b6e4bdfc64ceec84181b5ce6c4/finetune/data/naver-ner"

@@ -1,6 +1,6 @@
 """NSMC: Naver sentiment movie corpus v1.0 (binary sentiment, accuracy)."""
 
-from kobench.spec import Columns, Label, SourceFile, TaskSpec
+from kobench.tasks.spec import Columns, Label, SourceFile, TaskSpec
 
 _URL = "https://raw.githubusercontent.com/e9t/nsmc/cc0670e872d4ac27bfe36c87456783004b39ef6c"
 

@@ -1,6 +1,6 @@
 """PAWS-X Korean: paraphrase identification (accuracy)."""
 
-from kobench.spec import Columns, Hyperparameters, Label, SourceFile, TaskSpec
+from kobench.tasks.spec import Columns, Hyperparameters, Label, SourceFile, TaskSpec
 
 _URL = "https://raw.githubusercontent.com/monologg/KoELECTRA/024fbdd600e653b6e4bdfc64ceec84181b5ce6c4/finetune/data/paws"
 

@@ -1,6 +1,6 @@
 """Question Pair (songys/Question_pair v.2): same or different question (accuracy)."""
 
-from kobench.spec import Columns, Label, SourceFile, TaskSpec
+from kobench.tasks.spec import Columns, Label, SourceFile, TaskSpec
 
 _URL = "https://raw.githubusercontent.com/songys/Question_pair/e84b6f0e784c10c6a22cbbc7b1e415b901baa877"
 

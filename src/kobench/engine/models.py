@@ -1,0 +1,215 @@
+"""Model rows: a catalogue name, hub id or local directory -> a loadable tokenizer and task head."""
+
+from __future__ import annotations
+
+import difflib
+import functools
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from kobench.config import ModelParams, Params
+from kobench.errors import KobenchError
+
+log = logging.getLogger(__name__)
+# model types whose checkpoints have no trained segment embedding (type_vocab_size 1)
+NO_SEGMENT_TYPES = {"xlm-roberta", "roberta", "distilbert", "camembert", "deberta-v2"}
+
+
+@dataclass(frozen=True)
+class ModelRef:
+    """A resolved model: the catalogue key (or the id itself) and how to load it."""
+
+    key: str
+    row: ModelParams
+
+    @property
+    def id(self) -> str:
+        """Hub id or local directory."""
+        return self.row.id
+
+    @property
+    def slug(self) -> str:
+        """The name used in paths, study names and registered model names."""
+        return self.key.strip("/").replace("/", "--")
+
+
+def resolve_model(name: str, params: Params) -> ModelRef:
+    """A catalogue name, else a local directory, else a hub id (a new row with default options).
+
+    Raises:
+        KobenchError: a ``local_only`` row whose directory is absent (HanBERT).
+    """
+    if name in params.models:
+        row = params.models[name]
+        if row.local_only and not Path(row.id).is_dir():
+            raise KobenchError(
+                f"model '{name}': local directory {row.id} not found; it is not on the hub "
+                f"(place the checkpoint there or change models.{name}.id in params.yaml)"
+            )
+        return ModelRef(name, row)
+    if Path(name).is_dir():
+        return ModelRef(Path(name).name, ModelParams(id=str(name), local_only=True, token_type_ids=_uses_segments(name)))
+    if "/" not in name:  # hub ids are ORG/NAME: a bare name is a mistyped key or a missing directory
+        close = difflib.get_close_matches(name, list(params.models), n=1)
+        hint = f" (did you mean '{close[0]}'?)" if close else ""
+        raise KobenchError(
+            f"unknown model '{name}'{hint}: not a catalogue key, a local directory or a hub id (ORG/NAME); "
+            f"catalogue: {', '.join(params.models) or '(empty)'}"
+        )
+    return ModelRef(name, ModelParams(id=name))
+
+
+def _uses_segments(directory: str) -> bool:
+    import json
+
+    config = json.loads((Path(directory) / "config.json").read_text(encoding="utf-8"))
+    return config.get("model_type") not in NO_SEGMENT_TYPES and config.get("type_vocab_size", 2) > 1
+
+
+@functools.cache
+def hub_reachable(timeout: float = 3.0) -> bool:
+    """One connection attempt to the hub endpoint (``HF_ENDPOINT``), made once per process.
+
+    Behind a proxy a direct connection proves nothing, so a configured proxy counts as reachable.
+    """
+    import socket
+    from urllib.parse import urlparse
+
+    from huggingface_hub import constants
+
+    if any(os.environ.get(name) for name in ("HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy")):
+        return True
+
+    url = urlparse(constants.ENDPOINT)
+    try:
+        socket.create_connection((url.hostname, url.port or (443 if url.scheme == "https" else 80)), timeout).close()
+    except OSError:
+        return False
+    return True
+
+
+def _offline_or_fail(ref: ModelRef) -> bool:
+    """Whether to load from the local cache only; KobenchError when the model is neither cached nor reachable.
+
+    Without this, an unreachable hub costs a minute of retries per file and then an error about the connection.
+    """
+    from huggingface_hub import constants, try_to_load_from_cache
+
+    if ref.row.local_only or Path(ref.id).is_dir() or constants.HF_HUB_OFFLINE or hub_reachable():
+        return False
+    if isinstance(try_to_load_from_cache(ref.id, "config.json", revision=ref.row.revision), str):
+        return True
+    raise KobenchError(
+        f"model '{ref.key}': {ref.id} is not in the Hugging Face cache ({constants.HF_HUB_CACHE}) and "
+        f"{constants.ENDPOINT} cannot be reached; download it once with network, point HF_HOME at a copied "
+        f"cache, or use a local directory (HF_HUB_OFFLINE=1 skips the network)"
+    )
+
+
+def load_kwargs(ref: ModelRef) -> dict[str, Any]:
+    """``from_pretrained`` keywords of a row: pinned revision, cache-only when the hub is unreachable, opt-ins."""
+    kwargs: dict[str, Any] = {"revision": ref.row.revision} if ref.row.revision else {}
+    if _offline_or_fail(ref):
+        kwargs["local_files_only"] = True
+    if ref.row.trust_remote_code:
+        log.warning("model '%s': trust_remote_code=True (opted in by its params row): running code from %s", ref.key, ref.id)
+        kwargs["trust_remote_code"] = True
+    if ref.row.local_only:
+        kwargs["local_files_only"] = True
+    return kwargs
+
+
+def loading_error(ref: ModelRef, exc: Exception) -> KobenchError:
+    """One line for a model that transformers could not load."""
+    first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return KobenchError(
+        f"model '{ref.key}': cannot load {ref.id} ({first[:200]}); offline, use a local directory "
+        f"(e.g. one made by `kobench tiny-model`) or a populated HF_HOME cache"
+    )
+
+
+def _quiet_transformers() -> None:
+    """Hide per-load progress bars and the 'head newly initialised' report: expected for every fine-tune."""
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
+
+
+def load_config(ref: ModelRef) -> Any:
+    """The model's ``config.json`` as a transformers config (no weights)."""
+    from transformers import AutoConfig
+
+    try:
+        return AutoConfig.from_pretrained(ref.id, **load_kwargs(ref))
+    except (OSError, ValueError) as exc:
+        raise loading_error(ref, exc) from None
+
+
+def repo_files(ref: ModelRef, patterns: list[str]) -> Path:
+    """The folder holding the files of ``ref`` that match ``patterns`` (its directory, or a hub snapshot)."""
+    if Path(ref.id).is_dir():
+        return Path(ref.id)
+    from huggingface_hub import snapshot_download
+
+    local = load_kwargs(ref).get("local_files_only", False)
+    return Path(snapshot_download(ref.id, revision=ref.row.revision, allow_patterns=patterns, local_files_only=local))
+
+
+def load_tokenizer(ref: ModelRef) -> Any:
+    """The model's fast tokenizer: the repository's own, or one built from SentencePiece + vocab.txt."""
+    _quiet_transformers()
+    try:
+        if ref.row.tokenizer == "sentencepiece-vocab":
+            return _spm_vocab_tokenizer(ref)
+        from transformers import AutoTokenizer
+
+        return AutoTokenizer.from_pretrained(ref.id, **load_kwargs(ref))
+    except (OSError, ValueError, ImportError) as exc:
+        raise loading_error(ref, exc) from None
+
+
+def _spm_vocab_tokenizer(ref: ModelRef) -> Any:
+    """KoBERT-style repositories: ``*.model`` (SentencePiece) + ``vocab.txt`` -> a cached fast tokenizer."""
+    import json
+
+    from kobench.engine.spm_vocab_tokenizer import load_spm_vocab_tokenizer
+
+    folder = repo_files(ref, ["*.model", "vocab.txt", "tokenizer_config.json"])
+    models = sorted(folder.glob("*.model"))
+    if len(models) != 1 or not (folder / "vocab.txt").exists():
+        found = ", ".join(p.name for p in sorted(folder.iterdir())) or "nothing"
+        raise ValueError(f"tokenizer: sentencepiece-vocab needs one *.model file and vocab.txt; found {found}")
+    config_file = folder / "tokenizer_config.json"
+    config = json.loads(config_file.read_text(encoding="utf-8")) if config_file.exists() else {}
+    length = int(config.get("model_max_length") or config.get("max_len") or 512)
+    return load_spm_vocab_tokenizer(models[0], folder / "vocab.txt", model_max_length=length)
+
+
+def load_model(ref: ModelRef, auto_class: str, num_labels: int, **config: Any) -> Any:
+    """The pretrained encoder with a freshly initialised task head, in float32.
+
+    ``model.safetensors`` when the repository has one; else ``pytorch_model.bin`` through torch's
+    ``weights_only`` loader, which refuses any pickle that would run code. The hub's safetensors conversion
+    (a background call, or the bot's unmerged pull request) is never used: weights come from the pinned
+    revision only.
+    """
+    import pickle
+
+    import torch
+    import transformers
+
+    os.environ["DISABLE_SAFETENSORS_CONVERSION"] = "1"
+    cls = getattr(transformers, auto_class)
+    try:
+        return cls.from_pretrained(ref.id, num_labels=num_labels, dtype=torch.float32, **load_kwargs(ref), **config)
+    except pickle.UnpicklingError as exc:
+        raise KobenchError(
+            f"model '{ref.key}': refused the pickled weights of {ref.id}: they would run code on load "
+            f"({str(exc).splitlines()[0][:160]})"
+        ) from None
+    except (OSError, ValueError) as exc:
+        raise loading_error(ref, exc) from None

@@ -1,0 +1,42 @@
+"""Run outputs: outputs/<task>/<model>/<run>/ with metrics.json, test predictions and the checkpoint."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from kobench.atomic import atomic_path, umask_mode, write_json
+from kobench.families.base import TaskFamily
+from kobench.records import RunResult
+from kobench.tasks.spec import TaskSpec
+
+
+def write_run(
+    run_dir: Path,
+    result: RunResult,
+    family: TaskFamily,
+    spec: TaskSpec,
+    predictions: dict[str, Any],
+    model: Any | None,
+    tokenizer: Any,
+) -> None:
+    """Write the checkpoint (safetensors + tokenizer), predictions, then metrics.json last (the run's seal)."""
+    run_dir.mkdir(parents=True, exist_ok=True)
+    if model is not None:
+        checkpoint = run_dir / "checkpoint"
+        model.save_pretrained(checkpoint, safe_serialization=True)
+        tokenizer.save_pretrained(checkpoint)
+        for path in checkpoint.iterdir():  # transformers writes the weights 0600 whatever the umask
+            path.chmod(umask_mode())
+    if predictions:
+        write_predictions(run_dir / "predictions-test.jsonl", family, spec, predictions)
+    write_json(run_dir / "metrics.json", result.to_json())
+
+
+def write_predictions(path: Path, family: TaskFamily, spec: TaskSpec, predictions: dict[str, Any]) -> None:
+    """Predictions in the ``kobench score`` JSONL format, written atomically."""
+    with atomic_path(path) as tmp, open(tmp, "w", encoding="utf-8") as handle:
+        for row_id, prediction in predictions.items():
+            record = {"id": row_id, "prediction": family.to_json(spec, prediction)}
+            handle.write(json.dumps(record, ensure_ascii=False) + "\n")

@@ -1,0 +1,86 @@
+"""Checks before spending: prepared data, model, device and stores, verified before a run or study exists.
+
+A problem found here is one line and exit 2, with nothing created; found later, it would fail every trial
+of a study and leave a stage that looks done.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from kobench.engine.models import ModelRef
+from kobench.errors import KobenchError
+from kobench.tasks.spec import TaskSpec
+
+SQLITE_HEADER = b"SQLite format 3\x00"
+
+
+def check_data(spec: TaskSpec, prepared_dir: Path, splits: tuple[str, ...]) -> None:
+    """Every split the run reads is prepared, readable, non-empty and has the family's columns."""
+    from kobench.data.splits import check_task_split
+
+    for split in splits:
+        check_task_split(spec, prepared_dir, split)
+
+
+def check_model(ref: ModelRef) -> None:
+    """The tokenizer and the config load (the weights are left for training: they can be gigabytes)."""
+    from kobench.engine.models import load_config, load_tokenizer
+
+    load_tokenizer(ref)
+    load_config(ref)
+
+
+def check_sqlite_store(url: str, what: str) -> None:
+    """A ``sqlite:///`` store is a SQLite file, or can be created where it points."""
+    from kobench.storelock import sqlite_path
+
+    path = sqlite_path(url)
+    if path is None:
+        return  # servers and other databases are checked by their own clients when opened
+    if path.exists():
+        with open(path, "rb") as handle:
+            header = handle.read(len(SQLITE_HEADER))
+        if header and header != SQLITE_HEADER:
+            raise KobenchError(
+                f"{what} {path}: not a SQLite database; restore it from a backup, or move it aside to start a new one"
+            )
+        return
+    parent = path.parent if str(path.parent) else Path(".")
+    existing = next((p for p in (parent, *parent.parents) if p.exists()), Path("."))
+    if not existing.is_dir():
+        raise KobenchError(f"{what} {path}: {existing} is not a folder")
+    import os
+
+    if not os.access(existing, os.W_OK):
+        raise KobenchError(f"{what} {path}: cannot create it, {existing} is not writable")
+
+
+def preflight(
+    spec: TaskSpec,
+    ref: ModelRef,
+    *,
+    prepared_dir: Path,
+    splits: tuple[str, ...],
+    device: str,
+    precision: str,
+    stores: dict[str, str] | None = None,
+) -> None:
+    """Run every check; the first problem raises ``KobenchError`` (one line naming the file, key or model).
+
+    Args:
+        spec: the task.
+        ref: the model row.
+        prepared_dir: ``data/prepared/<task>``.
+        splits: the splits the run reads.
+        device: ``train.device``.
+        precision: ``train.precision``.
+        stores: what to call each store (``Optuna storage``, ``MLflow store``) -> its URL.
+    """
+    check_data(spec, prepared_dir, splits)
+    for what, url in (stores or {}).items():
+        check_sqlite_store(url, what)
+    from kobench.engine.runtime import Runtime
+
+    Runtime.create(device, precision)
+    check_model(ref)

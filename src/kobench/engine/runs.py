@@ -1,0 +1,26 @@
+"""From params and command-line overrides to a RunConfig and an output folder."""
+
+from __future__ import annotations
+
+from dataclasses import fields
+from typing import Any
+
+from kobench.config import Params
+from kobench.engine.models import ModelRef
+from kobench.engine.training import RunConfig
+from kobench.tasks.spec import TaskSpec
+
+
+def run_config(params: Params, spec: TaskSpec, ref: ModelRef, **overrides: Any) -> RunConfig:
+    """train.* and data.max_*_samples from params, the task's published lr/epochs, then ``overrides``."""
+    names = {f.name for f in fields(RunConfig)}
+    values = {k: v for k, v in params.train.model_dump().items() if k in names}
+    values.update(
+        lr=spec.hyperparameters.lr,
+        epochs=spec.hyperparameters.epochs,
+        seed=params.base.seed,
+        max_train_samples=params.data.max_train_samples,
+        max_eval_samples=params.data.max_eval_samples,
+    )
+    values.update(overrides)
+    return RunConfig(**values)

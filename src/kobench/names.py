@@ -1,0 +1,50 @@
+"""Every name and path that one stage writes and a later one finds, built in one place.
+
+A study of task ``nsmc`` and model slug ``koelectra-small-v3`` is the Optuna study and MLflow parent run
+``nsmc-koelectra-small-v3``, the registered model ``kobench-nsmc-koelectra-small-v3``, the metric file
+``metrics/nsmc/koelectra-small-v3.json`` with its details ``….study.json``, and its outputs under
+``outputs/nsmc/koelectra-small-v3/``.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+
+def study_name(task: str, model: str) -> str:
+    """``<task>-<model>``: the Optuna study and the MLflow parent run.
+
+    >>> study_name("nsmc", "kobert")
+    'nsmc-kobert'
+    """
+    return f"{task}-{model}"
+
+
+def registered_model(task: str, model: str) -> str:
+    """``kobench-<task>-<model>``: the MLflow registered model of a study.
+
+    >>> registered_model("korsts", "tiny")
+    'kobench-korsts-tiny'
+    """
+    return f"kobench-{study_name(task, model)}"
+
+
+def metrics_file(metrics_root: Path, task: str, model: str) -> Path:
+    """``<metrics>/<task>/<model>.json``: a study's DVC metric (numbers only)."""
+    return metrics_root / task / f"{model}.json"
+
+
+def details_file(metrics: Path) -> Path:
+    """``<model>.study.json`` beside the metric file ``<model>.json``: the study's details."""
+    return metrics.with_name(f"{metrics.stem}.study.json")
+
+
+def study_outputs(outputs_root: Path, task: str, model: str) -> Path:
+    """``<outputs>/<task>/<model>/``: trials, the final predictions and extra seeds of a study."""
+    return outputs_root / task / model
+
+
+def run_dir(outputs_root: Path, task: str, model: str, run_name: str | None = None) -> Path:
+    """``<outputs>/<task>/<model>/<run>`` of a single fine-tune; the default run name is a UTC timestamp."""
+    return study_outputs(outputs_root, task, model) / (run_name or time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()))

@@ -1,0 +1,177 @@
+"""The typed hand-offs between stages: a fine-tune's ``RunResult`` and a study's ``StudyResult``.
+
+Training writes a ``RunResult`` as ``outputs/.../metrics.json``; tuning writes a ``StudyResult`` as two files,
+read back by the report with the same type, so writer and reader cannot drift apart:
+
+- ``metrics/<task>/<model>.json`` holds only numeric leaves (``test.accuracy``, ``best.lr``,
+  ``trials.failed``), so ``dvc metrics show``, ``dvc metrics diff`` and ``dvc exp show`` print short columns;
+- ``metrics/<task>/<model>.study.json`` holds the whole ``StudyResult``: status and reason, run ids, the
+  trial list, the registered model, protocol, model id and revision, rows used.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from kobench.atomic import write_json
+from kobench.names import details_file
+
+Metrics = dict[str, Any]  # metric name -> value (fractions), plus e.g. a per-type report
+
+
+class RecordError(ValueError):
+    """A results file does not hold the record it should (missing or unknown keys)."""
+
+
+def _from_json(cls: type, data: Any, what: str) -> dict[str, Any]:
+    """``data`` checked against the fields of ``cls``: a dict with every required key and no unknown one."""
+    if not isinstance(data, dict):
+        raise RecordError(f"{what}: expected a JSON object, got {type(data).__name__}")
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = sorted(set(data) - set(fields))
+    if unknown:
+        raise RecordError(f"{what}: unknown key(s) {', '.join(unknown)}")
+    required = [
+        name for name, f in fields.items() if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
+    ]
+    missing = [name for name in required if name not in data]
+    if missing:
+        raise RecordError(f"{what}: missing key(s) {', '.join(missing)}")
+    return data
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """One fine-tune: what was trained, the best evaluation, its scores and how fast it ran."""
+
+    task: str
+    task_version: int
+    model: str
+    model_id: str
+    model_revision: str | None
+    size: str
+    main_metric: str
+    selection: str
+    protocol: str
+    config: dict[str, Any]
+    best: dict[str, Any]  # step and epoch of the kept checkpoint
+    validation: Metrics
+    test: Metrics | None  # None for tuning trials: test is never touched there
+    history: list[dict[str, Any]]  # one record per evaluation
+    stopped_early: bool
+    rows: dict[str, int]
+    subsampled: dict[str, bool]
+    prepared_digest: str
+    throughput: dict[str, float]
+    device: str
+    precision: str
+    kobench_version: str
+
+    def to_json(self) -> dict[str, Any]:
+        """The ``metrics.json`` content."""
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_json(cls, data: Any) -> RunResult:
+        """A ``metrics.json`` content; RecordError when it is not one."""
+        return cls(**_from_json(cls, data, "run result"))
+
+
+_COMPLETE_ONLY = frozenset(
+    {"protocol", "best_trial", "best_params", "validation", "test", "seeds", "registered_model", "registered_version",
+     "champion", "rows_subsampled"}
+)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class StudyResult:
+    """One study of one task x model: complete (best trial tested, registered) or failed (with the reason)."""
+
+    status: Literal["complete", "failed"]
+    task: str
+    model: str
+    model_id: str
+    model_revision: str | None
+    size: str
+    study: str
+    main_metric: str
+    run_ids: dict[str, str | None]  # study (the parent run), final, best_trial
+    trials: dict[str, Any]  # counts by state and one entry per trial with its reason
+    reason: str | None = None  # failed only
+    protocol: str | None = None  # "validation" or "test" (how the checkpoint was selected)
+    best_trial: int | None = None
+    best_params: dict[str, Any] | None = None
+    validation: Metrics | None = None
+    test: Metrics | None = None
+    seeds: dict[str, Any] | None = None  # tune.final_seeds: per-seed test score, mean, std
+    registered_model: str | None = None
+    registered_version: str | None = None
+    champion: bool | None = None
+    rows_subsampled: dict[str, int | None] | None = None  # the train / eval row limits the study ran with
+
+    @property
+    def complete(self) -> bool:
+        """True when a trial completed and the best one was tested and registered."""
+        return self.status == "complete"
+
+    def to_json(self) -> dict[str, Any]:
+        """The details file: a failed study has its reason and no scores, a complete one the reverse."""
+        order = [
+            "status", "task", "model", "model_id", "model_revision", "size", "study", "main_metric", "reason",
+            "protocol", "best_trial", "best_params", "validation", "test", "seeds", "run_ids", "registered_model",
+            "registered_version", "champion", "trials", "rows_subsampled",
+        ]  # fmt: skip
+        values = dataclasses.asdict(self)
+        skip = {"reason"} if self.complete else _COMPLETE_ONLY
+        return {key: values[key] for key in order if key not in skip}
+
+    @classmethod
+    def from_json(cls, data: Any) -> StudyResult:
+        """A details file's content; RecordError when it is not one."""
+        return cls(**_from_json(cls, data, "study result"))
+
+    def metric_view(self) -> dict[str, Any]:
+        """The numeric leaves, grouped for DVC.
+
+        >>> StudyResult("complete", "nsmc", "m", "m", None, "base", "nsmc-m", "accuracy", {}, {"complete": 2,
+        ...     "pruned": 0, "failed": 1}, test={"accuracy": 0.9, "report": {}}, best_trial=1,
+        ...     best_params={"lr": 3e-05, "epochs": 2}, registered_version="4", champion=True).metric_view()
+        {'complete': 1, 'test': {'accuracy': 0.9}, 'best': {'trial': 1, 'lr': 3e-05, 'epochs': 2}, \
+'trials': {'complete': 2, 'pruned': 0, 'failed': 1}, 'registry': {'version': 4, 'champion': 1}}
+        """
+        view: dict[str, Any] = {"complete": int(self.complete)}
+        for split, metrics in (("validation", self.validation), ("test", self.test)):
+            if metrics:
+                view[split] = _numbers(metrics)
+        if self.best_params:
+            view["best"] = {"trial": self.best_trial, **_numbers(self.best_params)}
+        view["trials"] = {k: self.trials[k] for k in ("complete", "pruned", "failed") if k in self.trials}
+        if self.seeds:
+            view["seeds"] = {"mean": self.seeds["mean"], "std": self.seeds["std"]}
+        if self.registered_version:
+            view["registry"] = {"version": int(self.registered_version), "champion": int(bool(self.champion))}
+        return view
+
+
+def _numbers(values: dict[str, Any]) -> dict[str, float]:
+    return {k: v for k, v in values.items() if isinstance(v, int | float) and not isinstance(v, bool)}
+
+
+def write_study(metrics_file: Path, result: StudyResult) -> None:
+    """The details first, then the metric (the file DVC records for the stage)."""
+    write_json(details_file(metrics_file), result.to_json())
+    write_json(metrics_file, result.metric_view())
+
+
+def read_study(metrics_file: Path) -> StudyResult:
+    """The details of a study (what ``write_study`` wrote).
+
+    Raises:
+        OSError: the file cannot be read.
+        ValueError: it is not JSON (``json.JSONDecodeError``) or not a study result (``RecordError``).
+    """
+    return StudyResult.from_json(json.loads(details_file(metrics_file).read_text(encoding="utf-8")))

@@ -1,0 +1,160 @@
+"""Step 8a: study results for the report: the champion from MLflow, seeds and failures from metrics/*.json."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from kobench.config import Params
+from kobench.families import get_family
+from kobench.names import details_file, metrics_file
+from kobench.records import StudyResult, read_study
+from kobench.tasks import TASKS
+from kobench.tasks.spec import TaskSpec
+
+
+@dataclass
+class Cell:
+    """One task x model: our score(s) x100, the published one(s), and why a cell is empty."""
+
+    task: str
+    model: str
+    status: str  # "complete", "failed", "not run"
+    ours: list[float] | None = None  # [main] or, for korquad, [EM, F1]
+    std: float | None = None  # of the main metric over tune.final_seeds
+    published: list[float] | None = None
+    protocol: str | None = None
+    reason: str | None = None
+    source: str | None = None  # "mlflow champion vN" or the metrics file
+    study: StudyResult | None = None  # what the study recorded, for a complete cell
+
+    @property
+    def diff(self) -> list[float] | None:
+        """Ours minus published, per value."""
+        if self.ours is None or self.published is None:
+            return None
+        return [round(o - p, 2) for o, p in zip(self.ours, self.published)]
+
+
+@dataclass
+class Row:
+    """A model row of a results table."""
+
+    model: str
+    display: str
+    size: str
+    size_class: str
+    cells: dict[str, Cell]
+    ran: bool
+
+
+def published_table() -> dict[str, Any]:
+    """The published numbers shipped with kobench (``published.yaml``)."""
+    text = resources.files("kobench.report").joinpath("published.yaml").read_text(encoding="utf-8")
+    return yaml.safe_load(text)
+
+
+def display_metrics(spec: TaskSpec) -> tuple[str, ...]:
+    """The metric(s) a table shows for a task, as its family decides (KorQuAD: EM / F1)."""
+    return get_family(spec.family).display_metrics(spec)
+
+
+def score_values(spec: TaskSpec, metrics: dict[str, Any]) -> list[float]:
+    """The table's value(s) for a task, x100."""
+    return [round(100 * metrics[name], 2) for name in display_metrics(spec)]
+
+
+def _published(published: dict[str, Any], model: str, task: str) -> list[float] | None:
+    value = published["rows"].get(model, {}).get("scores", {}).get(task)
+    if value is None:
+        return None
+    return [float(v) for v in value] if isinstance(value, list) else [float(value)]
+
+
+def collect(params: Params, champion_metrics: Any = None) -> list[Row]:
+    """Rows for every model run (params ``run.models``) and every published row, cells for every task.
+
+    Args:
+        params: the project's params.
+        champion_metrics: ``(task, model) -> (metrics dict, source)`` from the registry, or None offline.
+    """
+    published = published_table()
+    models = list(dict.fromkeys([*params.run.models, *published["rows"]]))
+    rows = []
+    for model in models:
+        row_params = params.models.get(model)
+        pub = published["rows"].get(model, {})
+        ran = model in params.run.models
+        cells = {task: _cell(params, published, task, model, ran, champion_metrics) for task in TASKS}
+        rows.append(
+            Row(
+                model=model,
+                display=(row_params.display if row_params and row_params.display else pub.get("display", model)),
+                size=(row_params.published_size if row_params and row_params.published_size else pub.get("size", "")) or "",
+                size_class=(row_params.size if row_params else pub.get("class", "base")),
+                cells=cells,
+                ran=ran,
+            )
+        )
+    return rows
+
+
+def _cell(params: Params, published: dict, task: str, model: str, ran: bool, champion_metrics: Any) -> Cell:
+    spec = TASKS[task]
+    pub = _published(published, model, task)
+    if not ran or task not in params.run.tasks:
+        return Cell(task, model, "not run", published=pub)
+    metrics_path = metrics_file(params.base.paths.metrics, task, model)
+    path = details_file(metrics_path)
+    if not path.exists():
+        return Cell(task, model, "missing", published=pub, reason=f"{path} not found (study not run yet)")
+    try:
+        saved = read_study(metrics_path)
+    except (OSError, ValueError) as exc:
+        return Cell(task, model, "failed", published=pub, reason=f"{path}: unreadable ({exc})")
+    if not saved.complete:
+        return Cell(task, model, "failed", published=pub, reason=saved.reason or "study failed")
+    metrics, source = saved.test, str(path)
+    if champion_metrics is not None:
+        found = champion_metrics(task, model)
+        if found is not None:
+            metrics, source = found
+    seeds = saved.seeds
+    std = round(100 * seeds["std"], 2) if seeds else None
+    ours = score_values(spec, metrics)
+    if seeds:  # several seeds: the main value is their mean
+        ours[-1] = round(100 * seeds["mean"], 2)
+    return Cell(
+        task, model, "complete", ours=ours, std=std, published=pub, protocol=saved.protocol, source=source, study=saved
+    )
+
+
+def write_results_json(path: Path, rows: list[Row]) -> dict[str, Any]:
+    """The DVC metric, flat per task and model, numbers only (x100): ``<metric>``, ``published``, ``diff``, ``std``.
+
+    Statuses and reasons are in results.csv and results.md; DVC shows only numbers.
+    """
+    from kobench.atomic import write_json
+
+    data: dict[str, Any] = {}
+    for row in rows:
+        for task, cell in row.cells.items():
+            if not row.ran or cell.status == "not run":
+                continue
+            names = display_metrics(TASKS[task])
+            values: dict[str, float] = {}
+            for i, name in enumerate(names):
+                suffix = "" if len(names) == 1 else f"_{name}"
+                for key, series in ((name, cell.ours), (f"published{suffix}", cell.published), (f"diff{suffix}", cell.diff)):
+                    if series:
+                        values[key] = series[i]
+            if cell.std is not None:
+                values["std"] = cell.std
+            if values:  # a failed or missing study has no number: its reason is in results.md / .csv
+                data.setdefault(task, {})[row.model] = values
+    write_json(path, data)
+    return data

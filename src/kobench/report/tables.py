@@ -1,0 +1,145 @@
+"""Step 8: metrics/*.json + MLflow champions -> reports/results.{md,json,csv}, plots and index.html."""
+
+from __future__ import annotations
+
+import csv
+import io
+from pathlib import Path
+from typing import Any
+
+from kobench.atomic import write_text
+from kobench.config import Params
+from kobench.report.cells import PROTOCOLS, best_per_column, format_cell
+from kobench.report.results import Row, collect, display_metrics, write_results_json
+from kobench.tasks import TASKS
+
+
+def markdown_table(rows: list[Row], notes: list[str]) -> str:
+    """One results table shaped like the published one."""
+    best = best_per_column(rows)
+    header = ["", "Size", *(TASKS[t].published_column for t in TASKS)]
+    lines = ["| " + " | ".join(header) + " |", "| :-- | :-: |" + " :-: |" * len(TASKS)]
+    for row in rows:
+        cells = [format_cell(c, best.get(t) == row.model, notes) for t, c in row.cells.items()]
+        name = f"{row.display} (ours)" if row.ran else row.display
+        lines.append("| " + " | ".join([name, row.size or "-", *cells]) + " |")
+    return "\n".join(lines)
+
+
+def subsampling_note(rows: list[Row]) -> str | None:
+    """A protocol line when a study ran on subsampled data: a quick run, not comparable to published numbers.
+
+    Read from what each study recorded, not from params.yaml, which a command-line override or a later edit
+    may contradict.
+    """
+    sizes = sorted(
+        {
+            (limits.get("train"), limits.get("eval"))
+            for row in rows
+            for cell in row.cells.values()
+            if cell.study and (limits := cell.study.rows_subsampled) and (limits.get("train") or limits.get("eval"))
+        },
+        key=str,
+    )
+    if not sizes:
+        return None
+    described = "; ".join(
+        f"train subsampled to {train or 'all'} rows, validation and test to {evaluation or 'all'} rows"
+        for train, evaluation in sizes
+    )
+    return (
+        f"data: {described} (as each study recorded; `data.max_train_samples`, `data.max_eval_samples`, "
+        "`--max-*-samples`): a quick run, not comparable to the published numbers"
+    )
+
+
+def build_markdown(rows: list[Row], plots: list[tuple[str, str]], protocols: set[str], extra: list[str]) -> str:
+    """results.md: Base and Small tables, the protocol, notes and the plots."""
+    notes: list[str] = []
+    parts = [
+        "# kobench results",
+        "",
+        "Each cell: **ours** (published, Δ ours − published), ×100. `-`: not run or not published. "
+        "Bold: best of our numbers in the column. KorQuAD: EM / F1. ± : std over `tune.final_seeds`.",
+        "",
+    ]
+    for title, size_class in (("Base Model", "base"), ("Small Model", "small")):
+        group = [r for r in rows if r.size_class == size_class]
+        if group:
+            parts += [f"## {title}", "", markdown_table(group, notes), ""]
+    parts += ["## Protocol", ""] + [f"- ours: {PROTOCOLS[p]}" for p in sorted(protocols)]
+    parts += ["- published: test-selected (the reference scripts scored every checkpoint on test)"]
+    parts += [f"- {line}" for line in extra] + [""]
+    if notes:
+        parts += ["## Notes", ""] + [f"{i}. {note}" for i, note in enumerate(notes, 1)] + [""]
+    if plots:
+        parts += ["## Plots", ""] + [f"![{title}]({path})" for title, path in plots] + [""]
+    return "\n".join(parts)
+
+
+def results_csv(rows: list[Row]) -> str:
+    """Long format: one line per model x task x value."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(
+        [
+            "model",
+            "display",
+            "size_class",
+            "task",
+            "metric",
+            "ours",
+            "std",
+            "published",
+            "diff",
+            "status",
+            "protocol",
+            "reason",
+        ]
+    )
+    for row in rows:
+        for task, cell in row.cells.items():
+            names = display_metrics(TASKS[task])
+            for i, metric in enumerate(names):
+                ours, published, diff = (values[i] if values else None for values in (cell.ours, cell.published, cell.diff))
+                writer.writerow(
+                    [
+                        row.model,
+                        row.display,
+                        row.size_class,
+                        task,
+                        metric,
+                        ours,
+                        cell.std,
+                        published,
+                        diff,
+                        cell.status,
+                        cell.protocol,
+                        cell.reason,
+                    ]
+                )
+    return out.getvalue()
+
+
+def write_report(params: Params, champion_metrics: Any = None, study_plots: Any = None, curves: Any = None) -> list[Row]:
+    """Write every report file atomically; return the rows."""
+    from kobench.report.html import build_html
+    from kobench.report.plots import draw_plots
+
+    out = params.base.paths.reports
+    (out / "plots").mkdir(parents=True, exist_ok=True)  # a declared DVC output, even when nothing can be drawn
+    rows = collect(params, champion_metrics)
+    plots = draw_plots(rows, out, study_plots=study_plots, curves=curves) if params.report.plots else []
+    protocols = {c.protocol for r in rows for c in r.cells.values() if c.protocol} or {"validation"}
+    extra = [note] if (note := subsampling_note(rows)) else []
+    markdown = build_markdown(rows, plots, protocols, extra)
+    write_results_json(out / "results.json", rows)
+    write_text(out / "results.csv", results_csv(rows))
+    write_text(out / "results.md", markdown)
+    write_text(out / "index.html", build_html(rows, out, plots, protocols, extra))
+    return rows
+
+
+def report_path(params: Params) -> Path:
+    """Where results.md goes."""
+    return params.base.paths.reports / "results.md"

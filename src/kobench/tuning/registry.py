@@ -1,0 +1,194 @@
+"""Step 7: the best trial evaluated once on test, logged, registered (champion alias), written for DVC."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import shutil
+import statistics
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from kobench.config import Params
+from kobench.engine.models import ModelRef
+from kobench.engine.outputs import write_predictions
+from kobench.engine.training import RunConfig, evaluate_checkpoint, train
+from kobench.families import get_family
+from kobench.names import registered_model
+from kobench.records import StudyResult, write_study
+from kobench.tasks.spec import TaskSpec
+from kobench.tuning.tracking import FINAL, SEED, Tracker
+
+
+def finalize(  # noqa: PLR0913
+    spec: TaskSpec,
+    ref: ModelRef,
+    params: Params,
+    base: RunConfig,
+    paths: Any,
+    tracker: Tracker,
+    parent: str,
+    tags: dict[str, str],
+    study: str,
+    summary: dict[str, Any],
+    *,
+    best_number: int,
+    best_params: dict[str, Any],
+    best_attrs: dict[str, Any],
+) -> StudyResult:
+    """Test the best checkpoint once, register it, run the optional extra seeds, write the metrics file."""
+    config = dataclasses.replace(base, lr=best_params["lr"], epochs=best_params["epochs"])
+    main = spec.main_metric
+    paths.outputs.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=paths.outputs, prefix=".final-") as scratch:
+        checkpoint, validation, kept = _best_checkpoint(spec, ref, config, paths, best_attrs, Path(scratch) / "ckpt")
+        test, predictions = evaluate_checkpoint(
+            spec, ref, checkpoint, config, prepared_dir=paths.prepared, features_dir=paths.features
+        )
+        write_predictions(paths.outputs / "final" / "predictions-test.jsonl", get_family(spec.family), spec, predictions)
+        final_params = {**dataclasses.asdict(config), "model_id": ref.id, "task": spec.name, "best_trial": best_number}
+        run_id = tracker.start_child(parent, "final", FINAL, final_params, tags)
+        tracker.log_metrics(run_id, validation, prefix="validation_")
+        tracker.log_metrics(run_id, test, prefix="test_")
+        source = tracker.log_checkpoint(run_id, checkpoint)
+    version_tags = {
+        "validation_score": validation[main],
+        "main_metric": main,
+        f"test_{main}": test[main],
+        "lr": config.lr,
+        "epochs": config.epochs,
+        "protocol": base.selection,
+        "best_trial": best_number,
+        "model_revision": ref.row.revision or "unpinned",
+    }
+    registered = registered_model(spec.name, ref.slug)
+    version, champion = tracker.register(registered, source, run_id, version_tags, validation[main])
+    tracker.set_tags(run_id, {"kobench.registered_version": version, "kobench.champion": champion})
+    tracker.end(run_id)
+    seeds = _extra_seeds(spec, ref, params, config, paths, tracker, parent, tags)
+    _drop_other_checkpoints(paths.outputs / "trials", keep=kept)
+    result = StudyResult(
+        status="complete",
+        **_identity(spec, ref, study),
+        protocol=base.selection,
+        best_trial=best_number,
+        best_params=best_params,
+        validation=validation,
+        test=test,
+        seeds=seeds,
+        run_ids={"study": parent, "final": run_id, "best_trial": best_attrs.get("mlflow_run_id")},
+        registered_model=registered,
+        registered_version=version,
+        champion=champion,
+        trials=summary,
+        rows_subsampled={"train": base.max_train_samples, "eval": base.max_eval_samples},
+    )
+    write_study(paths.metrics_file, result)
+    return result
+
+
+def _best_checkpoint(spec, ref, config, paths, attrs, pin: Path) -> tuple[Path, dict[str, Any], Path]:  # noqa: ANN001
+    """(checkpoint to use, its validation metrics, the trial folder to keep) for the best trial.
+
+    Its checkpoint is hard-linked into ``pin`` first: another worker's trial that ends meanwhile may delete
+    the original (beaten by a better score) while this one is still evaluating and uploading it. A checkpoint
+    that is gone or on another machine is rebuilt by retraining with the best parameters.
+    """
+    checkpoint = Path(attrs.get("run_dir", "")) / "checkpoint"
+    if attrs.get("run_dir") and pin_checkpoint(checkpoint, pin):
+        return pin, attrs["validation"], checkpoint
+    run_dir = paths.outputs / "best-retrained"
+    result = train(
+        spec,
+        ref,
+        dataclasses.replace(config, save_checkpoint=True),
+        prepared_dir=paths.prepared,
+        run_dir=run_dir,
+        features_dir=paths.features,
+        evaluate_test=False,
+    )
+    return run_dir / "checkpoint", result.validation, run_dir / "checkpoint"
+
+
+def pin_checkpoint(source: Path, target: Path) -> bool:
+    """Hard-link (copy where links fail) a checkpoint's files into ``target``; False if it is incomplete or gone."""
+
+    def link(src: str, dst: str) -> None:
+        try:
+            os.link(src, dst)
+        except OSError:
+            shutil.copy2(src, dst)
+
+    try:
+        shutil.copytree(source, target, copy_function=link)
+    except (OSError, shutil.Error):  # deleted while being linked
+        shutil.rmtree(target, ignore_errors=True)
+        return False
+    if (target / "config.json").exists() and any(target.glob("*.safetensors")):
+        return True
+    shutil.rmtree(target, ignore_errors=True)
+    return False
+
+
+def _extra_seeds(spec, ref, params, config, paths, tracker, parent, tags) -> dict[str, Any] | None:  # noqa: ANN001, PLR0913
+    """``tune.final_seeds``: the best hyper-parameters re-run per seed; mean and std of the test metric."""
+    seeds = params.tune.final_seeds
+    if not seeds:
+        return None
+    scores = {}
+    for seed in seeds:
+        seeded = dataclasses.replace(config, seed=seed, save_checkpoint=False)
+        run_id = tracker.start_child(parent, f"seed-{seed}", SEED, dataclasses.asdict(seeded), tags)
+        result = train(
+            spec,
+            ref,
+            seeded,
+            prepared_dir=paths.prepared,
+            run_dir=paths.outputs / "seeds" / f"seed-{seed}",
+            features_dir=paths.features,
+        )
+        tracker.log_metrics(run_id, result.test, prefix="test_")
+        tracker.end(run_id)
+        scores[seed] = result.test[spec.main_metric]
+    values = list(scores.values())
+    return {
+        "seeds": seeds,
+        "test": scores,
+        "mean": statistics.fmean(values),
+        "std": statistics.stdev(values) if len(values) > 1 else 0.0,
+    }
+
+
+def _drop_other_checkpoints(trials_dir: Path, keep: Path) -> None:
+    """Trial checkpoints other than the kept one only fill the disk."""
+    for checkpoint in trials_dir.glob("trial-*/checkpoint"):
+        if checkpoint.resolve() != keep.resolve():
+            shutil.rmtree(checkpoint, ignore_errors=True)
+
+
+def write_failed_study(spec: TaskSpec, ref: ModelRef, paths: Any, study: str, summary: dict, parent: str) -> StudyResult:
+    """No trial completed: the metrics file says so, with every trial's reason, for the report."""
+    reasons = [t["reason"] for t in summary["trials"] if t["reason"]]
+    result = StudyResult(
+        status="failed",
+        **_identity(spec, ref, study),
+        reason=reasons[-1] if reasons else "no trial completed",
+        run_ids={"study": parent},
+        trials=summary,
+    )
+    write_study(paths.metrics_file, result)
+    return result
+
+
+def _identity(spec: TaskSpec, ref: ModelRef, study: str) -> dict[str, Any]:
+    """What every study result says about what was studied."""
+    return {
+        "task": spec.name,
+        "model": ref.key,
+        "model_id": ref.id,
+        "model_revision": ref.row.revision,
+        "size": ref.row.size,
+        "study": study,
+        "main_metric": spec.main_metric,
+    }

@@ -1,0 +1,383 @@
+"""Step 6: an Optuna study per task x model (the only optuna importer): trials tracked, best registered."""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import logging
+import shutil
+import time
+import warnings
+from pathlib import Path
+from typing import Any
+
+import optuna
+
+from kobench.config import Params, SearchSpaceParams
+from kobench.engine.models import ModelRef
+from kobench.engine.training import RunConfig, train
+from kobench.names import study_name
+from kobench.records import StudyResult
+from kobench.tasks.spec import TaskSpec
+from kobench.tuning.tracking import TRIAL, Tracker, git_commit
+
+log = logging.getLogger(__name__)
+# heartbeat helpers are stable in practice but still flagged experimental
+warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
+# kobench prints one line per trial; Optuna's own lines (tracebacks of failed trials included) would repeat them
+optuna.logging.set_verbosity(optuna.logging.ERROR)
+FINISHED = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED, optuna.trial.TrialState.FAIL)
+
+
+@dataclasses.dataclass(frozen=True)
+class StudyPaths:
+    """Where a study reads and writes."""
+
+    prepared: Path
+    features: Path | None
+    outputs: Path  # outputs/<task>/<model>/
+    metrics_file: Path  # metrics/<task>/<model>.json
+
+
+def open_or_create_study(
+    name: str, storage_url: str, params: Params, direction: str = "maximize"
+) -> tuple[optuna.Study, bool]:
+    """Create or load the study, and whether this call created it (true for one of several workers at once).
+
+    Heartbeats fail (then retry once) trials whose process died.
+    """
+    from kobench.storelock import create_sqlite_atomically, store_init_lock
+
+    engine_kwargs = {"connect_args": {"timeout": 60}} if storage_url.startswith("sqlite") else {"pool_pre_ping": True}
+    pruner = (
+        optuna.pruners.MedianPruner(n_startup_trials=2) if params.tune.pruner == "median" else optuna.pruners.NopPruner()
+    )
+    sampler = optuna.samplers.TPESampler(seed=params.tune.sampler_seed)
+    with store_init_lock(storage_url):  # schema creation and study creation race between parallel studies
+        create_sqlite_atomically(storage_url, _create_optuna_storage)
+        storage = optuna.storages.RDBStorage(
+            storage_url,
+            engine_kwargs=engine_kwargs,
+            heartbeat_interval=params.tune.heartbeat_seconds,
+            grace_period=2 * params.tune.heartbeat_seconds,
+            heartbeat_stale_trial_callback=optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=1),
+        )
+        kwargs = {"study_name": name, "storage": storage, "sampler": sampler, "pruner": pruner, "direction": direction}
+        try:
+            return optuna.create_study(**kwargs, load_if_exists=False), True
+        except optuna.exceptions.DuplicatedStudyError:
+            study = optuna.create_study(**kwargs, load_if_exists=True)
+            # a second worker with the same seed would draw exactly the first one's random startup trials
+            study.sampler.reseed_rng()
+            return study, False
+
+
+def _create_optuna_storage(url: str) -> None:
+    optuna.storages.RDBStorage(url).engine.dispose()
+
+
+PARENT_ATTR = "mlflow_parent_run_id"
+
+
+def parent_run(
+    study: optuna.Study, created: bool, tracker: Tracker, name: str, tags: dict[str, str], wait_s: float = 60.0
+) -> str:
+    """The study's one MLflow parent run, also for workers that start at the same instant.
+
+    Searching MLflow and then creating is a race (both workers find nothing, both create a parent). The
+    storage's unique study names elect one worker, the one that created the study: it finds or creates the
+    parent and records its id on the study; the others reopen the recorded run, waiting for it while the new
+    study has no trial yet.
+    """
+    if not created:
+        deadline = time.monotonic() + wait_s
+        while (recorded := study.user_attrs.get(PARENT_ATTR)) is None and time.monotonic() < deadline:
+            if study.get_trials(deepcopy=False):
+                break  # a study older than the record: nobody will write it
+            time.sleep(0.2)
+        if recorded is not None and tracker.reopen(recorded, name):
+            return recorded
+    parent = tracker.study_run(name, tags)
+    study.set_user_attr(PARENT_ATTR, parent)
+    return parent
+
+
+def search_space(params: Params, task: str, ref: ModelRef | None = None) -> SearchSpaceParams:
+    """The model row's own space, else the task's override, else the default space."""
+    if ref is not None and ref.row.search_space is not None:
+        return ref.row.search_space
+    return params.tune.overrides.get(task, params.tune.search_space)
+
+
+def finished_trials(study: optuna.Study) -> int:
+    """Trials that count against the budget: complete, pruned or failed."""
+    return len(study.get_trials(deepcopy=False, states=FINISHED))
+
+
+def claimed_trials(study: optuna.Study) -> int:
+    """Trials that use up the budget: complete, pruned, running or waiting; a failed trial does not.
+
+    A study whose trials all failed (data not prepared, model unreachable, out of memory) therefore trains
+    its whole budget once the cause is fixed and it is run again.
+    """
+    return sum(1 for t in study.get_trials(deepcopy=False) if t.state != optuna.trial.TrialState.FAIL)
+
+
+class Objective:
+    """One trial = one fine-tune with suggested lr/epochs, its own nested MLflow run, pruned on validation."""
+
+    def __init__(self, spec, ref, base, space, paths, tracker, parent, tags):  # noqa: ANN001, PLR0913
+        self.spec, self.ref, self.base, self.space, self.paths = spec, ref, base, space, paths
+        self.tracker, self.parent, self.tags = tracker, parent, tags
+        self.consecutive_failures = 0  # of this process: a re-run after a fix starts from zero
+
+    def config(self, trial: optuna.Trial) -> RunConfig:
+        """The base run configuration with this trial's suggestions."""
+        lr = trial.suggest_float("lr", self.space.lr.low, self.space.lr.high, log=True)
+        epochs = trial.suggest_int("epochs", int(self.space.epochs.low), int(self.space.epochs.high))
+        return dataclasses.replace(self.base, lr=lr, epochs=epochs)
+
+    def __call__(self, trial: optuna.Trial) -> float:
+        """Train one trial; its MLflow run ends FINISHED, KILLED (pruned) or FAILED (with the reason)."""
+        config = self.config(trial)
+        params = {**dataclasses.asdict(config), "model_id": self.ref.id, "task": self.spec.name, "trial": trial.number}
+        run_id = self.tracker.start_child(self.parent, f"trial-{trial.number}", TRIAL, params, self.tags)
+        trial.set_user_attr("mlflow_run_id", run_id)
+        monitor, status = self.tracker.system_monitor(run_id), "FAILED"
+        try:
+            value = self._train(trial, config, run_id)
+            status, self.consecutive_failures = "FINISHED", 0
+            _say(f"trial {trial.number}: lr {config.lr:.3g} epochs {config.epochs} -> {self.spec.main_metric} {value:.4f}")
+            return value
+        except optuna.TrialPruned as pruned:
+            status, self.consecutive_failures = "KILLED", 0
+            _say(f"trial {trial.number}: lr {config.lr:.3g} epochs {config.epochs} -> {pruned}")
+            raise
+        except Exception as exc:
+            self.consecutive_failures += 1
+            reason = f"{type(exc).__name__}: {str(exc)[:500]}"
+            trial.set_user_attr("failure", reason)
+            self.tracker.set_tags(run_id, {"kobench.failure": reason})
+            log_file = self._write_traceback(trial.number, run_id)
+            _say(f"trial {trial.number} failed: {reason.splitlines()[0][:300]} (traceback: {log_file})")
+            _free_accelerator()
+            raise
+        finally:
+            self.tracker.stop_monitor(monitor)
+            self.tracker.end(run_id, status)
+
+    def _train(self, trial: optuna.Trial, config: RunConfig, run_id: str) -> float:
+        main = self.spec.main_metric
+
+        def report(step: int, epoch: float, validation: dict[str, Any]) -> bool:
+            self.tracker.log_metrics(run_id, {**validation, "epoch": epoch}, step, prefix="validation_")
+            trial.report(validation[main], step)
+            return trial.should_prune()
+
+        run_dir = self._trial_dir(trial.number)
+        result = train(
+            self.spec,
+            self.ref,
+            config,
+            prepared_dir=self.paths.prepared,
+            run_dir=run_dir,
+            features_dir=self.paths.features,
+            on_evaluate=report,
+            evaluate_test=config.selection == "test",
+        )
+        last = result.history[-1]
+        self.tracker.log_metrics(run_id, {**result.throughput, "train_loss": last["train_loss"]})
+        if result.stopped_early:
+            shutil.rmtree(run_dir / "checkpoint", ignore_errors=True)
+            trial.set_user_attr("pruned_at_step", last["step"])
+            raise optuna.TrialPruned(f"pruned at step {last['step']}")
+        trial.set_user_attr("run_dir", str(run_dir))
+        trial.set_user_attr("validation", result.validation)
+        value = result.validation[main]
+        if result.test is not None:  # --selection test: the reference protocol picks on test
+            trial.set_user_attr("test", result.test)
+            value = result.test[main]
+        self._drop_beaten_checkpoints(trial, value)
+        return value
+
+    def _write_traceback(self, number: int, run_id: str) -> Path:
+        """The failed trial's traceback, to ``trials/trial-N/error.log`` and to its MLflow run."""
+        import traceback
+
+        from kobench.atomic import write_text
+
+        text = traceback.format_exc()
+        path = self._trial_dir(number) / "error.log"
+        write_text(path, text)
+        with contextlib.suppress(Exception):  # the traceback file exists already; MLflow is a copy
+            self.tracker.client.log_text(run_id, text, "error.log")
+        return path
+
+    def _trial_dir(self, number: int) -> Path:
+        return self.paths.outputs / "trials" / f"trial-{number}"
+
+    def _drop_beaten_checkpoints(self, trial: optuna.Trial, value: float) -> None:
+        """Delete the checkpoints that can no longer be the study's best, this trial's included.
+
+        Only the best trial's checkpoint is registered: keeping every trial's until the study ends would hold
+        n_trials checkpoints on disk (20 trials of a base model: 8 GB). A tie keeps both; finalize retrains the
+        best trial's parameters in the rare case that its checkpoint is gone (e.g. kept on another machine).
+        """
+        sign = 1.0 if trial.study.direction == optuna.study.StudyDirection.MAXIMIZE else -1.0
+        done = trial.study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
+        best = max([sign * value] + [sign * t.value for t in done])
+        beaten = [t.number for t in done if sign * t.value < best] + ([trial.number] if sign * value < best else [])
+        for number in beaten:
+            shutil.rmtree(self._trial_dir(number) / "checkpoint", ignore_errors=True)
+
+
+def _say(line: str) -> None:
+    """One line per trial outcome on stderr (Optuna's own messages, tracebacks included, are silenced)."""
+    import sys
+
+    print(line, file=sys.stderr, flush=True)
+
+
+def _free_accelerator() -> None:
+    import gc
+
+    import torch
+
+    gc.collect()
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
+
+
+def optimize(
+    study: optuna.Study, objective: Objective, n_trials: int, storage_url: str = "", max_failures: int = 3
+) -> None:
+    """Run trials until ``n_trials`` are claimed in total (resume-safe, shared across workers).
+
+    "Budget left?" and "create a trial" happen under one lock per study, released as soon as the trial exists:
+    two workers finishing at the same instant would otherwise both start one more trial (overshoot). WAITING
+    trials (heartbeat retries of killed ones) are claimed already and are run too: study.optimize(n_trials=k)
+    pops them first, so a plain ``n_trials - claimed`` would stop one trial short after a crash. Failed trials
+    claim nothing, so ``max_failures`` failures in a row stop this worker instead.
+    """
+    from kobench.storelock import store_lock
+
+    optuna.storages.fail_stale_trials(study)
+    waiting_state = (optuna.trial.TrialState.WAITING,)
+    while objective.consecutive_failures < max_failures:
+        with contextlib.ExitStack() as held:
+            held.enter_context(store_lock(storage_url, f"budget-{study.study_name}"))
+            waiting = study.get_trials(deepcopy=False, states=waiting_state)
+            if claimed_trials(study) >= n_trials and not waiting:
+                break
+            before = len(study.get_trials(deepcopy=False))
+
+            def guarded(trial: optuna.Trial, held: contextlib.ExitStack = held) -> float:
+                held.close()  # the trial exists in the storage now: the other workers count it
+                return objective(trial)
+
+            study.optimize(guarded, n_trials=1, catch=(Exception,), gc_after_trial=True)
+        if not waiting and len(study.get_trials(deepcopy=False)) == before:
+            break  # no trial could be created: do not spin
+    optuna.storages.fail_stale_trials(study)
+
+
+def run_study(
+    spec: TaskSpec,
+    ref: ModelRef,
+    params: Params,
+    base: RunConfig,
+    paths: StudyPaths,
+    *,
+    n_trials: int,
+    storage_url: str,
+    tracker: Tracker,
+) -> StudyResult:
+    """Tune, then evaluate the best trial once on test, register it and write the metrics file."""
+    from kobench.data.splits import prepared_digest
+    from kobench.tuning.registry import finalize, write_failed_study
+
+    name = study_name(spec.name, ref.slug)
+    study, created = open_or_create_study(name, storage_url, params)
+    tags = {
+        "kobench.study": name,
+        "kobench.task": spec.name,
+        "kobench.task_version": str(spec.version),
+        "kobench.model": ref.key,
+        "kobench.model_id": ref.id,
+        "kobench.model_revision": ref.row.revision or "unpinned",
+        "kobench.size": ref.row.size,
+        "kobench.protocol": base.selection,
+        "kobench.git_commit": git_commit(),
+        "kobench.prepared_digest": prepared_digest(paths.prepared),
+    }
+    parent = parent_run(study, created, tracker, name, tags)
+    status = "FAILED"
+    try:
+        _sweep(study, tracker, parent)
+        objective = Objective(spec, ref, base, search_space(params, spec.name, ref), paths, tracker, parent, tags)
+        optimize(study, objective, n_trials, storage_url, params.tune.max_failures)
+        _sweep(study, tracker, parent)
+        summary = _summary(study)
+        tracker.log_metrics(
+            parent,
+            {
+                "trials_complete": summary["complete"],
+                "trials_pruned": summary["pruned"],
+                "trials_failed": summary["failed"],
+            },
+        )
+        if summary["complete"] == 0:
+            result = write_failed_study(spec, ref, paths, name, summary, parent)
+        else:
+            best = study.best_trial
+            result = finalize(
+                spec,
+                ref,
+                params,
+                base,
+                paths,
+                tracker,
+                parent,
+                tags,
+                name,
+                summary,
+                best_number=best.number,
+                best_params=best.params,
+                best_attrs=best.user_attrs,
+            )
+        status = "FINISHED"
+        return result
+    finally:
+        tracker.end(parent, status)
+
+
+def _sweep(study: optuna.Study, tracker: Tracker, parent: str) -> None:
+    """MLflow runs of trials that are no longer RUNNING in Optuna (killed processes) end FAILED."""
+    alive = {
+        t.user_attrs.get("mlflow_run_id")
+        for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,))
+    }
+    tracker.fail_orphans(parent, alive)
+
+
+def _summary(study: optuna.Study) -> dict[str, Any]:
+    """Counts and per-trial outcomes (failures and prunes with their reasons) for the metrics file."""
+    trials = study.get_trials(deepcopy=False)
+    state = optuna.trial.TrialState
+    return {
+        "study": study.study_name,
+        "complete": sum(t.state == state.COMPLETE for t in trials),
+        "pruned": sum(t.state == state.PRUNED for t in trials),
+        "failed": sum(t.state == state.FAIL for t in trials),
+        "trials": [
+            {
+                "number": t.number,
+                "state": t.state.name,
+                "value": t.value,
+                "params": t.params,
+                "reason": t.user_attrs.get("failure")
+                or (f"pruned at step {t.user_attrs['pruned_at_step']}" if "pruned_at_step" in t.user_attrs else None),
+            }
+            for t in trials
+        ],
+    }
