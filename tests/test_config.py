@@ -68,3 +68,19 @@ def test_a_model_row_search_space_comes_before_task_overrides_and_the_default() 
         update={"overrides": {"nsmc": params.tune.search_space.model_copy(update={"epochs": RangeParams(low=7, high=9)})}})})
     assert search_space(overridden, "nsmc", ModelRef("tiny", tiny)).lr.low == 1.0e-3
     assert search_space(overridden, "nsmc", resolve_model("koelectra-small-v3", params)).epochs.low == 7
+
+
+def test_the_environment_overrides_params_yaml_and_an_empty_variable_does_not(tmp_path: Path) -> None:
+    text = "data: {mirror: /yaml/mirror}\ntune: {storage: 'sqlite:///yaml.db'}\ntracking: {mlflow_uri: 'sqlite:///m.db'}\n"
+    path = tmp_path / "params.yaml"
+    path.write_text(text, encoding="utf-8")
+    plain = load_params(path, environ={})
+    assert (plain.data.mirror, plain.tune.storage, plain.tracking.mlflow_uri) == (
+        Path("/yaml/mirror"), "sqlite:///yaml.db", "sqlite:///m.db"
+    )
+    environ = {"KOBENCH_MIRROR": "/env/mirror", "KOBENCH_OPTUNA_STORAGE": "postgresql://h/o", "MLFLOW_TRACKING_URI": ""}
+    over = load_params(path, environ=environ)
+    assert (over.data.mirror, over.tune.storage, over.tracking.mlflow_uri) == (
+        Path("/env/mirror"), "postgresql://h/o", "sqlite:///m.db"
+    )
+    assert load_params(tmp_path / "absent.yaml", missing_ok=True, environ=environ).tune.storage == "postgresql://h/o"

@@ -11,6 +11,7 @@ from kobench.config import ModelParams
 from kobench.engine.models import ModelRef
 from kobench.engine.scoring import score_file
 from kobench.engine.training import RunConfig, train
+from kobench.records import RunResult
 from kobench.tasks import get_task
 
 
@@ -41,13 +42,15 @@ def test_family_end_to_end(task, main, auto_class, prepared, tiny_models, tmp_pa
     directory = prepared(task)
     result = _train(task, directory, tiny_models("bert"), tmp_path / "run", max_seq_len=64)
     saved = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert RunResult.from_json(saved) == result  # the file is the typed result, nothing more or less
     assert saved["main_metric"] == main and main in saved["test"] and main in saved["validation"]
     assert saved["protocol"].startswith("validation-selected") and len(saved["history"]) == 2
     # the predictions file scores to exactly the reported test metrics, through the same metric code
     rescored = score_file(get_task(task), directory, tmp_path / "run" / "predictions-test.jsonl")
     assert rescored[main] == result.test[main]
     model = getattr(transformers, auto_class).from_pretrained(tmp_path / "run" / "checkpoint")
-    assert (tmp_path / "run" / "checkpoint" / "model.safetensors").exists() and model is not None
+    assert (tmp_path / "run" / "checkpoint" / "model.safetensors").exists()
+    assert type(model).__name__ == "Bert" + auto_class.removeprefix("AutoModel")
 
 
 def test_classification_learns_synthetic_sentiment(prepared, tiny_models, tmp_path: Path) -> None:  # noqa: ANN001
@@ -59,7 +62,7 @@ def test_same_seed_gives_identical_metrics(prepared, tiny_models, tmp_path: Path
     directory = prepared("korsts")
     first = _train("korsts", directory, tiny_models("bert"), tmp_path / "a")
     second = _train("korsts", directory, tiny_models("bert"), tmp_path / "b")
-    assert first["history"] == second["history"] and first["test"] == second["test"]
+    assert first.history == second.history and first.test == second.test
 
 
 def test_test_selection_is_labelled_everywhere(prepared, tiny_models, tmp_path: Path) -> None:  # noqa: ANN001
@@ -75,7 +78,8 @@ def test_roberta_type_model_gets_no_segment_ids(prepared, tiny_models, tmp_path:
     config = RunConfig(lr=1e-3, epochs=1, batch_size=16, padding="max_length", max_seq_len=48)
     result = train(get_task("question-pair"), ref, config, prepared_dir=directory, run_dir=tmp_path / "run",
                    features_dir=tmp_path / "features")
-    assert 0.0 <= result.test["accuracy"] <= 1.0
+    rescored = score_file(get_task("question-pair"), directory, tmp_path / "run" / "predictions-test.jsonl")
+    assert rescored["accuracy"] == result.test["accuracy"]
     cached = list((tmp_path / "features" / "question-pair").glob("*.parquet"))
     import pyarrow.parquet as pq
 

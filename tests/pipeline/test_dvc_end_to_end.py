@@ -33,7 +33,9 @@ def test_dvc_repro_builds_the_table_and_a_second_repro_does_nothing(tmp_path: Pa
     assert cells[3][0].isdigit() or cells[3].startswith("**")  # Naver NER
     assert cells[9][0].isdigit() or cells[9].startswith("**")  # Korean-Hate-Speech
     data = json.loads((project / "reports" / "results.json").read_text())
-    assert data["naver-ner"]["tiny"]["entity_f1"] >= 0 and data["hate-speech"]["tiny"]["macro_f1"] > 0
+    for task, metric in (("naver-ner", "entity_f1"), ("hate-speech", "macro_f1")):  # the study's test score, x100
+        tested = json.loads((project / "metrics" / task / "tiny.study.json").read_text())["test"][metric]
+        assert data[task]["tiny"][metric] == round(100 * tested, 2)
     html = (project / "reports" / "index.html").read_text(encoding="utf-8")
     assert "data:image/png;base64," in html and "<script" not in html and "http" not in html.split("<body>")[1]
     for task in ("hate-speech", "naver-ner"):

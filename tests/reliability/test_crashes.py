@@ -10,6 +10,8 @@ import sys
 import time
 from pathlib import Path
 
+from kobench.names import metrics_file
+from kobench.records import StudyResult, write_study
 from synthetic import write_raw
 
 
@@ -44,9 +46,9 @@ def test_sigkill_during_training_then_rerun_completes(tmp_path: Path, tiny_model
 
 
 def _metrics(project: Path) -> None:
-    path = project / "metrics" / "nsmc" / "mine.study.json"
-    path.parent.mkdir(parents=True)
-    path.write_text(json.dumps({"status": "complete", "test": {"accuracy": 0.91}, "protocol": "validation"}))
+    result = StudyResult("complete", "nsmc", "mine", "org/mine", None, "small", "nsmc-mine", "accuracy",
+                         run_ids={"study": "p"}, trials={"complete": 1}, test={"accuracy": 0.91}, protocol="validation")
+    write_study(metrics_file(project / "metrics", "nsmc", "mine"), result)
     (project / "params.yaml").write_text(
         "run: {tasks: [nsmc], models: [mine]}\nmodels: {mine: {id: org/mine, size: small}}\n"
         f"tracking: {{mlflow_uri: 'sqlite:///{project}/mlflow.db'}}\n", encoding="utf-8"

@@ -110,7 +110,7 @@ def test_a_killed_tune_resumes_to_its_budget(tmp_path: Path, tiny_models) -> Non
 
     # What the kill left behind: trial 1 and its MLflow run still RUNNING, nobody to end them.
     before = {t.number: t for t in optuna.load_study(study_name=STUDY, storage=storage_url).trials}
-    assert before[0].state == State.COMPLETE and before[0].value is not None
+    assert before[0].state == State.COMPLETE and before[0].value == before[0].user_attrs["validation"]["accuracy"]
     assert before[1].state == State.RUNNING
     killed_run = before[1].user_attrs["mlflow_run_id"]
     client = MlflowClient(tracking_uri=f"sqlite:///{root}/mlflow.db")

@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import json
+import statistics
 from pathlib import Path
 
 import optuna
 import pytest
 
+from kobench.records import StudyResult, read_study
 from kobench.tuning.study import Objective, run_study
 
 
-def _run(setup: dict, n_trials: int = 3) -> dict:
+def _run(setup: dict, n_trials: int = 3) -> StudyResult:
     return run_study(setup["spec"], setup["ref"], setup["params"], setup["base"], setup["paths"],
                      n_trials=n_trials, storage_url=setup["storage"], tracker=setup["tracker"])
 
@@ -49,8 +51,9 @@ def test_study_tracks_trials_and_registers_the_champion(study_setup) -> None:  #
     assert all(isinstance(v, int | float) for v in leaves)
     details = json.loads(study_setup["paths"].metrics_file.with_name("tiny.study.json").read_text())
     assert details["status"] == "complete" and details["run_ids"]["study"] == result.run_ids["study"]
+    assert read_study(study_setup["paths"].metrics_file) == result  # what the report reads is what tuning wrote
     outputs = study_setup["paths"].outputs  # one trial checkpoint kept (the best), the pinned copy removed
-    assert [p.parent.name for p in (outputs / "trials").glob("*/checkpoint")] == [f"trial-{result['best_trial']}"]
+    assert [p.parent.name for p in (outputs / "trials").glob("*/checkpoint")] == [f"trial-{result.best_trial}"]
     assert not list(outputs.glob(".final-*"))
 
 
@@ -117,7 +120,7 @@ def test_failures_print_one_line_keep_the_traceback_and_a_fixed_rerun_trains_the
     assert "Traceback" not in err
     log_file = study_setup["paths"].outputs / "trials" / "trial-0" / "error.log"
     assert f"(traceback: {log_file})" in lines[0] and "Traceback (most recent call last)" in log_file.read_text()
-    run = study_setup["tracker"].children(failed["run_ids"]["study"], "trial")[0]
+    run = study_setup["tracker"].children(failed.run_ids["study"], "trial")[0]
     text = study_setup["tracker"].client.download_artifacts(run.info.run_id, "error.log", str(study_setup["tmp"]))
     assert "FileNotFoundError" in Path(text).read_text()
 
@@ -138,7 +141,8 @@ def test_final_seeds_and_system_metrics_are_recorded(study_setup) -> None:  # no
     seeds = result.seeds
     assert seeds["seeds"] == [1, 2] and set(seeds["test"]) == {1, 2}
     values = list(seeds["test"].values())
-    assert seeds["mean"] == pytest.approx(sum(values) / 2) and seeds["std"] >= 0.0
+    assert seeds["mean"] == pytest.approx(statistics.fmean(values))
+    assert seeds["std"] == pytest.approx(statistics.stdev(values))
     seed_runs = setup["tracker"].children(result.run_ids["study"], "seed")
     assert sorted(r.info.run_name for r in seed_runs) == ["seed-1", "seed-2"]
     assert all("test_accuracy" in r.data.metrics for r in seed_runs)
