@@ -90,7 +90,7 @@ def _args() -> argparse.Namespace:
 
 def _data(args: argparse.Namespace, n_train: int, n_test: int) -> dict:
     """Rows for every section: real NSMC from --nsmc (or the local mirror), else synthetic."""
-    mirror = Path(os.environ.get("KOBENCH_MIRROR", "/work/shared/datasets")) / "nsmc"
+    mirror = Path(os.environ.get("KOBENCH_MIRROR", "mirror")) / "nsmc"
     folder = args.nsmc or (mirror if (mirror / "ratings_train.txt").exists() else None)
     if folder is not None:
         train, test = c.nsmc_rows_from_files(folder, n_train + 20000, n_test, seed=42)

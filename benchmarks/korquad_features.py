@@ -23,7 +23,7 @@ import _common as c
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    mirror = Path(os.environ.get("KOBENCH_MIRROR", "/work/shared/datasets"))
+    mirror = Path(os.environ.get("KOBENCH_MIRROR", "mirror"))
     parser.add_argument("--path", type=Path, default=mirror / "korquad" / "KorQuAD_v1.0_dev.json")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--vocab", type=int, default=32000, help="WordPiece vocabulary to aim for")

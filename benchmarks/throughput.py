@@ -10,7 +10,7 @@ per measurement, every setup repeated ``--repeats`` times after one warm-up, in 
 * trainer   - the real ``transformers.Trainer`` with its defaults (DataCollatorWithPadding, random order).
 
 Then evaluation: ``Evaluator.evaluate`` length-sorted with dynamic padding (kobench) vs static 128 vs
-unsorted dynamic. Data: NSMC from the mirror (``--mirror``, default /work/shared/datasets), or synthetic text
+unsorted dynamic. Data: NSMC from the mirror (``--mirror``, default ./mirror), or synthetic text
 with NSMC's length distribution where it is absent. The last line printed is
 ``speedup_vs_reference=X speedup_vs_trainer_default=Y`` (ratios of median training samples/s).
 """
@@ -31,7 +31,7 @@ import _common as c
 
 def _args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--mirror", type=Path, default=Path(os.environ.get("KOBENCH_MIRROR", "/work/shared/datasets")))
+    parser.add_argument("--mirror", type=Path, default=Path(os.environ.get("KOBENCH_MIRROR", "mirror")))
     parser.add_argument("--train-samples", type=int, default=2048)
     parser.add_argument("--eval-samples", type=int, default=2000)
     parser.add_argument("--repeats", type=int, default=3)

@@ -40,7 +40,7 @@ IMPORTS = {
 
 def _args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--mirror", type=Path, default=Path(os.environ.get("KOBENCH_MIRROR", "/work/shared/datasets")))
+    parser.add_argument("--mirror", type=Path, default=Path(os.environ.get("KOBENCH_MIRROR", "mirror")))
     parser.add_argument("--trials", type=int, default=4)
     parser.add_argument("--max-train", type=int, default=2000)
     parser.add_argument("--max-eval", type=int, default=1000)
