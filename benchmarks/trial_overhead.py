@@ -97,9 +97,11 @@ class Timers:
 
 def instrument(timers: Timers, train_seconds: list[float], checkpoints_mib: list[float]) -> None:
     """Time the engine's phases; record each train()'s step time and the checkpoint bytes left after each trial."""
-    from kobench import evaluation, outputs, registry, tracking, training, tuning
+    from kobench.engine import evaluation, outputs, training
+    from kobench.tuning import registry, tracking
+    from kobench.tuning import study as tuning
 
-    for name in ("load_tokenizer", "load_model", "load_features", "_rows", "prepared_digest"):
+    for name in ("load_tokenizer", "load_model", "load_features", "task_rows", "prepared_digest"):
         timers.wrap(training, name, f"train: {name}")
     timers.wrap(training._TrainLoop, "_keep_best", "train: best-state copy")
     timers.wrap(outputs, "write_run", "train: write_run (checkpoint, metrics)")
@@ -107,7 +109,7 @@ def instrument(timers: Timers, train_seconds: list[float], checkpoints_mib: list
     for method in ("start_child", "log_metrics", "set_tags", "end", "study_run", "children", "fail_orphans"):
         timers.wrap(tracking.Tracker, method, "mlflow: runs, params, metrics, tags")
     timers.wrap(tracking.Tracker, "stop_monitor", "mlflow: system metrics stop")
-    timers.wrap(tracking.Tracker, "log_checkpoint", "mlflow: checkpoint upload")
+    timers.wrap(tracking.Tracker, "log_pyfunc", "mlflow: model logging (checkpoint upload, signature)")
     timers.wrap(tracking.Tracker, "register", "mlflow: registry")
     timers.wrap(tuning, "open_or_create_study", "optuna: open study")
     timers.wrap(registry, "evaluate_checkpoint", "final: evaluate_checkpoint")
@@ -240,7 +242,7 @@ def breakdown(result: dict[str, Any]) -> list[tuple[str, float]]:
         "train: load_tokenizer",
         "train: load_model",
         "train: load_features",
-        "train: _rows",
+        "train: task_rows",
         "train: prepared_digest",
         "train: best-state copy",
         "train: write_run (checkpoint, metrics)",
@@ -301,7 +303,7 @@ def checkpoint_cost(hidden: int, work: Path) -> dict[str, float]:
     for repeat in range(3):
         run_id = tracker.start_child("none", f"upload-{repeat}", "final", {}, {})
         began = time.perf_counter()
-        tracker.log_checkpoint(run_id, work / f"ckpt-{repeat}")
+        tracker.client.log_artifacts(run_id, str(work / f"ckpt-{repeat}"), "checkpoint")  # what log_model copies
         uploads.append(time.perf_counter() - began)
     out["mlflow_upload_s"] = c.median(uploads)
     return out

@@ -126,7 +126,9 @@ def test_family_modules_stay_small(path: Path):
 STAGE_ENTRIES = {
     "fetch": ("kobench.data.fetch", "kobench.config"),
     "prepare": ("kobench.data.prepare", "kobench.config"),
-    "tune": ("kobench.tuning.study", "kobench.engine.preflight", "kobench.engine.runs", "kobench.config", "kobench.names"),
+    # champion_entry is the models-from-code file MLflow copies into every registered model
+    "tune": ("kobench.tuning.study", "kobench.tuning.champion_entry", "kobench.engine.preflight", "kobench.engine.runs",
+             "kobench.config", "kobench.names"),
     "report": ("kobench.report.tables", "kobench.tuning.tracking", "kobench.tuning.plots", "kobench.config"),
 }
 # packages that load their modules by name at run time (importlib), so every module of theirs is reachable

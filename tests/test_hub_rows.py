@@ -9,12 +9,14 @@ from pathlib import Path
 
 import pytest
 
+from kobench.data.splits import task_rows
 from kobench.engine.models import resolve_model
 from kobench.engine.runs import run_config
-from kobench.engine.training import evaluate_checkpoint, train
+from kobench.engine.training import evaluate_checkpoint, inference_setup, train
 from kobench.families import get_family
 from kobench.tasks import get_task
 from kobench.tools.hub_fixtures import HUB_REPOS
+from kobench.tuning.champion import CHECKPOINT, input_frame, log_champion
 
 ROWS = ["kobert", "xlm-roberta-base", "koelectra-base-v3", "soongsil-bert-base", "distilkobert",
         "koelectra-small-v3", "soongsil-bert-small"]
@@ -75,12 +77,18 @@ def test_row_trains_reloads_predicts_identically_and_registers(  # noqa: PLR0913
 
     tracker, parent, uri = registry
     run_id = tracker.start_child(parent, f"{task}-{key}", "final", {"model_id": ref.id}, {})
-    source = tracker.log_checkpoint(run_id, checkpoint)
-    version, champion = tracker.register(f"kobench-{task}-{key}", source, run_id, {}, metrics[spec.main_metric])
+    rows = task_rows(spec, prepared_tasks / task, "test", max_rows=12, seed=1)
+    setup = inference_setup(spec, ref, config)
+    source, model_id = log_champion(tracker, run_id, checkpoint, task, setup, input_frame(task, rows[:2]))
+    version, champion = tracker.register(f"kobench-{task}-{key}", source, run_id, {}, metrics[spec.main_metric],
+                                         model_id=model_id)
     tracker.end(run_id)
     assert version == "1" and champion
     mlflow.set_tracking_uri(uri)  # models:/ URIs resolve through the global registry URI
+    served = mlflow.pyfunc.load_model(f"models:/kobench-{task}-{key}@champion").predict(input_frame(task, rows))
+    assert served == [{r["id"]: r["prediction"] for r in written}[row["id"]] for row in rows]
     downloaded = mlflow.artifacts.download_artifacts(f"models:/kobench-{task}-{key}@champion", dst_path=str(tmp_path / "dl"))
+    downloaded = Path(downloaded) / CHECKPOINT
     model = getattr(transformers, family.auto_class).from_pretrained(downloaded)
     assert model.config.model_type == json.loads((checkpoint / "config.json").read_text())["model_type"]
     if spec.family in ("classification", "token_classification"):  # label names, not LABEL_0 ...

@@ -147,6 +147,28 @@ def score(
     typer.echo(json.dumps(metrics, indent=2, ensure_ascii=False))
 
 
+@app.command()
+def predict(
+    task: TaskOpt,
+    model_uri: Annotated[str, typer.Option("--model-uri", help="e.g. models:/kobench-nsmc-tiny@champion.")],
+    input_file: Annotated[Path, typer.Option("--input", help="JSONL or CSV of the task's input columns (and an id).")],
+    output: Annotated[Optional[Path], typer.Option(help="JSONL to write (default: standard output).")] = None,
+    params_file: ParamsOpt = Path("params.yaml"),
+) -> None:
+    """Predict a file with a registered (or any logged) kobench model; the output is what `kobench score` grades."""
+    import mlflow
+
+    from kobench.config import load_params
+    from kobench.tasks import get_task
+    from kobench.tuning.champion import predict_file
+
+    get_task(task)
+    mlflow.set_tracking_uri(_tracking_uri(load_params(params_file, missing_ok=True)))
+    count = predict_file(task, model_uri, input_file, output)
+    if output is not None:
+        typer.echo(f"{task}: {count:,} predictions -> {output}")
+
+
 @app.command("tiny-model")
 def tiny_model(
     out: Annotated[Path, typer.Option("--out", help="Directory to write the model and tokenizer to.")],

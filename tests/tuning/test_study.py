@@ -10,6 +10,7 @@ import optuna
 import pytest
 
 from kobench.records import StudyResult, read_study
+from kobench.tuning.champion import CHECKPOINT
 from kobench.tuning.study import Objective, run_study
 
 
@@ -41,8 +42,9 @@ def test_study_tracks_trials_and_registers_the_champion(study_setup) -> None:  #
     version = client.get_model_version_by_alias("kobench-nsmc-tiny", "champion")
     assert str(version.version) == result.registered_version == "1" and version.tags["main_metric"] == "accuracy"
     assert version.tags["model_revision"] == "unpinned" and result.model_revision is None
-    local = mlflow.artifacts.download_artifacts("models:/kobench-nsmc-tiny@champion")
-    assert AutoModelForSequenceClassification.from_pretrained(local).num_labels == 2
+    local = Path(mlflow.artifacts.download_artifacts("models:/kobench-nsmc-tiny@champion"))
+    assert AutoModelForSequenceClassification.from_pretrained(local / CHECKPOINT).num_labels == 2
+    assert "test accuracy" in version.description and "prepared digest" in version.description
     saved = json.loads(study_setup["paths"].metrics_file.read_text())  # the DVC metric: numbers only
     assert saved["best"] == {"trial": result.best_trial, **result.best_params} and saved["complete"] == 1
     assert saved["test"]["accuracy"] == result.test["accuracy"] and saved["registry"] == {"version": 1, "champion": 1}

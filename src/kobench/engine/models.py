@@ -30,6 +30,11 @@ class ModelRef:
         """Hub id or local directory."""
         return self.row.id
 
+    @classmethod
+    def local(cls, key: str, directory: Path) -> ModelRef:
+        """A saved checkpoint folder: self-contained (its own tokenizer.json), no repository code, no revision."""
+        return cls(key, ModelParams(id=str(directory), local_only=True))
+
     @property
     def slug(self) -> str:
         """The name used in paths, study names and registered model names."""

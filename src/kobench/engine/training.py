@@ -85,6 +85,7 @@ def train(
     run_dir: Path,
     features_dir: Path | None = None,
     on_evaluate: EvalHook | None = None,
+    on_rows: Callable[[dict[str, list[dict[str, Any]]]], None] | None = None,
     evaluate_test: bool = True,
 ) -> RunResult:
     """Fine-tune, keep the best checkpoint by the validation main metric, score it once on test.
@@ -101,6 +102,8 @@ def train(
     splits = ("train", "validation", "test") if evaluate_test or config.selection == "test" else ("train", "validation")
     limits = {"train": config.max_train_samples, "validation": config.max_eval_samples, "test": config.max_eval_samples}
     rows = {s: task_rows(spec, prepared_dir, s, max_rows=limits[s], seed=config.seed) for s in splits}
+    if on_rows is not None:  # e.g. data lineage: the rows as used, before anything trains
+        on_rows(rows)
     features = {
         s: load_features(spec, family, rows[s], tokenizer, settings, train=s == "train", cache_dir=features_dir)
         for s in splits
@@ -310,16 +313,16 @@ def evaluate_checkpoint(
     split: str = "test",
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """Score a saved fine-tuned checkpoint once on ``split``: (metrics, predictions by row id)."""
-    runtime = Runtime.create(config.device, config.precision)
-    family = get_family(spec.family)
-    # a saved checkpoint is self-contained: its tokenizer.json, no repository code, no hub revision
-    own = {"id": str(checkpoint), "local_only": True, "revision": None, "tokenizer": "auto", "trust_remote_code": False}
-    saved = ModelRef(ref.key, ref.row.model_copy(update=own))
-    tokenizer = load_tokenizer(saved)
-    settings = encode_settings(spec, ref, config)
+    from kobench.engine.inference import Predictor
+
+    setup = inference_setup(spec, ref, config)
+    predictor = Predictor(spec, checkpoint, setup, device=config.device, precision=config.precision)
     rows = task_rows(spec, prepared_dir, split, max_rows=config.max_eval_samples, seed=config.seed)
-    features = load_features(spec, family, rows, tokenizer, settings, train=False, cache_dir=features_dir)
-    model = load_model(saved, family.auto_class, family.num_labels(spec)).to(runtime.device)
-    collator = _collator(family, tokenizer, settings, config, runtime)
-    evaluator = Evaluator(spec, family, rows, features, settings, collator, runtime, config.eval_batch_size)
-    return evaluator.evaluate(model)
+    return predictor.evaluator(rows, features_dir).evaluate(predictor.model)
+
+
+def inference_setup(spec: TaskSpec, ref: ModelRef, config: RunConfig) -> Any:
+    """How evaluation encodes and batches for this run: what a served checkpoint must repeat."""
+    from kobench.engine.inference import InferenceSetup
+
+    return InferenceSetup(encode_settings(spec, ref, config), config.eval_batch_size, config.padding)

@@ -115,6 +115,15 @@ class TaskFamily:
         """A ``kobench score`` JSONL prediction as a canonical prediction; ValueError if malformed."""
         raise NotImplementedError
 
+    # ---- serving: raw inputs (no gold) -----------------------------------------------------------
+    def input_columns(self, spec: TaskSpec) -> tuple[str, ...]:
+        """The columns a served model takes for this task (e.g. ``text`` and ``text_pair``)."""
+        raise NotImplementedError
+
+    def input_row(self, spec: TaskSpec, record: dict[str, Any], row_id: str) -> Row:
+        """A row of ``input_columns`` as a prepared row, gold fields filled with placeholders ``encode`` accepts."""
+        raise NotImplementedError
+
     # ---- report ---------------------------------------------------------------------------------------
     def display_metrics(self, spec: TaskSpec) -> tuple[str, ...]:
         """The metrics a results table shows for the task, in column order (x100)."""

@@ -49,6 +49,17 @@ def texts(spec: TaskSpec, record: dict[str, Any], origin: Origin) -> tuple[str, 
     return text, field(record, cols.text_pair, origin) if cols.text_pair else None
 
 
+def text_columns(spec: TaskSpec) -> tuple[str, ...]:
+    """The input columns of a single-sentence or sentence-pair task."""
+    return ("text", "text_pair") if spec.columns.text_pair else ("text",)
+
+
+def text_inputs(spec: TaskSpec, record: dict[str, Any], row_id: str) -> Row:
+    """``id``, ``text`` and ``text_pair`` (None for single-sentence tasks) of an input record."""
+    pair = str(record["text_pair"]) if spec.columns.text_pair else None
+    return {"id": row_id, "text": str(record["text"]), "text_pair": pair}
+
+
 @functools.cache
 def _label_ids(spec: TaskSpec) -> dict[str, int]:
     """Raw upstream label -> label id, built once per task (row builders run for every row)."""
@@ -81,6 +92,14 @@ class ClassificationFamily(TaskFamily):
         """Rows per class name."""
         counts = Counter(r["label"] for r in rows)
         return {"label_counts": {spec.labels[k].name: counts[k] for k in range(len(spec.labels))}}
+
+    def input_columns(self, spec: TaskSpec) -> tuple[str, ...]:
+        """``text``, and ``text_pair`` for sentence-pair tasks."""
+        return text_columns(spec)
+
+    def input_row(self, spec: TaskSpec, record: dict[str, Any], row_id: str) -> Row:
+        """The text(s); the label is a placeholder."""
+        return {**text_inputs(spec, record, row_id), "label": 0}
 
     def num_labels(self, spec: TaskSpec) -> int:
         """One logit per class."""

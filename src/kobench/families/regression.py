@@ -18,7 +18,7 @@ from kobench.families.base import (
     TaskFamily,
     field,
 )
-from kobench.families.classification import encode_texts, texts
+from kobench.families.classification import encode_texts, text_columns, text_inputs, texts
 from kobench.metrics.regression import score_regression
 from kobench.tasks.spec import TaskSpec
 
@@ -42,6 +42,14 @@ class RegressionFamily(TaskFamily):
             raise origin.error(f"non-numeric score {raw!r} in column '{spec.columns.label}'")
         text, pair = texts(spec, record, origin)
         return {"text": text, "text_pair": pair, "label": score}
+
+    def input_columns(self, spec: TaskSpec) -> tuple[str, ...]:
+        """``text`` and ``text_pair``."""
+        return text_columns(spec)
+
+    def input_row(self, spec: TaskSpec, record: dict[str, Any], row_id: str) -> Row:
+        """The sentence pair; the score is a placeholder."""
+        return {**text_inputs(spec, record, row_id), "label": 0.0}
 
     def num_labels(self, spec: TaskSpec) -> int:
         """A single regression output."""

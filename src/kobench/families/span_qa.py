@@ -18,6 +18,7 @@ from kobench.families.qa_windows import check_fast, encode_eval, encode_train
 from kobench.metrics.korquad import score_korquad
 from kobench.tasks.spec import TaskSpec
 
+NO_ANSWER = {"text": [], "answer_start": []}
 ANSWERS = pa.struct([("text", pa.list_(pa.string())), ("answer_start", pa.list_(pa.int64()))])
 
 
@@ -49,6 +50,15 @@ class SpanQAFamily(TaskFamily):
         rng.shuffle(groups)
         held = set(groups[: max(1, round(len(groups) * fraction))])
         return [r["title"] in held for r in train], f"{len(held)} of {len(groups)} train articles"
+
+    def input_columns(self, spec: TaskSpec) -> tuple[str, ...]:
+        """``context`` and ``question``."""
+        return ("context", "question")
+
+    def input_row(self, spec: TaskSpec, record: dict[str, Any], row_id: str) -> Row:
+        """A question about a context; no gold answer."""
+        context, question = str(record["context"]), str(record["question"])
+        return {"id": row_id, "title": "", "context": context, "question": question, "answers": NO_ANSWER}
 
     def num_labels(self, spec: TaskSpec) -> int:
         """Two outputs per token: start and end logits."""

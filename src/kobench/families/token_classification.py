@@ -99,6 +99,16 @@ class TokenClassificationFamily(TaskFamily):
             raise origin.error(f"unknown tag {unknown[0]!r}; allowed: {', '.join(names)}")
         return {"tokens": record["tokens"], "tags": [names[t] for t in record["tags"]]}
 
+    def input_columns(self, spec: TaskSpec) -> tuple[str, ...]:
+        """``tokens``: the eojeols of a sentence."""
+        return ("tokens",)
+
+    def input_row(self, spec: TaskSpec, record: dict[str, Any], row_id: str) -> Row:
+        """The eojeols (a list, or one space-separated string); every tag a placeholder ``O``."""
+        tokens = record["tokens"]
+        tokens = tokens.split() if isinstance(tokens, str) else [str(t) for t in tokens]
+        return {"id": row_id, "tokens": tokens, "tags": ["O"] * len(tokens)}
+
     def num_labels(self, spec: TaskSpec) -> int:
         """One logit per tag."""
         return len(spec.labels)

@@ -11,13 +11,16 @@ from pathlib import Path
 from typing import Any
 
 from kobench.config import Params
+from kobench.data.splits import task_rows
 from kobench.engine.models import ModelRef
 from kobench.engine.outputs import write_predictions
-from kobench.engine.training import RunConfig, evaluate_checkpoint, train
+from kobench.engine.training import RunConfig, evaluate_checkpoint, inference_setup, train
 from kobench.families import get_family
 from kobench.names import registered_model
 from kobench.records import StudyResult, write_study
 from kobench.tasks.spec import TaskSpec
+from kobench.tuning.champion import input_frame, log_champion, model_card
+from kobench.tuning.lineage import dataset_inputs
 from kobench.tuning.tracking import FINAL, SEED, Tracker
 
 
@@ -42,16 +45,22 @@ def finalize(  # noqa: PLR0913
     main = spec.main_metric
     paths.outputs.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=paths.outputs, prefix=".final-") as scratch:
-        checkpoint, validation, kept = _best_checkpoint(spec, ref, config, paths, best_attrs, Path(scratch) / "ckpt")
+        checkpoint, validation, kept = _best_checkpoint(spec, ref, config, paths, best_attrs, Path(scratch) / "checkpoint")
         test, predictions = evaluate_checkpoint(
             spec, ref, checkpoint, config, prepared_dir=paths.prepared, features_dir=paths.features
         )
         write_predictions(paths.outputs / "final" / "predictions-test.jsonl", get_family(spec.family), spec, predictions)
         final_params = {**dataclasses.asdict(config), "model_id": ref.id, "task": spec.name, "best_trial": best_number}
         run_id = tracker.start_child(parent, "final", FINAL, final_params, tags)
+        rows = used_rows(spec, paths.prepared, config)
+        digest = tags["kobench.prepared_digest"]
+        tracker.log_inputs(run_id, dataset_inputs(spec, paths.prepared, rows, digest, config.seed))
         tracker.log_metrics(run_id, validation, prefix="validation_")
         tracker.log_metrics(run_id, test, prefix="test_")
-        source = tracker.log_checkpoint(run_id, checkpoint)
+        setup = inference_setup(spec, ref, config)
+        example = input_frame(spec.name, rows["test"][:2])
+        source, model_id = log_champion(tracker, run_id, checkpoint, spec.name, setup, example)
+        card = model_card(spec, ref, config, validation, test, digest, rows)
     version_tags = {
         "validation_score": validation[main],
         "main_metric": main,
@@ -63,7 +72,9 @@ def finalize(  # noqa: PLR0913
         "model_revision": ref.row.revision or "unpinned",
     }
     registered = registered_model(spec.name, ref.slug)
-    version, champion = tracker.register(registered, source, run_id, version_tags, validation[main])
+    version, champion = tracker.register(
+        registered, source, run_id, version_tags, validation[main], model_id=model_id, description=card
+    )
     tracker.set_tags(run_id, {"kobench.registered_version": version, "kobench.champion": champion})
     tracker.end(run_id)
     seeds = _extra_seeds(spec, ref, params, config, paths, tracker, parent, tags)
@@ -86,6 +97,12 @@ def finalize(  # noqa: PLR0913
     )
     write_study(paths.metrics_file, result)
     return result
+
+
+def used_rows(spec: TaskSpec, prepared: Path, config: RunConfig) -> dict[str, list[dict[str, Any]]]:
+    """The rows of every split a run with ``config`` uses (subsampled as it was)."""
+    limits = {"train": config.max_train_samples, "validation": config.max_eval_samples, "test": config.max_eval_samples}
+    return {s: task_rows(spec, prepared, s, max_rows=limit, seed=config.seed) for s, limit in limits.items()}
 
 
 def _best_checkpoint(spec, ref, config, paths, attrs, pin: Path) -> tuple[Path, dict[str, Any], Path]:  # noqa: ANN001

@@ -19,6 +19,7 @@ from kobench.engine.training import RunConfig, train
 from kobench.names import study_name
 from kobench.records import StudyResult
 from kobench.tasks.spec import TaskSpec
+from kobench.tuning.lineage import dataset_inputs
 from kobench.tuning.tracking import TRIAL, Tracker, git_commit
 
 log = logging.getLogger(__name__)
@@ -183,6 +184,7 @@ class Objective:
             run_dir=run_dir,
             features_dir=self.paths.features,
             on_evaluate=report,
+            on_rows=lambda rows: self._log_rows(run_id, rows, config.seed),
             evaluate_test=config.selection == "test",
         )
         last = result.history[-1]
@@ -199,6 +201,11 @@ class Objective:
             value = result.test[main]
         self._drop_beaten_checkpoints(trial, value)
         return value
+
+    def _log_rows(self, run_id: str, rows: dict[str, list[dict[str, Any]]], seed: int) -> None:
+        """The trial's data lineage: each split it reads, as used."""
+        digest = self.tags["kobench.prepared_digest"]
+        self.tracker.log_inputs(run_id, dataset_inputs(self.spec, self.paths.prepared, rows, digest, seed))
 
     def _write_traceback(self, number: int, run_id: str) -> Path:
         """The failed trial's traceback, to ``trials/trial-N/error.log`` and to its MLflow run."""

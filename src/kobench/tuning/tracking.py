@@ -79,6 +79,7 @@ class Tracker:
 
         if uri:
             mlflow.set_tracking_uri(uri)
+        self.uri = mlflow.get_tracking_uri()
         self.system_metrics = system_metrics
         with store_init_lock(mlflow.get_tracking_uri()):  # the client creates and migrates the schema
             create_sqlite_atomically(mlflow.get_tracking_uri(), _create_mlflow_store)
@@ -197,14 +198,47 @@ class Tracker:
         return orphans
 
     @retry_locked
-    def log_checkpoint(self, run_id: str, checkpoint: Path) -> str:
-        """Upload a checkpoint folder as the run's ``checkpoint`` artifact; return its artifact URI."""
-        self.client.log_artifacts(run_id, str(checkpoint), "checkpoint")
-        return f"{self.client.get_run(run_id).info.artifact_uri}/checkpoint"
+    def log_inputs(self, run_id: str, datasets: list[Any]) -> None:
+        """Dataset inputs (``mlflow.entities.DatasetInput``) of a run: the data lineage the UI shows."""
+        self.client.log_inputs(run_id, datasets=datasets)
+
+    def log_pyfunc(
+        self, run_id: str, entry: Path, artifacts: dict[str, str], example: Any, requirements: list[str]
+    ) -> tuple[str, str]:
+        """Log a models-from-code pyfunc (``entry``) as the run's MLflow Model; return (model URI, model id).
+
+        The signature is inferred by predicting ``example`` with the logged model itself, so it describes what a
+        user will get.
+        """
+        import mlflow
+
+        mlflow.set_tracking_uri(self.uri)
+        with mlflow.start_run(run_id=run_id):  # log_model logs into the active run
+            info = mlflow.pyfunc.log_model(
+                name="model",
+                python_model=str(entry),
+                artifacts=artifacts,
+                input_example=example,
+                pip_requirements=requirements,
+            )
+        self.client.update_run(run_id, status="RUNNING")  # leaving start_run ended it; the caller ends it
+        return info.model_uri, info.model_id
 
     @retry_locked
-    def register(self, name: str, source: str, run_id: str, tags: dict[str, Any], score: float) -> tuple[str, bool]:
-        """Register ``source`` as a new version of ``name``; move ``@champion`` only if ``score`` beats it.
+    def register(  # noqa: PLR0913
+        self,
+        name: str,
+        source: str,
+        run_id: str,
+        tags: dict[str, Any],
+        score: float,
+        *,
+        model_id: str | None = None,
+        description: str | None = None,
+    ) -> tuple[str, bool]:
+        """Register ``source`` (a logged model's URI) as a new version of ``name``; ``@champion`` moves if it is better.
+
+        The alias moves only when ``score`` beats the current champion's ``validation_score``.
 
         Returns:
             (version, whether it became champion).
@@ -215,7 +249,14 @@ class Tracker:
             self.client.create_registered_model(name, description="kobench: best checkpoint per task x model")
         except MlflowException:
             pass  # exists already
-        version = self.client.create_model_version(name, source, run_id=run_id, tags={k: str(v) for k, v in tags.items()})
+        version = self.client.create_model_version(
+            name,
+            source,
+            run_id=run_id,
+            tags={k: str(v) for k, v in tags.items()},
+            description=description,
+            model_id=model_id,
+        )
         try:
             champion = self.client.get_model_version_by_alias(name, "champion")
             current = float(champion.tags.get("validation_score", "-inf"))

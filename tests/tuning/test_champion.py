@@ -1,0 +1,175 @@
+"""The registered champion is an MLflow Model: pyfunc predictions equal predictions-test.jsonl for every family,
+`mlflow models serve` answers, `kobench predict` grades any version, and every run records its datasets."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from kobench.config import ModelParams, Params
+from kobench.data.splits import task_rows
+from kobench.engine.models import ModelRef
+from kobench.engine.runs import run_config
+from kobench.names import registered_model
+from kobench.tasks import get_task
+from kobench.tuning.champion import CHECKPOINT, input_frame
+from kobench.tuning.study import StudyPaths, run_study
+from kobench.tuning.tracking import Tracker
+
+FAMILIES = {"nsmc": "classification", "korsts": "regression", "naver-ner": "token_classification", "korquad": "span_qa"}
+
+
+def _study(task: str, root: Path, prepared, tiny_models) -> dict:  # noqa: ANN001
+    """One real one-trial study of ``task`` on a tiny model, its stores under ``root``."""
+    params = Params.model_validate({
+        "tune": {"n_trials": 1, "storage": f"sqlite:///{root}/optuna.db",
+                 "search_space": {"lr": {"low": 1e-3, "high": 1e-3}, "epochs": {"low": 1, "high": 1}}},
+        "train": {"batch_size": 16, "eval_batch_size": 8},  # several evaluation batches: their order matters
+    })
+    spec = get_task(task)
+    ref = ModelRef("tiny", ModelParams(id=str(tiny_models("bert")), local_only=True, size="small"))
+    base = run_config(params, spec, ref, max_seq_len=64)
+    paths = StudyPaths(prepared=prepared(task), features=root / "features", outputs=root / "outputs" / task,
+                       metrics_file=root / "metrics" / task / "tiny.json")
+    tracker = Tracker(f"sqlite:///{root}/mlflow.db", "kobench")
+    result = run_study(spec, ref, params, base, paths, n_trials=1, storage_url=params.tune.storage, tracker=tracker)
+    assert result.complete
+    return {"spec": spec, "paths": paths, "tracker": tracker, "result": result, "uri": tracker.uri}
+
+
+@pytest.fixture(scope="module")
+def studies(tmp_path_factory: pytest.TempPathFactory, tiny_models) -> dict:  # noqa: ANN001
+    from kobench.data.prepare import prepare_task
+    from synthetic import write_raw
+
+    root = tmp_path_factory.mktemp("champions")
+
+    def prepared(task: str) -> Path:
+        prepare_task(get_task(task), write_raw(task, root / "raw" / task), root / "prepared" / task)
+        return root / "prepared" / task
+
+    return {task: _study(task, root, prepared, tiny_models) for task in FAMILIES}
+
+
+def _written(study: dict) -> list[dict]:
+    lines = (study["paths"].outputs / "final" / "predictions-test.jsonl").read_text(encoding="utf-8").splitlines()
+    return [json.loads(line) for line in lines]
+
+
+@pytest.mark.parametrize("task", FAMILIES)
+def test_the_champion_pyfunc_predicts_what_predictions_test_holds(studies: dict, task: str) -> None:
+    import mlflow
+    import transformers
+
+    study, spec = studies[task], get_task(task)
+    mlflow.set_tracking_uri(study["uri"])
+    uri = f"models:/{registered_model(task, 'tiny')}@champion"
+    model = mlflow.pyfunc.load_model(uri)
+    rows = task_rows(spec, study["paths"].prepared, "test")
+    predicted = model.predict(input_frame(task, rows))
+    assert [{"id": r["id"], "prediction": p} for r, p in zip(rows, predicted)] == _written(study)
+
+    info = model.metadata
+    assert [c["name"] for c in json.loads(info.signature.to_dict()["inputs"])] == list(input_frame(task, rows[:1]))
+    assert info.saved_input_example_info["type"] == "dataframe"
+    requirements = (Path(mlflow.artifacts.download_artifacts(uri)) / "requirements.txt").read_text()
+    assert "torch==" in requirements and "transformers==" in requirements
+    client = study["tracker"].client
+    version = client.get_model_version_by_alias(registered_model(task, "tiny"), "champion")
+    assert version.run_id == study["result"].run_ids["final"] and version.source.startswith("models:/m-")
+    for line in (f"**{spec.name}** ({FAMILIES[task]})", "prepared digest", "base model:", "hyper-parameters: lr"):
+        assert line in version.description
+    local = Path(mlflow.artifacts.download_artifacts(uri)) / CHECKPOINT
+    auto = getattr(transformers, {"span_qa": "AutoModelForQuestionAnswering",
+                                  "token_classification": "AutoModelForTokenClassification"}.get(FAMILIES[task],
+                                  "AutoModelForSequenceClassification"))
+    assert auto.from_pretrained(local).config.model_type == "bert"
+
+
+def test_every_trial_and_the_final_run_record_their_datasets(studies: dict) -> None:
+    study = studies["nsmc"]
+    client, result = study["tracker"].client, study["result"]
+    trial = study["tracker"].children(result.run_ids["study"], "trial")[0]
+    digest = client.get_run(result.run_ids["study"]).data.tags["kobench.prepared_digest"]
+    expected = {trial.info.run_id: ["train", "validation"], result.run_ids["final"]: ["train", "validation", "test"]}
+    for run_id, splits in expected.items():
+        inputs = client.get_run(run_id).inputs.dataset_inputs
+        by_split = {next(t.value for t in i.tags if t.key == "mlflow.data.context"): i for i in inputs}
+        assert sorted(by_split) == sorted(splits)
+        for split, item in by_split.items():
+            tags = {t.key: t.value for t in item.tags}
+            assert item.dataset.name == f"nsmc/{split}" and item.dataset.digest == digest[:32]
+            assert tags["kobench.prepared_digest"] == digest and tags["kobench.subsampled"] == "false"
+            assert json.loads(item.dataset.profile)["num_rows"] == int(tags["kobench.rows"]) > 0
+            assert json.loads(item.dataset.source)["url"].startswith("https://raw.githubusercontent.com/e9t/nsmc/")
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def test_mlflow_models_serve_answers_invocations(studies: dict, tmp_path: Path) -> None:
+    study, port = studies["korsts"], _free_port()
+    bin_dir = str(Path(sys.executable).parent)
+    env = {**os.environ, "MLFLOW_TRACKING_URI": study["uri"], "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}"}
+    uri = f"models:/{registered_model('korsts', 'tiny')}@champion"
+    server = subprocess.Popen(
+        [str(Path(bin_dir) / "mlflow"), "models", "serve", "-m", uri, "--env-manager", "local", "--host", "127.0.0.1",
+         "--port", str(port)], env=env, stdout=subprocess.DEVNULL, stderr=(tmp_path / "serve.log").open("w"),
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/ping", timeout=2)
+                break
+            except OSError:
+                assert server.poll() is None and time.monotonic() < deadline, (tmp_path / "serve.log").read_text()
+                time.sleep(0.5)
+        rows = task_rows(get_task("korsts"), study["paths"].prepared, "test")  # the same batches as the final run
+        body = {"dataframe_split": input_frame("korsts", rows).to_dict(orient="split")}
+        request = urllib.request.Request(f"http://127.0.0.1:{port}/invocations", data=json.dumps(body).encode(),
+                                         headers={"Content-Type": "application/json"})
+        answer = json.loads(urllib.request.urlopen(request, timeout=60).read())
+        expected = {r["id"]: r["prediction"] for r in _written(study)}
+        assert answer["predictions"] == [expected[r["id"]] for r in rows]
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
+def test_kobench_predict_writes_what_kobench_score_grades(studies: dict, tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from kobench.cli import app
+    from kobench.engine.scoring import score_file
+
+    study, spec = studies["naver-ner"], get_task("naver-ner")
+    rows = task_rows(spec, study["paths"].prepared, "test")
+    inputs = tmp_path / "inputs.csv"  # CSV: the eojeols space-separated
+    with inputs.open("w", encoding="utf-8", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerows([("id", "tokens"), *((r["id"], " ".join(r["tokens"])) for r in rows)])
+    uri = f"models:/{registered_model('naver-ner', 'tiny')}@champion"
+    env = {"MLFLOW_TRACKING_URI": study["uri"]}
+    out = CliRunner().invoke(app, ["predict", "--task", "naver-ner", "--model-uri", uri, "--input", str(inputs),
+                                   "--output", str(tmp_path / "p.jsonl")], env=env)
+    assert out.exit_code == 0, out.output
+    assert score_file(spec, study["paths"].prepared, tmp_path / "p.jsonl") == {
+        "task": "naver-ner", "split": "test", "rows": len(rows), **study["result"].test
+    }
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"id": "1", "text": "no tokens"}\n', encoding="utf-8")
+    out = CliRunner().invoke(app, ["predict", "--task", "naver-ner", "--model-uri", uri, "--input", str(bad)], env=env)
+    assert out.exit_code != 0 and f"{bad}:1: missing input column(s) tokens" in str(out.exception)
