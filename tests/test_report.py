@@ -93,3 +93,22 @@ def test_the_subsampling_note_comes_from_what_each_study_recorded(tmp_path: Path
     _metrics(tmp_path, "nsmc", "mine", _complete({"accuracy": 0.9}, rows_subsampled={"train": None, "eval": None}))
     write_report(_params(tmp_path))
     assert "subsampled" not in (tmp_path / "reports" / "results.md").read_text(encoding="utf-8")
+
+
+def test_a_study_outside_params_yaml_gets_its_own_row_plots_and_protocol_line(tmp_path: Path) -> None:
+    # `kobench tune --model ./my-encoder`: not in run.models, not in the catalogue; params.yaml runs only nsmc
+    _metrics(tmp_path, "nsmc", "mine", _complete({"accuracy": 0.9}))
+    _metrics(tmp_path, "korsts", "my-encoder", _complete(
+        {"spearman": 0.812}, best_trial=0, best_params={"lr": 3e-05, "epochs": 2}, rows_used={"train": 500, "test": 100},
+        rows_subsampled={"train": 500, "eval": None}, seeds={"seeds": [1, 2], "test": {}, "mean": 0.81, "std": 0.01}))
+    asked: list[str] = []
+    write_report(_params(tmp_path), study_plots=lambda study, out: asked.append(study) or [])
+    markdown = (tmp_path / "reports" / "results.md").read_text(encoding="utf-8")
+    row = _row(markdown, "my-encoder (ours)")
+    assert row[6] == "**81.00 ± 1.00** (-, Δ n/a)"  # KorSTS: the seeds' mean, the only number in its column
+    assert asked == ["nsmc-mine", "korsts-my-encoder"]  # run set first, then the others
+    assert ("- my-encoder × korsts: validation-selected; 1 complete, 0 pruned, 0 failed trials; best lr 3e-05, "
+            "epochs 2; rows train 500 / test 100 (subsampled); final seeds 1, 2") in markdown
+    assert json.loads((tmp_path / "reports" / "results.json").read_text())["korsts"]["my-encoder"]["spearman"] == 81.0
+    html = (tmp_path / "reports" / "index.html").read_text(encoding="utf-8")
+    assert "my-encoder (ours)" in html and "my-encoder × korsts: validation-selected" in html

@@ -83,7 +83,7 @@ class RunResult:
 
 _COMPLETE_ONLY = frozenset(
     {"protocol", "best_trial", "best_params", "validation", "test", "seeds", "registered_model", "registered_version",
-     "champion", "rows_subsampled"}
+     "champion", "rows_subsampled", "rows_used"}
 )  # fmt: skip
 
 
@@ -112,6 +112,7 @@ class StudyResult:
     registered_version: str | None = None
     champion: bool | None = None
     rows_subsampled: dict[str, int | None] | None = None  # the train / eval row limits the study ran with
+    rows_used: dict[str, int] | None = None  # rows of each split the final run used
 
     @property
     def complete(self) -> bool:
@@ -123,7 +124,7 @@ class StudyResult:
         order = [
             "status", "task", "model", "model_id", "model_revision", "size", "study", "main_metric", "reason",
             "protocol", "best_trial", "best_params", "validation", "test", "seeds", "run_ids", "registered_model",
-            "registered_version", "champion", "trials", "rows_subsampled",
+            "registered_version", "champion", "trials", "rows_subsampled", "rows_used",
         ]  # fmt: skip
         values = dataclasses.asdict(self)
         skip = {"reason"} if self.complete else _COMPLETE_ONLY

@@ -75,49 +75,59 @@ def _published(published: dict[str, Any], model: str, task: str) -> list[float] 
     return [float(v) for v in value] if isinstance(value, list) else [float(value)]
 
 
+def studied_models(metrics_root: Path) -> list[str]:
+    """Every model with a study details file under ``<metrics>/<task>/``, in name order."""
+    found = {p.name.removesuffix(".study.json") for task in TASKS for p in (metrics_root / task).glob("*.study.json")}
+    return sorted(found)
+
+
 def collect(params: Params, champion_metrics: Any = None) -> list[Row]:
-    """Rows for every model run (params ``run.models``) and every published row, cells for every task.
+    """Rows for the run set, then every other studied model, then the published rows; a cell for every task.
+
+    A cell shows what its study recorded wherever a study file exists (also a ``kobench tune --model ./dir``
+    study outside params.yaml); a run-set cell without one is "missing".
 
     Args:
         params: the project's params.
         champion_metrics: ``(task, model) -> (metrics dict, source)`` from the registry, or None offline.
     """
     published = published_table()
-    models = list(dict.fromkeys([*params.run.models, *published["rows"]]))
+    ran_models = list(dict.fromkeys([*params.run.models, *studied_models(params.base.paths.metrics)]))
     rows = []
-    for model in models:
+    for model in dict.fromkeys([*ran_models, *published["rows"]]):
         row_params = params.models.get(model)
         pub = published["rows"].get(model, {})
-        ran = model in params.run.models
-        cells = {task: _cell(params, published, task, model, ran, champion_metrics) for task in TASKS}
+        cells = {task: _cell(params, published, task, model, champion_metrics) for task in TASKS}
+        recorded = next((c.study for c in cells.values() if c.study is not None), None)
+        size_class = row_params.size if row_params else recorded.size if recorded else pub.get("class", "base")
         rows.append(
             Row(
                 model=model,
                 display=(row_params.display if row_params and row_params.display else pub.get("display", model)),
                 size=(row_params.published_size if row_params and row_params.published_size else pub.get("size", "")) or "",
-                size_class=(row_params.size if row_params else pub.get("class", "base")),
+                size_class=size_class,
                 cells=cells,
-                ran=ran,
+                ran=model in ran_models,
             )
         )
     return rows
 
 
-def _cell(params: Params, published: dict, task: str, model: str, ran: bool, champion_metrics: Any) -> Cell:
+def _cell(params: Params, published: dict, task: str, model: str, champion_metrics: Any) -> Cell:
     spec = TASKS[task]
     pub = _published(published, model, task)
-    if not ran or task not in params.run.tasks:
-        return Cell(task, model, "not run", published=pub)
     metrics_path = metrics_file(params.base.paths.metrics, task, model)
     path = details_file(metrics_path)
     if not path.exists():
-        return Cell(task, model, "missing", published=pub, reason=f"{path} not found (study not run yet)")
+        if model in params.run.models and task in params.run.tasks:
+            return Cell(task, model, "missing", published=pub, reason=f"{path} not found (study not run yet)")
+        return Cell(task, model, "not run", published=pub)
     try:
         saved = read_study(metrics_path)
     except (OSError, ValueError) as exc:
         return Cell(task, model, "failed", published=pub, reason=f"{path}: unreadable ({exc})")
     if not saved.complete:
-        return Cell(task, model, "failed", published=pub, reason=saved.reason or "study failed")
+        return Cell(task, model, "failed", published=pub, reason=saved.reason or "study failed", study=saved)
     metrics, source = saved.test, str(path)
     if champion_metrics is not None:
         found = champion_metrics(task, model)

@@ -53,6 +53,31 @@ def subsampling_note(rows: list[Row]) -> str | None:
     )
 
 
+def study_lines(rows: list[Row]) -> list[str]:
+    """One protocol line per study, from what it recorded: selection, trials, best parameters, rows, seeds."""
+    lines = []
+    for row in rows:
+        for task, cell in row.cells.items():
+            study = cell.study
+            if study is None:
+                continue
+            counts = ", ".join(f"{study.trials.get(state, 0)} {state}" for state in ("complete", "pruned", "failed"))
+            if not study.complete:
+                lines.append(f"{row.model} × {task}: failed ({counts} trials)")
+                continue
+            best = ", ".join(f"{k} {v:.3g}" if isinstance(v, float) else f"{k} {v}" for k, v in study.best_params.items())
+            used = " / ".join(f"{split} {n:,}" for split, n in (study.rows_used or {}).items())
+            limits = study.rows_subsampled or {}
+            subsampled = " (subsampled)" if limits.get("train") or limits.get("eval") else ""
+            seeds = f"; final seeds {', '.join(map(str, study.seeds['seeds']))}" if study.seeds else ""
+            lines.append(
+                f"{row.model} × {task}: {study.protocol}-selected; {counts} trials; best {best}"
+                + (f"; rows {used}{subsampled}" if used else "")
+                + seeds
+            )
+    return lines
+
+
 def build_markdown(rows: list[Row], plots: list[tuple[str, str]], protocols: set[str], extra: list[str]) -> str:
     """results.md: Base and Small tables, the protocol, notes and the plots."""
     notes: list[str] = []
@@ -131,7 +156,7 @@ def write_report(params: Params, champion_metrics: Any = None, study_plots: Any 
     rows = collect(params, champion_metrics)
     plots = draw_plots(rows, out, study_plots=study_plots, curves=curves) if params.report.plots else []
     protocols = {c.protocol for r in rows for c in r.cells.values() if c.protocol} or {"validation"}
-    extra = [note] if (note := subsampling_note(rows)) else []
+    extra = ([note] if (note := subsampling_note(rows)) else []) + study_lines(rows)
     markdown = build_markdown(rows, plots, protocols, extra)
     write_results_json(out / "results.json", rows)
     write_text(out / "results.csv", results_csv(rows))

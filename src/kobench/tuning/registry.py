@@ -94,6 +94,7 @@ def finalize(  # noqa: PLR0913
         champion=champion,
         trials=summary,
         rows_subsampled={"train": base.max_train_samples, "eval": base.max_eval_samples},
+        rows_used={split: len(split_rows) for split, split_rows in rows.items()},
     )
     write_study(paths.metrics_file, result)
     return result
