@@ -323,6 +323,21 @@ def report(params_file: ParamsOpt = Path("params.yaml")) -> None:
     typer.echo(f"{done} result cell(s) -> {report_path(params)}")
 
 
+@app.command()
+def ui(
+    mlflow_port: Annotated[int, typer.Option(help="Port of the MLflow UI.")] = 5000,
+    optuna_port: Annotated[int, typer.Option(help="Port of the Optuna dashboard.")] = 8080,
+    host: Annotated[str, typer.Option(help="Address to bind (loopback by default).")] = "127.0.0.1",
+    params_file: ParamsOpt = Path("params.yaml"),
+) -> None:
+    """Start the MLflow UI and the Optuna dashboard over this project's stores; Ctrl-C stops both."""
+    from kobench.config import load_params
+    from kobench.tools.ui import run, services
+
+    params = load_params(params_file, missing_ok=True)
+    raise typer.Exit(run(services(_tracking_uri(params), params.tune.storage, host, mlflow_port, optuna_port)))
+
+
 def _run_setup(params_file: Path, task: str, model: str, options: dict):  # noqa: ANN202
     """Params, task, model and the RunConfig with every command-line option that was given."""
     from kobench.engine.runs import run_config

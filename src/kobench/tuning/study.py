@@ -77,6 +77,14 @@ def _create_optuna_storage(url: str) -> None:
     optuna.storages.RDBStorage(url).engine.dispose()
 
 
+def init_storage(url: str) -> None:
+    """Create the Optuna store at ``url`` (schema included) unless it exists; safe between parallel processes."""
+    from kobench.storelock import create_sqlite_atomically, store_init_lock
+
+    with store_init_lock(url):
+        create_sqlite_atomically(url, _create_optuna_storage)
+
+
 PARENT_ATTR = "mlflow_parent_run_id"
 
 

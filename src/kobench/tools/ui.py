@@ -1,0 +1,104 @@
+"""``kobench ui``: the MLflow UI and the Optuna dashboard of this project's stores, side by side on 127.0.0.1.
+
+Both run as child processes in process groups of their own; Ctrl-C or SIGTERM stops both, and if either exits
+the other is stopped too, so nothing is left listening.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from kobench.errors import KobenchError
+
+
+@dataclass
+class Service:
+    """A server this command starts (or only names, when it runs elsewhere)."""
+
+    name: str
+    url: str
+    command: list[str] | None  # None: not started here (a remote MLflow server)
+
+
+def services(mlflow_uri: str, optuna_storage: str, host: str, mlflow_port: int, optuna_port: int) -> list[Service]:
+    """What to start: ``mlflow ui`` over a local store (a tracking server is only named), ``optuna-dashboard``."""
+    found = []
+    if mlflow_uri.startswith(("http://", "https://")):
+        found.append(Service("MLflow", mlflow_uri, None))
+    else:
+        command = [_tool("mlflow"), "ui", "--backend-store-uri", mlflow_uri, "--host", host, "--port", str(mlflow_port)]
+        found.append(Service("MLflow UI", f"http://{host}:{mlflow_port}", command))
+    dashboard = shutil.which("optuna-dashboard", path=_path())
+    if dashboard is None:
+        print("optuna-dashboard is not installed (pip install 'kobench[ui]'): MLflow only", file=sys.stderr)
+    else:
+        from kobench.tuning.study import init_storage
+
+        init_storage(optuna_storage)  # the dashboard cannot open a store without Optuna's tables
+        command = [dashboard, optuna_storage, "--host", host, "--port", str(optuna_port), "--quiet"]
+        found.append(Service("Optuna dashboard", f"http://{host}:{optuna_port}", command))
+    return found
+
+
+def _path() -> str:
+    """PATH with this interpreter's bin folder first, where the MLflow and Optuna commands of this install live."""
+    return f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
+
+
+def _tool(name: str) -> str:
+    found = shutil.which(name, path=_path())
+    if found is None:
+        raise KobenchError(f"{name} not found on PATH")
+    return found
+
+
+def run(found: list[Service]) -> int:
+    """Start every service, print its URL, wait; stop them all on Ctrl-C, SIGTERM or when one exits."""
+    env = {**os.environ, "PATH": _path()}
+    children: list[tuple[Service, subprocess.Popen]] = []
+    stop = {"signal": None}
+
+    def on_signal(signum: int, _frame: object) -> None:
+        stop["signal"] = signum
+
+    previous = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        for service in found:
+            if service.command is not None:
+                children.append((service, subprocess.Popen(service.command, env=env, start_new_session=True)))
+            print(f"{service.name}: {service.url}", flush=True)
+        print("Ctrl-C stops " + ("both" if len(children) > 1 else "it"), flush=True)
+        while stop["signal"] is None:
+            ended = [(s, p) for s, p in children if p.poll() is not None]
+            if ended:
+                service, process = ended[0]
+                print(f"{service.name} exited with {process.returncode}; stopping", file=sys.stderr, flush=True)
+                return 1
+            time.sleep(0.2)
+        return 0
+    finally:
+        for _, process in children:
+            _stop(process)
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+
+def _stop(process: subprocess.Popen, grace: float = 10.0) -> None:
+    """SIGTERM to the child's process group (its workers too), SIGKILL after ``grace`` seconds."""
+    for signum in (signal.SIGTERM, signal.SIGKILL):
+        try:
+            os.killpg(process.pid, signum)
+        except ProcessLookupError:
+            return
+        try:
+            process.wait(timeout=grace)
+            return
+        except subprocess.TimeoutExpired:
+            continue

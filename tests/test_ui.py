@@ -1,0 +1,55 @@
+"""`kobench ui`: the MLflow UI and the Optuna dashboard on 127.0.0.1 over the project's stores; Ctrl-C stops both."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _answers(url: str) -> bool:
+    try:
+        return urllib.request.urlopen(url, timeout=2).status == 200
+    except OSError:
+        return False
+
+
+def test_ui_serves_both_and_ctrl_c_stops_both(tmp_path: Path) -> None:
+    bin_dir = Path(sys.executable).parent
+    if shutil.which("optuna-dashboard", path=str(bin_dir)) is None:
+        pytest.skip("optuna-dashboard is not installed (pip install -e '.[dev]')")
+    mlflow_port, optuna_port = _free_port(), _free_port()
+    env = {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}"}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "kobench.cli", "ui", "--mlflow-port", str(mlflow_port), "--optuna-port", str(optuna_port)],
+        cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )
+    urls = [f"http://127.0.0.1:{mlflow_port}/health", f"http://127.0.0.1:{optuna_port}/dashboard"]
+    try:
+        deadline = time.monotonic() + 90
+        while not all(_answers(url) for url in urls):
+            assert process.poll() is None and time.monotonic() < deadline, process.stdout.read()
+            time.sleep(0.5)
+        assert (tmp_path / "mlflow.db").exists() and (tmp_path / "optuna.db").exists()  # the project's own stores
+        process.send_signal(signal.SIGINT)  # what Ctrl-C sends
+        out, _ = process.communicate(timeout=30)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert process.returncode == 0, out
+    assert f"MLflow UI: http://127.0.0.1:{mlflow_port}" in out and f"Optuna dashboard: http://127.0.0.1:{optuna_port}" in out
+    assert not any(_answers(url) for url in urls)  # nothing left listening
