@@ -6,9 +6,9 @@ import shutil
 from pathlib import Path
 
 import pytest
-from test_report import _complete, _metrics, _params
 
 from kobench.report.tables import write_report
+from test_report import _complete, _metrics, _params
 
 BROWSERS = ("chromium", "chromium-browser", "google-chrome")
 
