@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 import sys
 from pathlib import Path
 from typing import Annotated, Optional
@@ -114,8 +115,10 @@ def train(
 ) -> None:
     """Fine-tune MODEL on TASK once: best checkpoint on validation, scored once on test."""
     options = {k: v for k, v in locals().items() if k not in ("task", "model", "run_name", "params_file")}
+    import dataclasses
     import json
 
+    from kobench.engine.devices import lease, resolve_slots
     from kobench.engine.training import train as train_run
     from kobench.names import run_dir
 
@@ -123,7 +126,12 @@ def train(
     paths = params.base.paths
     _preflight(params, spec, ref, config)
     folder = run_dir(paths.outputs, task, ref.slug, run_name)
-    result = train_run(spec, ref, config, prepared_dir=paths.prepared / task, run_dir=folder, features_dir=paths.features)
+    with lease(resolve_slots(params.train.devices, params.train.trials_per_device), f"train {task} {ref.key}") as held:
+        if held is not None:
+            config = dataclasses.replace(config, device=held.slot.device)
+        result = train_run(
+            spec, ref, config, prepared_dir=paths.prepared / task, run_dir=folder, features_dir=paths.features
+        )
     summary = {k: getattr(result, k) for k in ("task", "model", "protocol", "validation", "test")}
     typer.echo(json.dumps(summary, indent=2, ensure_ascii=False, default=str))
 
@@ -262,12 +270,22 @@ def tune(
     padding: PaddingOpt = None,
     precision: PrecisionOpt = None,
     device: DeviceOpt = None,
+    workers: Annotated[
+        Optional[int], typer.Option(help="Worker processes on this machine (default tune.workers, else one per slot).")
+    ] = None,
+    worker: Annotated[bool, typer.Option(hidden=True, help="Run trials only (a worker of --workers).")] = False,
     params_file: ParamsOpt = Path("params.yaml"),
 ) -> None:
     """Tune lr and epochs of MODEL on TASK with Optuna; track in MLflow; register the best checkpoint."""
-    options = {k: v for k, v in locals().items() if k not in ("task", "model", "n_trials", "storage", "params_file")}
+    options = {
+        k: v
+        for k, v in locals().items()
+        if k not in ("task", "model", "n_trials", "storage", "workers", "worker", "params_file")
+    }
+    from kobench.engine.devices import resolve_slots
     from kobench.names import metrics_file, study_outputs
-    from kobench.tuning.study import StudyPaths, run_study
+    from kobench.tuning.study import StudyPaths, run_study, work
+    from kobench.tuning.workers import worker_command
 
     params, spec, ref, base = _run_setup(params_file, task, model, options)
     paths = params.base.paths
@@ -280,15 +298,23 @@ def tune(
         metrics_file=metrics_file(paths.metrics, task, ref.slug),
     )
     tracker = _tracker(params)
+    slots = resolve_slots(params.train.devices, params.train.trials_per_device)
+    budget = n_trials or params.tune.n_trials
+    if worker:
+        work(spec, ref, params, base, study_paths, n_trials=budget, storage_url=url, tracker=tracker, slots=slots)
+        return
     result = run_study(
         spec,
         ref,
         params,
         base,
         study_paths,
-        n_trials=n_trials or params.tune.n_trials,
+        n_trials=budget,
         storage_url=url,
         tracker=tracker,
+        slots=slots,
+        workers=workers or params.tune.workers or max(1, len(slots)),
+        worker_command=worker_command(sys.argv[1:]),
     )
     if not result.complete:
         # non-zero: DVC must not record the stage as done, so a re-run after the fix trains again
@@ -386,15 +412,22 @@ def _task_and_model(params_file: Path, task: str, model: str):  # noqa: ANN202
 
 def main() -> None:
     """Entry point: user-facing errors become one line on stderr and exit code 2."""
+    from kobench.interrupts import received, stop_on_signals
+
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    stop_on_signals()
     try:
         app()
     except KobenchError as exc:
         typer.echo(f"error: {exc}", err=True)
         sys.exit(2)
-    except KeyboardInterrupt:
-        typer.echo("interrupted", err=True)
-        sys.exit(130)
+    except (KeyboardInterrupt, SystemExit) as exc:
+        # typer turns an interruption into exit 130; the code tells which signal it was: 130 SIGINT, 143 SIGTERM
+        if isinstance(exc, SystemExit) and received() is None:
+            raise
+        signum = received() or signal.SIGINT
+        typer.echo(f"interrupted ({signal.Signals(signum).name})", err=True)
+        sys.exit(128 + signum)
 
 
 if __name__ == "__main__":

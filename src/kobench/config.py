@@ -120,6 +120,10 @@ class TrainParams(_Section):
     selection: Literal["validation", "test"] = "validation"
     device: Literal["auto", "cpu", "cuda"] = "auto"
     save_checkpoint: bool = True
+    # device slots that trials lease (engine/devices.py): auto = every visible GPU (none on a CPU-only machine),
+    # or a list of GPU indices and "cpu" entries; trials_per_device slots on each
+    devices: Literal["auto"] | list[int | Literal["cpu"]] = "auto"
+    trials_per_device: int = Field(1, gt=0)
 
 
 class TuneParams(_Section):
@@ -134,6 +138,7 @@ class TuneParams(_Section):
     max_failures: int = Field(3, gt=0)  # consecutive failed trials after which a study stops
     heartbeat_seconds: int = Field(60, gt=0)
     storage: str = "sqlite:///optuna.db"
+    workers: int | None = Field(None, gt=0)  # processes per study on this machine; None: one per device slot
 
 
 class TrackingParams(_Section):

@@ -14,6 +14,7 @@ from pathlib import Path
 from kobench.atomic import atomic_path
 from kobench.errors import KobenchError
 from kobench.hashing import file_digests
+from kobench.interrupts import check as check_interrupted
 from kobench.tasks.spec import SPLITS, SourceFile, TaskSpec
 
 log = logging.getLogger(__name__)
@@ -112,6 +113,7 @@ def download(source: SourceFile, dest: Path, *, retries: int = 3, timeout: float
             last = str(getattr(exc, "reason", None) or exc)
             log.warning("%s: attempt %d/%d failed: %s", source.url, attempt, retries, last)
             if attempt < retries:
+                check_interrupted()
                 time.sleep(min(2.0 ** (attempt - 1), 10.0))
     raise FetchError(f"could not download {source.url} after {retries} attempts ({last}); {MIRROR_HINT}")
 
@@ -122,6 +124,7 @@ def _stream(url: str, target: Path, timeout: float) -> None:
         expected = response.headers.get("Content-Length")
         copied = 0
         while chunk := response.read(1 << 20):
+            check_interrupted()
             out.write(chunk)
             copied += len(chunk)
     if expected is not None and copied != int(expected):

@@ -12,6 +12,7 @@ from typing import Any
 from kobench.errors import DataError
 from kobench.families import get_family
 from kobench.families.base import Origin
+from kobench.interrupts import check as check_interrupted
 from kobench.tasks.spec import TaskSpec
 
 Record = tuple[int | None, dict[str, Any]]
@@ -114,6 +115,7 @@ def read_rows(spec: TaskSpec, path: Path, split: str) -> list[dict[str, Any]]:
     family = get_family(spec.family)
     rows, seen = [], set()
     for line, record in records:
+        check_interrupted()
         row = family.build_row(spec, record, Origin(path, line, split))
         if row is None:
             continue

@@ -9,6 +9,7 @@ import torch
 from kobench.engine.batching import Collator, make_batches
 from kobench.engine.runtime import Runtime
 from kobench.families.base import EncodeSettings, Features, Outputs, TaskFamily
+from kobench.interrupts import check as check_interrupted
 from kobench.progress import Progress
 from kobench.tasks.spec import TaskSpec
 
@@ -39,6 +40,7 @@ class Evaluator:
         outputs: Outputs = {name: [None] * len(self.lengths) for name in self.family.output_names}
         shown = Progress(len(self.batches), f"{self.spec.name} evaluation ({len(self.rows):,} rows)")
         for batch in self.batches:
+            check_interrupted()
             shown.advance(samples=len(batch))
             inputs = {k: v.to(self.runtime.device) for k, v in self.collator(self.features, batch, labels=False).items()}
             with self.runtime.autocast():

@@ -14,6 +14,7 @@ import pyarrow.parquet as pq
 
 from kobench.atomic import atomic_path
 from kobench.families.base import EncodeSettings, Features, TaskFamily
+from kobench.interrupts import check as check_interrupted
 from kobench.tasks.spec import TaskSpec
 
 log = logging.getLogger(__name__)
@@ -97,6 +98,7 @@ def encode_in_chunks(
     shown = Progress(len(rows), f"{spec.name} tokenising", unit="rows")
     features: Features = {}
     for start in range(0, len(rows), CHUNK_ROWS):
+        check_interrupted()
         block = rows[start : start + CHUNK_ROWS]
         part = family.encode(spec, block, tokenizer, settings, train=train)
         if "example_index" in part:

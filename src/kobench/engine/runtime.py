@@ -22,9 +22,9 @@ class Runtime:
         """Resolve ``auto`` choices; asking for CUDA or bf16 where unavailable is an error, not a fallback."""
         if device == "auto":
             device = "cuda" if torch.cuda.is_available() else "cpu"
-        if device == "cuda" and not torch.cuda.is_available():
-            raise KobenchError("train.device is cuda but no CUDA device is available")
-        cuda = device == "cuda"
+        cuda = device.startswith("cuda")  # "cuda" or a leased "cuda:N"
+        if cuda and not torch.cuda.is_available():
+            raise KobenchError(f"train.device is {device} but no CUDA device is available")
         if precision == "auto":
             precision = "bf16" if cuda and torch.cuda.is_bf16_supported() else "fp32"
         if precision == "bf16" and not cuda:

@@ -23,6 +23,7 @@ from kobench.engine.runtime import Runtime
 from kobench.errors import KobenchError
 from kobench.families import get_family
 from kobench.families.base import EncodeSettings, TaskFamily, label_maps
+from kobench.interrupts import check as check_interrupted
 from kobench.progress import Progress
 from kobench.records import RunResult
 from kobench.tasks.spec import TaskSpec
@@ -207,6 +208,7 @@ class _TrainLoop:
             started = time.perf_counter()
             shown = Progress(len(batches), f"{self.spec.name} epoch {epoch + 1}/{self.config.epochs}")
             for index, batch in enumerate(batches, start=1):
+                check_interrupted()
                 running += self._step(batch)
                 step += 1
                 shown.advance(samples=len(batch), loss=lambda running=running, index=index: float(running / index))

@@ -65,13 +65,16 @@ def study_lines(rows: list[Row]) -> list[str]:
             if not study.complete:
                 lines.append(f"{row.model} × {task}: failed ({counts} trials)")
                 continue
-            best = ", ".join(f"{k} {v:.3g}" if isinstance(v, float) else f"{k} {v}" for k, v in study.best_params.items())
+            best = ", ".join(
+                f"{k} {v:.3g}" if isinstance(v, float) else f"{k} {v}" for k, v in (study.best_params or {}).items()
+            )
             used = " / ".join(f"{split} {n:,}" for split, n in (study.rows_used or {}).items())
             limits = study.rows_subsampled or {}
             subsampled = " (subsampled)" if limits.get("train") or limits.get("eval") else ""
             seeds = f"; final seeds {', '.join(map(str, study.seeds['seeds']))}" if study.seeds else ""
             lines.append(
-                f"{row.model} × {task}: {study.protocol}-selected; {counts} trials; best {best}"
+                f"{row.model} × {task}: {study.protocol}-selected; {counts} trials"
+                + (f"; best {best}" if best else "")
                 + (f"; rows {used}{subsampled}" if used else "")
                 + seeds
             )

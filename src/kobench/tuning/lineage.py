@@ -39,6 +39,7 @@ def dataset_inputs(
             warnings.simplefilter("ignore")
             frame = pd.DataFrame(split_rows)
             dataset = from_pandas(frame, source=HTTPDatasetSource(source.url), name=name, digest=digest[:DIGEST_LENGTH])
+            entity = dataset._to_mlflow_entity()  # computes the schema
         tags = {
             "mlflow.data.context": split,
             "kobench.rows": str(used),
@@ -48,5 +49,5 @@ def dataset_inputs(
             "kobench.upstream_sha256": source.sha256 or "",
             "kobench.upstream_git_sha1": source.git_sha1 or "",
         }
-        inputs.append(DatasetInput(dataset._to_mlflow_entity(), tags=[InputTag(k, v) for k, v in tags.items() if v]))
+        inputs.append(DatasetInput(entity, tags=[InputTag(k, v) for k, v in tags.items() if v]))
     return inputs

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 import shutil
@@ -12,6 +13,7 @@ from typing import Any
 
 from kobench.config import Params
 from kobench.data.splits import task_rows
+from kobench.engine.devices import Slot, lease
 from kobench.engine.models import ModelRef
 from kobench.engine.outputs import write_predictions
 from kobench.engine.training import RunConfig, evaluate_checkpoint, inference_setup, train
@@ -39,12 +41,41 @@ def finalize(  # noqa: PLR0913
     best_number: int,
     best_params: dict[str, Any],
     best_attrs: dict[str, Any],
+    slots: list[Slot] | tuple = (),
 ) -> StudyResult:
-    """Test the best checkpoint once, register it, run the optional extra seeds, write the metrics file."""
+    """Test the best checkpoint once, register it, run the optional extra seeds, write the metrics file.
+
+    The work holds one device slot; the final run ends FAILED, or KILLED when interrupted, if it cannot finish.
+    """
+    with lease(list(slots), f"{study} final") as held:
+        device = held.slot.device if held is not None else base.device
+        return _finalize(
+            spec, ref, params, dataclasses.replace(base, device=device), paths, tracker, parent, tags, study, summary,
+            best_number=best_number, best_params=best_params, best_attrs=best_attrs,
+        )  # fmt: skip
+
+
+def _finalize(  # noqa: PLR0913
+    spec: TaskSpec,
+    ref: ModelRef,
+    params: Params,
+    base: RunConfig,
+    paths: Any,
+    tracker: Tracker,
+    parent: str,
+    tags: dict[str, str],
+    study: str,
+    summary: dict[str, Any],
+    *,
+    best_number: int,
+    best_params: dict[str, Any],
+    best_attrs: dict[str, Any],
+) -> StudyResult:
     config = dataclasses.replace(base, lr=best_params["lr"], epochs=best_params["epochs"])
     main = spec.main_metric
     paths.outputs.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=paths.outputs, prefix=".final-") as scratch:
+    with contextlib.ExitStack() as stack:
+        scratch = stack.enter_context(tempfile.TemporaryDirectory(dir=paths.outputs, prefix=".final-"))
         checkpoint, validation, kept = _best_checkpoint(spec, ref, config, paths, best_attrs, Path(scratch) / "checkpoint")
         test, predictions = evaluate_checkpoint(
             spec, ref, checkpoint, config, prepared_dir=paths.prepared, features_dir=paths.features
@@ -52,6 +83,7 @@ def finalize(  # noqa: PLR0913
         write_predictions(paths.outputs / "final" / "predictions-test.jsonl", get_family(spec.family), spec, predictions)
         final_params = {**dataclasses.asdict(config), "model_id": ref.id, "task": spec.name, "best_trial": best_number}
         run_id = tracker.start_child(parent, "final", FINAL, final_params, tags)
+        stack.enter_context(tracker.ending(run_id))  # FINISHED, or FAILED / KILLED if anything below stops it
         rows = used_rows(spec, paths.prepared, config)
         digest = tags["kobench.prepared_digest"]
         tracker.log_inputs(run_id, dataset_inputs(spec, paths.prepared, rows, digest, config.seed))
@@ -61,22 +93,21 @@ def finalize(  # noqa: PLR0913
         example = input_frame(spec.name, rows["test"][:2])
         source, model_id = log_champion(tracker, run_id, checkpoint, spec.name, setup, example)
         card = model_card(spec, ref, config, validation, test, digest, rows)
-    version_tags = {
-        "validation_score": validation[main],
-        "main_metric": main,
-        f"test_{main}": test[main],
-        "lr": config.lr,
-        "epochs": config.epochs,
-        "protocol": base.selection,
-        "best_trial": best_number,
-        "model_revision": ref.row.revision or "unpinned",
-    }
-    registered = registered_model(spec.name, ref.slug)
-    version, champion = tracker.register(
-        registered, source, run_id, version_tags, validation[main], model_id=model_id, description=card
-    )
-    tracker.set_tags(run_id, {"kobench.registered_version": version, "kobench.champion": champion})
-    tracker.end(run_id)
+        version_tags = {
+            "validation_score": validation[main],
+            "main_metric": main,
+            f"test_{main}": test[main],
+            "lr": config.lr,
+            "epochs": config.epochs,
+            "protocol": base.selection,
+            "best_trial": best_number,
+            "model_revision": ref.row.revision or "unpinned",
+        }
+        registered = registered_model(spec.name, ref.slug)
+        version, champion = tracker.register(
+            registered, source, run_id, version_tags, validation[main], model_id=model_id, description=card
+        )
+        tracker.set_tags(run_id, {"kobench.registered_version": version, "kobench.champion": champion})
     seeds = _extra_seeds(spec, ref, params, config, paths, tracker, parent, tags)
     _drop_other_checkpoints(paths.outputs / "trials", keep=kept)
     result = StudyResult(
@@ -158,16 +189,16 @@ def _extra_seeds(spec, ref, params, config, paths, tracker, parent, tags) -> dic
     for seed in seeds:
         seeded = dataclasses.replace(config, seed=seed, save_checkpoint=False)
         run_id = tracker.start_child(parent, f"seed-{seed}", SEED, dataclasses.asdict(seeded), tags)
-        result = train(
-            spec,
-            ref,
-            seeded,
-            prepared_dir=paths.prepared,
-            run_dir=paths.outputs / "seeds" / f"seed-{seed}",
-            features_dir=paths.features,
-        )
-        tracker.log_metrics(run_id, result.test, prefix="test_")
-        tracker.end(run_id)
+        with tracker.ending(run_id):
+            result = train(
+                spec,
+                ref,
+                seeded,
+                prepared_dir=paths.prepared,
+                run_dir=paths.outputs / "seeds" / f"seed-{seed}",
+                features_dir=paths.features,
+            )
+            tracker.log_metrics(run_id, result.test, prefix="test_")
         scores[seed] = result.test[spec.main_metric]
     values = list(scores.values())
     return {

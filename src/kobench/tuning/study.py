@@ -14,8 +14,11 @@ from typing import Any
 import optuna
 
 from kobench.config import Params, SearchSpaceParams
+from kobench.engine.devices import Lease, Slot, lease
 from kobench.engine.models import ModelRef
 from kobench.engine.training import RunConfig, train
+from kobench.interrupts import Interrupted
+from kobench.interrupts import check as check_interrupted
 from kobench.names import study_name
 from kobench.records import StudyResult
 from kobench.tasks.spec import TaskSpec
@@ -103,6 +106,7 @@ def parent_run(
         while (recorded := study.user_attrs.get(PARENT_ATTR)) is None and time.monotonic() < deadline:
             if study.get_trials(deepcopy=False):
                 break  # a study older than the record: nobody will write it
+            check_interrupted()
             time.sleep(0.2)
         if recorded is not None and tracker.reopen(recorded, name):
             return recorded
@@ -135,9 +139,10 @@ def claimed_trials(study: optuna.Study) -> int:
 class Objective:
     """One trial = one fine-tune with suggested lr/epochs, its own nested MLflow run, pruned on validation."""
 
-    def __init__(self, spec, ref, base, space, paths, tracker, parent, tags):  # noqa: ANN001, PLR0913
+    def __init__(self, spec, ref, base, space, paths, tracker, parent, tags, slots=()):  # noqa: ANN001, PLR0913
         self.spec, self.ref, self.base, self.space, self.paths = spec, ref, base, space, paths
         self.tracker, self.parent, self.tags = tracker, parent, tags
+        self.slots = list(slots)  # device slots to lease (engine/devices.py); none: the configured device
         self.consecutive_failures = 0  # of this process: a re-run after a fix starts from zero
 
     def config(self, trial: optuna.Trial) -> RunConfig:
@@ -147,10 +152,25 @@ class Objective:
         return dataclasses.replace(self.base, lr=lr, epochs=epochs)
 
     def __call__(self, trial: optuna.Trial) -> float:
-        """Train one trial; its MLflow run ends FINISHED, KILLED (pruned) or FAILED (with the reason)."""
+        """Lease a device slot and train one trial.
+
+        Its MLflow run ends FINISHED, KILLED (pruned or interrupted) or FAILED (with the reason).
+        """
         config = self.config(trial)
+        with lease(self.slots, f"{self.tags.get('kobench.study', 'study')} trial {trial.number}") as held:
+            if held is not None:
+                config = dataclasses.replace(config, device=held.slot.device)
+                trial.set_user_attr("slot", {"device": held.slot.device, "name": held.slot.name, "start": held.since})
+            try:
+                return self._run(trial, config, held)
+            finally:
+                if held is not None:  # recorded while the slot is still held
+                    trial.set_user_attr("slot", {**trial.user_attrs["slot"], "end": time.time()})
+
+    def _run(self, trial: optuna.Trial, config: RunConfig, held: Lease | None) -> float:
         params = {**dataclasses.asdict(config), "model_id": self.ref.id, "task": self.spec.name, "trial": trial.number}
-        run_id = self.tracker.start_child(self.parent, f"trial-{trial.number}", TRIAL, params, self.tags)
+        tags = {**self.tags, **({"kobench.device": held.slot.device, "kobench.slot": held.slot.name} if held else {})}
+        run_id = self.tracker.start_child(self.parent, f"trial-{trial.number}", TRIAL, params, tags)
         trial.set_user_attr("mlflow_run_id", run_id)
         monitor, status = self.tracker.system_monitor(run_id), "FAILED"
         try:
@@ -161,6 +181,12 @@ class Objective:
         except optuna.TrialPruned as pruned:
             status, self.consecutive_failures = "KILLED", 0
             _say(f"trial {trial.number}: lr {config.lr:.3g} epochs {config.epochs} -> {pruned}")
+            raise
+        except Interrupted as stop:
+            status = "KILLED"
+            trial.set_user_attr("failure", "interrupted")
+            self.tracker.set_tags(run_id, {"kobench.failure": f"interrupted ({stop})"})
+            _say(f"trial {trial.number}: interrupted ({stop})")
             raise
         except Exception as exc:
             self.consecutive_failures += 1
@@ -279,6 +305,7 @@ def optimize(
     optuna.storages.fail_stale_trials(study)
     waiting_state = (optuna.trial.TrialState.WAITING,)
     while objective.consecutive_failures < max_failures:
+        check_interrupted()
         with contextlib.ExitStack() as held:
             held.enter_context(store_lock(storage_url, f"budget-{study.study_name}"))
             waiting = study.get_trials(deepcopy=False, states=waiting_state)
@@ -296,25 +323,12 @@ def optimize(
     optuna.storages.fail_stale_trials(study)
 
 
-def run_study(
-    spec: TaskSpec,
-    ref: ModelRef,
-    params: Params,
-    base: RunConfig,
-    paths: StudyPaths,
-    *,
-    n_trials: int,
-    storage_url: str,
-    tracker: Tracker,
-) -> StudyResult:
-    """Tune, then evaluate the best trial once on test, register it and write the metrics file."""
+def study_tags(spec: TaskSpec, ref: ModelRef, base: RunConfig, paths: StudyPaths) -> dict[str, str]:
+    """The tags of every MLflow run of a study."""
     from kobench.data.splits import prepared_digest
-    from kobench.tuning.registry import finalize, write_failed_study
 
-    name = study_name(spec.name, ref.slug)
-    study, created = open_or_create_study(name, storage_url, params)
-    tags = {
-        "kobench.study": name,
+    return {
+        "kobench.study": study_name(spec.name, ref.slug),
         "kobench.task": spec.name,
         "kobench.task_version": str(spec.version),
         "kobench.model": ref.key,
@@ -325,12 +339,42 @@ def run_study(
         "kobench.git_commit": git_commit(),
         "kobench.prepared_digest": prepared_digest(paths.prepared),
     }
+
+
+def run_study(  # noqa: PLR0913
+    spec: TaskSpec,
+    ref: ModelRef,
+    params: Params,
+    base: RunConfig,
+    paths: StudyPaths,
+    *,
+    n_trials: int,
+    storage_url: str,
+    tracker: Tracker,
+    slots: list[Slot] | tuple = (),
+    workers: int = 1,
+    worker_command: list[str] | None = None,
+) -> StudyResult:
+    """Tune, then evaluate the best trial once on test, register it and write the metrics file.
+
+    Trials run in this process, or in ``workers`` processes running ``worker_command``. The parent run ends
+    FINISHED, FAILED, or KILLED when interrupted (SIGINT/SIGTERM).
+    """
+    from kobench.tuning.registry import finalize, write_failed_study
+    from kobench.tuning.workers import run_workers
+
+    name = study_name(spec.name, ref.slug)
+    study, created = open_or_create_study(name, storage_url, params)
+    tags = study_tags(spec, ref, base, paths)
     parent = parent_run(study, created, tracker, name, tags)
     status = "FAILED"
     try:
         _sweep(study, tracker, parent)
-        objective = Objective(spec, ref, base, search_space(params, spec.name, ref), paths, tracker, parent, tags)
-        optimize(study, objective, n_trials, storage_url, params.tune.max_failures)
+        if workers > 1 and worker_command:
+            run_workers(worker_command, workers)
+        else:
+            objective = Objective(spec, ref, base, search_space(params, spec.name, ref), paths, tracker, parent, tags, slots)
+            optimize(study, objective, n_trials, storage_url, params.tune.max_failures)
         _sweep(study, tracker, parent)
         summary = _summary(study)
         tracker.log_metrics(
@@ -359,11 +403,36 @@ def run_study(
                 best_number=best.number,
                 best_params=best.params,
                 best_attrs=best.user_attrs,
+                slots=slots,
             )
         status = "FINISHED"
         return result
+    except Interrupted:
+        status = "KILLED"
+        raise
     finally:
         tracker.end(parent, status)
+
+
+def work(  # noqa: PLR0913
+    spec: TaskSpec,
+    ref: ModelRef,
+    params: Params,
+    base: RunConfig,
+    paths: StudyPaths,
+    *,
+    n_trials: int,
+    storage_url: str,
+    tracker: Tracker,
+    slots: list[Slot] | tuple = (),
+) -> None:
+    """One worker of ``kobench tune --workers N``: trials of the shared study until its budget is claimed."""
+    name = study_name(spec.name, ref.slug)
+    study, created = open_or_create_study(name, storage_url, params)
+    tags = study_tags(spec, ref, base, paths)
+    parent = parent_run(study, created, tracker, name, tags)
+    objective = Objective(spec, ref, base, search_space(params, spec.name, ref), paths, tracker, parent, tags, slots)
+    optimize(study, objective, n_trials, storage_url, params.tune.max_failures)
 
 
 def _sweep(study: optuna.Study, tracker: Tracker, parent: str) -> None:

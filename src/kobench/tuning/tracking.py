@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
 import math
 import random
 import subprocess
 import time
-from collections.abc import Callable
+import warnings
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
+from kobench.interrupts import check as check_interrupted
 from kobench.names import registered_model
 
 log = logging.getLogger(__name__)
@@ -30,6 +33,7 @@ def retry_locked(fn: Callable[..., T]) -> Callable[..., T]:
             except Exception as exc:  # noqa: BLE001 - MLflow wraps sqlite errors in several types
                 if "database is locked" not in str(exc) or attempt == 39:
                     raise
+                check_interrupted()
                 time.sleep(min(0.05 * 2**attempt, 2.0) * (0.5 + random.random()))
         raise AssertionError("unreachable")
 
@@ -163,6 +167,19 @@ class Tracker:
         """Terminate a run: FINISHED, FAILED or KILLED (pruned)."""
         self.client.set_terminated(run_id, status=status)
 
+    @contextlib.contextmanager
+    def ending(self, run_id: str) -> Iterator[None]:
+        """End ``run_id`` when the block ends: FINISHED, FAILED on an error, KILLED when interrupted."""
+        status = "FAILED"
+        try:
+            yield
+            status = "FINISHED"
+        except KeyboardInterrupt:  # kobench.interrupts.Interrupted: SIGINT or SIGTERM
+            status = "KILLED"
+            raise
+        finally:
+            self.end(run_id, status)
+
     def system_monitor(self, run_id: str) -> Any:
         """A started system-metrics monitor for ``run_id`` (CPU, memory, GPU), or None when disabled."""
         if not self.system_metrics:
@@ -213,7 +230,8 @@ class Tracker:
         import mlflow
 
         mlflow.set_tracking_uri(self.uri)
-        with mlflow.start_run(run_id=run_id):  # log_model logs into the active run
+        with mlflow.start_run(run_id=run_id), warnings.catch_warnings():  # log_model logs into the active run
+            warnings.filterwarnings("ignore", message=".*integer column", category=UserWarning)  # no missing values
             info = mlflow.pyfunc.log_model(
                 name="model",
                 python_model=str(entry),

@@ -1,0 +1,79 @@
+"""``kobench tune --workers N``: N worker processes on one study, drawing from one budget.
+
+The coordinating process creates the study and its parent run, starts the workers (each ``kobench tune ...
+--worker``: trials only), waits, then tests and registers the best trial once. Workers run in sessions of their
+own, so a terminal's Ctrl-C reaches only the coordinator, which passes one SIGTERM to each: every worker fails
+its running trial ("interrupted", MLflow KILLED) and exits. A worker whose coordinator dies gets SIGTERM too.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import signal
+import subprocess
+import sys
+import time
+
+from kobench.interrupts import Interrupted
+from kobench.interrupts import check as check_interrupted
+
+PR_SET_PDEATHSIG = 1
+
+
+def worker_command(argv: list[str]) -> list[str]:
+    """The command of one worker: this invocation's arguments without ``--workers``, with ``--worker``.
+
+    >>> worker_command(["--quiet", "tune", "--task", "nsmc", "--workers", "4", "--model", "m"])[-7:]
+    ['--quiet', 'tune', '--task', 'nsmc', '--model', 'm', '--worker']
+    """
+    kept, skip = [], False
+    for arg in argv:
+        if skip:
+            skip = False
+        elif arg == "--workers":
+            skip = True
+        elif not arg.startswith("--workers="):
+            kept.append(arg)
+    return [sys.executable, "-m", "kobench.cli", *kept, "--worker"]
+
+
+def _die_with_parent() -> None:
+    """In the child before exec: SIGTERM when the coordinator dies (Linux; elsewhere a no-op)."""
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
+def run_workers(command: list[str], count: int, *, grace: float = 60.0) -> list[int]:
+    """Run ``count`` copies of ``command`` to the end; return their exit codes.
+
+    Raises:
+        Interrupted: after every worker has been stopped (SIGTERM, SIGKILL after ``grace`` seconds).
+    """
+    workers = [
+        subprocess.Popen(command, start_new_session=True, preexec_fn=_die_with_parent)  # noqa: PLW1509
+        for _ in range(count)
+    ]
+    print(f"{count} workers started (pids {', '.join(str(w.pid) for w in workers)})", file=sys.stderr, flush=True)
+    try:
+        while any(w.poll() is None for w in workers):
+            check_interrupted()
+            time.sleep(0.2)
+    except Interrupted:
+        stop(workers, grace)
+        raise
+    return [w.returncode for w in workers]
+
+
+def stop(workers: list[subprocess.Popen], grace: float) -> None:
+    """One SIGTERM to each live worker; SIGKILL for those still alive after ``grace`` seconds."""
+    for worker in workers:
+        if worker.poll() is None:
+            worker.send_signal(signal.SIGTERM)
+    deadline = time.monotonic() + grace
+    for worker in workers:
+        try:
+            worker.wait(timeout=max(0.0, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            worker.kill()
+            worker.wait()
