@@ -16,6 +16,9 @@ missing (see ``_common.import_training``), so the measured loop is kobench's own
    vs ``transformers.Trainer`` defaults (DataCollatorWithPadding, random order) with ``bf16=True``.
    MFU = 6 x parameters x real (non-pad) tokens / seconds / peak dense bf16 FLOP/s of the device.
 2. Evaluation throughput of the same model: Evaluator sorted+dynamic vs static 128 vs unsorted dynamic.
+4. Trials per device: a KoELECTRA-Small-sized model (ELECTRA, hidden 256, 12 layers, 4 heads) trained as 1, 2 and 4
+   concurrent trial processes on the same device (what ``train.trials_per_device`` allows), one short trial
+   each (``--trial-samples`` rows, one epoch, batch 32, bf16, then validation); trials/hour = trials / wall.
 3. A short fine-tune + evaluation of a small model (hidden 256, 4 layers) on NSMC sentiment through kobench's
    loop and Evaluator; test accuracy. Real NSMC needs ``--nsmc DIR`` (the machine gets only the git working
    tree: copy a sample into an ignored folder and carry it, see benchmarks/README.md); otherwise synthetic
@@ -75,7 +78,8 @@ def _args() -> argparse.Namespace:
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--ft-train-samples", type=int, default=None, help="fine-tune rows (default 20000)")
     parser.add_argument("--ft-epochs", type=int, default=None, help="fine-tune epochs (default 2)")
-    parser.add_argument("--skip-throughput", action="store_true", help="only the fine-tune")
+    parser.add_argument("--skip-throughput", action="store_true", help="only the fine-tune and the trials per device")
+    parser.add_argument("--trial-samples", type=int, default=None, help="rows per concurrent trial (default 20000)")
     parser.add_argument("--peak-tflops", type=float, default=None, help="override the device's bf16 peak")
     parser.add_argument("--threads", type=int, default=None, help="torch.set_num_threads (CPU runs)")
     parser.add_argument("--budget-s", type=float, default=300, help="skip what would start after this")
@@ -335,6 +339,83 @@ def finetune_section(args, sizes, data, corpus_model, training, report) -> None:
     )
 
 
+def _trial_process(model_dir: str, features_path: str, device: str, start: object, results: object) -> None:
+    """One trial in its own process: kobench's loop on the saved features, one epoch, then validation."""
+    import pickle
+
+    import torch
+    from transformers import AutoModelForSequenceClassification
+
+    c.quiet_torch(None)
+    training = c.import_training()
+    from kobench.engine.batching import Collator
+    from kobench.engine.evaluation import Evaluator
+    from kobench.engine.runtime import Runtime
+    from kobench.families import get_family
+    from kobench.families.base import EncodeSettings
+    from kobench.tasks import get_task
+
+    with open(features_path, "rb") as handle:
+        feats, pad_id, val_rows = pickle.load(handle)
+    spec = get_task("nsmc")
+    family = get_family(spec.family)
+    config = training.RunConfig(lr=1e-4, epochs=1, batch_size=32, seed=0, max_seq_len=128, device=device,
+                                precision="bf16" if device.startswith("cuda") else "auto")  # fmt: skip
+    runtime = Runtime.create(config.device, config.precision)
+    model = AutoModelForSequenceClassification.from_pretrained(model_dir, num_labels=2, dtype=torch.float32)
+    model = model.to(runtime.device)
+    collator = Collator(pad_id, family.label_columns, multiple_of=runtime.pad_multiple)
+    settings = EncodeSettings(max_seq_len=128)
+    evaluators = {"validation": Evaluator(spec, family, val_rows, feats["validation"], settings, collator, runtime, 128)}
+    start.wait()  # every trial of the round starts together
+    began = time.perf_counter()
+    loop = training._TrainLoop(spec, model, config, runtime, feats["train"], collator, evaluators, None)
+    loop.run()
+    runtime.synchronize()
+    results.put(time.perf_counter() - began)
+
+
+def concurrency_section(args, sizes, data, report) -> None:
+    """Trials/hour of a KoELECTRA-Small-sized model with 1, 2 and 4 trials sharing one device."""
+    import multiprocessing
+    import pickle
+
+    from transformers import AutoTokenizer
+
+    from kobench.tools.tiny_model import build_tiny_model
+
+    work = Path(report["_work"])
+    small = {"hidden_size": 128, "num_layers": 2, "num_heads": 2, "intermediate_size": 256} if args.quick else {
+        "hidden_size": 256, "num_layers": 12, "num_heads": 4, "intermediate_size": 1024}  # fmt: skip
+    model_dir = build_tiny_model(work / "electra-small", data["corpus"][:20000], arch="electra", vocab_size=8000, seed=0,
+                                 **small)  # fmt: skip
+    tokenizer = AutoTokenizer.from_pretrained(model_dir)
+    train_rows, val_rows = data["train"][: sizes["trial_train"]], data["test"][: sizes["ft_val"]]
+    feats = {"train": c.encode(train_rows, tokenizer, 128), "validation": c.encode(val_rows, tokenizer, 128)}
+    features_path = work / "trial-features.pkl"
+    features_path.write_bytes(pickle.dumps((feats, tokenizer.pad_token_id, val_rows)))
+    spawn = multiprocessing.get_context("spawn")  # CUDA cannot be forked
+    device = "cuda:0" if args.device == "cuda" else "cpu"
+    rounds = {}
+    for k in sizes["trials_per_device"]:
+        start, results = spawn.Event(), spawn.Queue()
+        procs = [spawn.Process(target=_trial_process, args=(str(model_dir), str(features_path), device, start, results))
+                 for _ in range(k)]  # fmt: skip
+        for proc in procs:
+            proc.start()
+        time.sleep(1.0)  # let every process load its model before the clock starts
+        began = time.perf_counter()
+        start.set()
+        walls = [results.get(timeout=1800) for _ in procs]
+        wall = time.perf_counter() - began
+        for proc in procs:
+            proc.join()
+        rounds[k] = {"wall_s": wall, "trial_s": walls, "trials_per_hour": k * 3600 / wall}
+        print(f"[4] {k} trial(s) per device: {wall:.1f} s wall, {k * 3600 / wall:.0f} trials/hour "
+              f"({len(train_rows)} rows x 1 epoch each)", flush=True)  # fmt: skip
+    report["trials_per_device"] = {"train_rows": len(train_rows), "rounds": rounds}
+
+
 def main() -> int:
     args = _args()
     if args.simulate_device_env:
@@ -363,6 +444,8 @@ def main() -> int:
         "ft_test": 256 if quick else 5000,
         "ft_epochs": 1 if quick else 2,
         "ft_lr": 5e-4,
+        "trial_train": args.trial_samples or (256 if quick else 20000),
+        "trials_per_device": (1, 2) if quick else (1, 2, 4),
     }
     if args.ft_train_samples:
         sizes["ft_train"] = args.ft_train_samples
@@ -400,6 +483,7 @@ def main() -> int:
         for name, section in (
             ("throughput", lambda: throughput_section(args, sizes, data, tokenizer, training, budget, report)),
             ("finetune", lambda: finetune_section(args, sizes, data, model_dir, training, report)),
+            ("concurrency", lambda: concurrency_section(args, sizes, data, report)),
         ):
             if name == "throughput" and args.skip_throughput:
                 continue
@@ -422,12 +506,15 @@ def main() -> int:
     t = report.get("throughput", {})
     mfu = (t.get("summary") or {}).get("kobench", {}).get("mfu")
     ft = report.get("finetune", {}).get("test", {}).get("accuracy")
+    per_device = report.get("trials_per_device", {}).get("rounds", {})
+    trials_hour = "/".join(f"{per_device[k]['trials_per_hour']:.0f}" for k in sorted(per_device)) or "n/a"
     print(
         f"gpu_check: device={args.device}{' quick' if quick else ''} seconds={budget.elapsed:.0f} "
         f"speedup_vs_reference={c.fmt(t.get('speedup_vs_reference', float('nan')), 2)} "
         f"speedup_vs_trainer_default={c.fmt(t.get('speedup_vs_trainer_default', float('nan')), 2)} "
         f"mfu_kobench={'n/a' if mfu is None else f'{mfu * 100:.2f}%'} "
-        f"finetune_test_accuracy={'n/a' if ft is None else f'{ft:.4f}'} errors={len(errors)}"
+        f"finetune_test_accuracy={'n/a' if ft is None else f'{ft:.4f}'} "
+        f"trials_per_hour_{'_'.join(str(k) for k in sorted(per_device)) or 'n/a'}={trials_hour} errors={len(errors)}"
     )
     return 1 if errors else 0
 

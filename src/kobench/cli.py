@@ -329,6 +329,39 @@ def tune(
 
 
 @app.command()
+def queue(
+    parallel: Annotated[
+        Optional[int], typer.Option(help="Studies at once (default: one per device slot, at least one).")
+    ] = None,
+    params_file: ParamsOpt = Path("params.yaml"),
+) -> None:
+    """Run every task x model of run.tasks x run.models as parallel studies over the device slots, longest first."""
+    from kobench.config import load_params
+    from kobench.engine.devices import resolve_slots
+    from kobench.tuning.queue import plan
+    from kobench.tuning.workers import run_processes
+
+    params = load_params(params_file)
+    studies = plan(params)
+    if not studies:
+        raise KobenchError(f"{params_file}: run.tasks x run.models is empty")
+    at_once = parallel or max(1, len(resolve_slots(params.train.devices, params.train.trials_per_device)))
+    typer.echo(f"{len(studies)} studies, {at_once} at a time, longest first: "
+               + ", ".join(f"{s.task}-{s.model}" for s in studies))  # fmt: skip
+
+    def ended(index: int, code: int) -> None:
+        study = studies[index]
+        typer.echo(f"{study.task}-{study.model}: {'done' if code == 0 else f'failed (exit {code})'}")
+
+    codes = run_processes([s.command(params_file) for s in studies], at_once, on_exit=ended)
+    failed = [f"{s.task}-{s.model}" for s, code in zip(studies, codes) if code != 0]
+    if failed:
+        typer.echo(f"error: {len(failed)} of {len(studies)} studies failed: {', '.join(failed)}", err=True)
+        raise typer.Exit(1)
+    typer.echo(f"{len(studies)} studies done; `kobench report` builds the table")
+
+
+@app.command()
 def report(params_file: ParamsOpt = Path("params.yaml")) -> None:
     """Rebuild the published tables from MLflow champions and metrics/*.json into reports/."""
     from kobench.config import load_params

@@ -1,6 +1,7 @@
-"""Two `kobench tune` workers on ONE study in a real PostgreSQL (Optuna storage and MLflow tracking store).
+"""Two machines' `kobench tune` on ONE study: a PostgreSQL Optuna storage and a real `mlflow server` (PostgreSQL
+backend store, proxied artifacts), each worker in a working folder of its own.
 
-The server is a throwaway cluster on 127.0.0.1 in a temporary directory; the test skips where PostgreSQL is
+The servers are throwaway processes on 127.0.0.1 in temporary directories; the test skips where PostgreSQL is
 not installed (CI installs it, see .ci/run).
 """
 
@@ -9,6 +10,7 @@ from __future__ import annotations
 import glob
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -18,6 +20,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import optuna
+import pandas as pd
 import pytest
 import yaml
 
@@ -107,12 +110,13 @@ def postgres() -> Iterator[str]:
         shutil.rmtree(home, ignore_errors=True)
 
 
-def _project(root: Path, tiny: Path, env: dict[str, str]) -> Path:
+def _project(root: Path, tiny: Path) -> Path:
+    from kobench.data.prepare import prepare_task
+    from kobench.tasks import get_task
+
     root.mkdir(parents=True)
-    write_raw("nsmc", root / "data" / "raw" / "nsmc", n=60)
-    done = subprocess.run([sys.executable, "-m", "kobench.cli", "prepare", "nsmc"], cwd=root, env=env,
-                          capture_output=True, text=True, timeout=120, check=False)
-    assert done.returncode == 0, done.stderr
+    raw = write_raw("nsmc", root / "data" / "raw" / "nsmc", n=60)
+    prepare_task(get_task("nsmc"), raw, root / "data" / "prepared" / "nsmc")
     shutil.copytree(tiny, root / "models" / "tiny")
     params = yaml.safe_load((ROOT / "params.yaml").read_text(encoding="utf-8"))
     params["tune"].update(n_trials=N_TRIALS, heartbeat_seconds=1,
@@ -123,22 +127,52 @@ def _project(root: Path, tiny: Path, env: dict[str, str]) -> Path:
     return root
 
 
-def test_two_workers_share_one_study_and_one_parent_run(tmp_path: Path, tiny_models, postgres: str) -> None:
+@pytest.fixture
+def mlflow_server(postgres: str, tmp_path: Path) -> Iterator[str]:
+    """`mlflow server` over the PostgreSQL database ``mlflow``, artifacts proxied to a local folder."""
+    import urllib.request
+
+    port = _free_port()
+    command = [str(Path(sys.executable).parent / "mlflow"), "server", "--backend-store-uri", f"{postgres}/mlflow",
+               "--artifacts-destination", str(tmp_path / "artifacts"), "--serve-artifacts", "--host", "127.0.0.1",
+               "--port", str(port), "--workers", "2"]
+    log = (tmp_path / "mlflow-server.log").open("w")
+    server = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2)
+                break
+            except OSError:
+                assert server.poll() is None and time.monotonic() < deadline, (tmp_path / "mlflow-server.log").read_text()
+                time.sleep(0.5)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(timeout=30)
+        log.close()
+
+
+def test_two_workers_share_one_study_and_one_parent_run(
+    tmp_path: Path, tiny_models, postgres: str, mlflow_server: str  # noqa: ANN001
+) -> None:
     from mlflow.entities import ViewType
     from mlflow.tracking import MlflowClient
 
-    storage, tracking = f"{postgres}/optuna", f"{postgres}/mlflow"
+    storage, tracking = f"{postgres}/optuna", mlflow_server
     env = {**os.environ, "MLFLOW_TRACKING_URI": tracking}
     env.pop("KOBENCH_OPTUNA_STORAGE", None)
-    root = _project(tmp_path / "project", tiny_models("bert"), env)
+    roots = [_project(tmp_path / f"machine-{i}", tiny_models("bert")) for i in range(2)]  # nothing shared on disk
     command = [sys.executable, "-m", "kobench.cli", "tune", "--task", "nsmc", "--model", "models/tiny",
                "--max-seq-len", "32", "--storage", storage]
     logs = [tmp_path / f"worker-{i}.log" for i in range(2)]
     procs = []
     started = time.monotonic()
-    for log in logs:
+    for root, log in zip(roots, logs):
         with log.open("w") as out:
-            procs.append(subprocess.Popen(command, cwd=root, env=env, stdout=out, stderr=subprocess.STDOUT))
+            machine = {**env, "KOBENCH_CACHE": str(root / "cache")}
+            procs.append(subprocess.Popen(command, cwd=root, env=machine, stdout=out, stderr=subprocess.STDOUT))
     try:
         codes = [proc.wait(timeout=400) for proc in procs]
     finally:
@@ -175,3 +209,9 @@ def test_two_workers_share_one_study_and_one_parent_run(tmp_path: Path, tiny_mod
         assert run.info.status == ("FINISHED" if trial.state == State.COMPLETE else "KILLED")
     champion = client.get_model_version_by_alias("kobench-nsmc-tiny", "champion")
     assert champion.run_id in {r.info.run_id for r in runs if r.data.tags.get("kobench.kind") == "final"}
+    import mlflow  # the champion downloads through the server's artifact proxy and predicts
+
+    mlflow.set_tracking_uri(tracking)
+    model = mlflow.pyfunc.load_model("models:/kobench-nsmc-tiny@champion")
+    assert set(model.predict(pd.DataFrame({"text": ["정말 좋다", "최악"]}))) <= {"negative", "positive"}
+    assert not (tmp_path / "machine-0" / "mlruns").exists()  # artifacts went to the server, not to a local folder

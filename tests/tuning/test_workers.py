@@ -4,7 +4,9 @@ once, and a stopped study leaves nothing RUNNING (slots faked as CPU slots: `tra
 from __future__ import annotations
 
 import io
+import json
 import os
+import shutil
 import signal
 import sqlite3
 import subprocess
@@ -61,11 +63,8 @@ def test_a_sigkilled_holder_frees_its_slot_and_a_waiter_says_what_it_waits_for(t
 
 
 def _project(root: Path, tiny: Path, n_trials: int, rows: int, epochs: int) -> tuple[Path, dict]:
-    write_raw("nsmc", root / "data" / "raw" / "nsmc", n=rows)
+    _prepared(root, "nsmc", rows)
     env = {**os.environ, "KOBENCH_CACHE": str(root / "cache"), "MLFLOW_TRACKING_URI": f"sqlite:///{root}/mlflow.db"}
-    done = subprocess.run([sys.executable, "-m", "kobench.cli", "prepare", "nsmc"], cwd=root, env=env,
-                          capture_output=True, text=True, timeout=120, check=False)
-    assert done.returncode == 0, done.stderr
     params = yaml.safe_load((ROOT / "params.yaml").read_text(encoding="utf-8"))
     params["train"].update(batch_size=8, devices=["cpu", "cpu"])
     params["tune"].update(n_trials=n_trials, heartbeat_seconds=1, storage=f"sqlite:///{root}/optuna.db",
@@ -73,6 +72,14 @@ def _project(root: Path, tiny: Path, n_trials: int, rows: int, epochs: int) -> t
     params["data"]["max_train_samples"] = None
     (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False), encoding="utf-8")
     return root, {**env, "MODEL": str(tiny)}
+
+
+def _prepared(root: Path, task: str, rows: int) -> None:
+    from kobench.data.prepare import prepare_task
+    from kobench.tasks import get_task
+
+    raw = write_raw(task, root / "data" / "raw" / task, n=rows)
+    prepare_task(get_task(task), raw, root / "data" / "prepared" / task)
 
 
 def _tune(env: dict) -> list[str]:
@@ -147,3 +154,28 @@ def _running(db: Path) -> int:
 
 
 pytestmark = pytest.mark.slow
+
+
+def test_queue_runs_the_run_set_longest_first_over_the_slots(tmp_path: Path, tiny_models) -> None:  # noqa: ANN001
+    root, env = _project(tmp_path, tiny_models("bert"), n_trials=1, rows=60, epochs=1)
+    _prepared(root, "korsts", 30)
+    shutil.copytree(env["MODEL"], root / "models" / "tiny")
+    params = yaml.safe_load((root / "params.yaml").read_text(encoding="utf-8"))
+    params["run"] = {"tasks": ["korsts", "nsmc"], "models": ["tiny"]}
+    params["models"]["tiny"]["search_space"] = params["tune"]["search_space"]
+    (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False), encoding="utf-8")
+    done = subprocess.run([sys.executable, "-m", "kobench.cli", "--quiet", "queue"], cwd=root, env=env,
+                          capture_output=True, text=True, timeout=400, check=False)
+    assert done.returncode == 0, done.stderr[-4000:]
+    # nsmc has more training rows than korsts: it starts first; both run at once on the two CPU slots
+    assert "2 studies, 2 at a time, longest first: nsmc-tiny, korsts-tiny" in done.stdout
+    for task in ("nsmc", "korsts"):
+        assert json.loads((root / "metrics" / task / "tiny.study.json").read_text())["status"] == "complete"
+    leases = []
+    for task in ("nsmc", "korsts"):
+        study = optuna.load_study(study_name=f"{task}-tiny", storage=f"sqlite:///{root}/optuna.db")
+        leases += [(t.user_attrs["slot"]["name"], t.user_attrs["slot"]["start"], t.user_attrs["slot"]["end"])
+                   for t in study.trials]
+    leases.sort()
+    for (slot_a, _, end_a), (slot_b, start_b, _) in zip(leases, leases[1:]):
+        assert slot_a != slot_b or end_a <= start_b, leases

@@ -14,6 +14,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 
 from kobench.interrupts import Interrupted
 from kobench.interrupts import check as check_interrupted
@@ -50,19 +51,41 @@ def run_workers(command: list[str], count: int, *, grace: float = 60.0) -> list[
     Raises:
         Interrupted: after every worker has been stopped (SIGTERM, SIGKILL after ``grace`` seconds).
     """
-    workers = [
-        subprocess.Popen(command, start_new_session=True, preexec_fn=_die_with_parent)  # noqa: PLW1509
-        for _ in range(count)
-    ]
-    print(f"{count} workers started (pids {', '.join(str(w.pid) for w in workers)})", file=sys.stderr, flush=True)
+    print(f"{count} workers started for one study", file=sys.stderr, flush=True)
+    return run_processes([command] * count, count, grace=grace)
+
+
+def run_processes(
+    commands: list[list[str]], parallel: int, *, grace: float = 60.0, on_exit: Callable[[int, int], None] | None = None
+) -> list[int]:
+    """Run ``commands``, at most ``parallel`` at once, in list order; return their exit codes in that order.
+
+    ``on_exit(index, code)`` is called as each one ends.
+
+    Raises:
+        Interrupted: after every running process has been stopped (SIGTERM, SIGKILL after ``grace`` seconds).
+    """
+    codes: list[int | None] = [None] * len(commands)
+    running: dict[int, subprocess.Popen] = {}
+    waiting = list(range(len(commands)))
     try:
-        while any(w.poll() is None for w in workers):
+        while waiting or running:
             check_interrupted()
+            while waiting and len(running) < parallel:
+                index = waiting.pop(0)
+                # a session of its own: a terminal's Ctrl-C reaches only this process, which passes it on once
+                running[index] = subprocess.Popen(commands[index], start_new_session=True, preexec_fn=_die_with_parent)  # noqa: PLW1509
+            for index, process in list(running.items()):
+                if process.poll() is not None:
+                    codes[index] = process.returncode
+                    del running[index]
+                    if on_exit is not None:
+                        on_exit(index, process.returncode)
             time.sleep(0.2)
     except Interrupted:
-        stop(workers, grace)
+        stop(list(running.values()), grace)
         raise
-    return [w.returncode for w in workers]
+    return [code if code is not None else -1 for code in codes]
 
 
 def stop(workers: list[subprocess.Popen], grace: float) -> None:
