@@ -111,10 +111,14 @@ def train(
     precision: PrecisionOpt = None,
     device: DeviceOpt = None,
     run_name: Annotated[Optional[str], typer.Option(help="Folder name under outputs/<task>/<model>/.")] = None,
+    register: Annotated[bool, typer.Option(help="Register the run's model (@champion moves if it is better).")] = False,
+    track: Annotated[bool, typer.Option(help="Log the run to MLflow (--no-track: only the output folder).")] = True,
     params_file: ParamsOpt = Path("params.yaml"),
 ) -> None:
-    """Fine-tune MODEL on TASK once: best checkpoint on validation, scored once on test."""
-    options = {k: v for k, v in locals().items() if k not in ("task", "model", "run_name", "params_file")}
+    """Fine-tune MODEL on TASK once: best checkpoint on validation, scored once on test, tracked in MLflow."""
+    options = {
+        k: v for k, v in locals().items() if k not in ("task", "model", "run_name", "register", "track", "params_file")
+    }
     import dataclasses
     import json
 
@@ -122,18 +126,25 @@ def train(
     from kobench.engine.training import train as train_run
     from kobench.names import run_dir
 
+    if register and not track:
+        raise KobenchError("--register needs tracking: drop --no-track")
     params, spec, ref, config = _run_setup(params_file, task, model, options)
     paths = params.base.paths
-    _preflight(params, spec, ref, config)
+    stores = {"MLflow store": _tracking_uri(params)} if track else None
+    _preflight(params, spec, ref, config, stores)
     folder = run_dir(paths.outputs, task, ref.slug, run_name)
     with lease(resolve_slots(params.train.devices, params.train.trials_per_device), f"train {task} {ref.key}") as held:
         if held is not None:
             config = dataclasses.replace(config, device=held.slot.device)
-        result = train_run(
-            spec, ref, config, prepared_dir=paths.prepared / task, run_dir=folder, features_dir=paths.features
-        )
+        where = {"prepared_dir": paths.prepared / task, "run_dir": folder, "features_dir": paths.features}
+        if track:
+            from kobench.tuning.single import tracked_train
+
+            result, run_id = tracked_train(spec, ref, config, tracker=_tracker(params), register=register, **where)
+        else:
+            result, run_id = train_run(spec, ref, config, **where), None
     summary = {k: getattr(result, k) for k in ("task", "model", "protocol", "validation", "test")}
-    typer.echo(json.dumps(summary, indent=2, ensure_ascii=False, default=str))
+    typer.echo(json.dumps({**summary, "mlflow_run_id": run_id}, indent=2, ensure_ascii=False, default=str))
 
 
 @app.command()

@@ -23,7 +23,7 @@ from kobench.names import study_name
 from kobench.records import StudyResult
 from kobench.tasks.spec import TaskSpec
 from kobench.tuning.lineage import dataset_inputs
-from kobench.tuning.tracking import TRIAL, Tracker, git_commit
+from kobench.tuning.tracking import TRIAL, Tracker
 
 log = logging.getLogger(__name__)
 # heartbeat helpers are stable in practice but still flagged experimental
@@ -325,20 +325,9 @@ def optimize(
 
 def study_tags(spec: TaskSpec, ref: ModelRef, base: RunConfig, paths: StudyPaths) -> dict[str, str]:
     """The tags of every MLflow run of a study."""
-    from kobench.data.splits import prepared_digest
+    from kobench.tuning.single import run_tags
 
-    return {
-        "kobench.study": study_name(spec.name, ref.slug),
-        "kobench.task": spec.name,
-        "kobench.task_version": str(spec.version),
-        "kobench.model": ref.key,
-        "kobench.model_id": ref.id,
-        "kobench.model_revision": ref.row.revision or "unpinned",
-        "kobench.size": ref.row.size,
-        "kobench.protocol": base.selection,
-        "kobench.git_commit": git_commit(),
-        "kobench.prepared_digest": prepared_digest(paths.prepared),
-    }
+    return {"kobench.study": study_name(spec.name, ref.slug), **run_tags(spec, ref, base.selection, paths.prepared)}
 
 
 def run_study(  # noqa: PLR0913

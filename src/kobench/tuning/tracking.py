@@ -135,12 +135,16 @@ class Tracker:
         self.client.update_run(run_id, status="RUNNING")
         return True
 
-    @retry_locked
     def start_child(self, parent: str, name: str, kind: str, params: dict[str, Any], tags: dict[str, str]) -> str:
         """A nested run under ``parent`` with its parameters and tags."""
+        return self.start(name, kind, params, tags, parent=parent)
+
+    @retry_locked
+    def start(self, name: str, kind: str, params: dict[str, Any], tags: dict[str, str], parent: str | None = None) -> str:
+        """A run of ``kind`` (``kobench.kind``) with its parameters and tags, nested under ``parent`` if given."""
         from mlflow.entities import Param
 
-        tags = {**tags, "mlflow.parentRunId": parent, "kobench.kind": kind}
+        tags = {**tags, "kobench.kind": kind, **({"mlflow.parentRunId": parent} if parent else {})}
         run_id = self.client.create_run(self.experiment_id, run_name=name, tags=tags).info.run_id
         self.client.log_batch(run_id, params=[Param(k, str(v)) for k, v in params.items()])
         return run_id
