@@ -49,7 +49,8 @@ def test_a_train_run_is_tracked_and_registered(project: dict) -> None:
     assert json.loads(out.stdout[out.stdout.index("{"):])["mlflow_run_id"] == run.info.run_id
     assert {"lr", "epochs", "batch_size", "seed", "model_id", "task"} <= set(run.data.params)
     assert run.data.tags["kobench.task"] == "nsmc" and len(run.data.tags["kobench.prepared_digest"]) == 64
-    assert [m.step for m in client.get_metric_history(run.info.run_id, "validation_accuracy")] == [2, 4]  # batch 32: two steps an epoch
+    history = client.get_metric_history(run.info.run_id, "validation_accuracy")
+    assert [m.step for m in history] == [2, 4]  # batch 32: two steps an epoch
     saved = json.loads((project["root"] / "outputs" / "nsmc" / "bert" / "r1" / "metrics.json").read_text())
     assert run.data.metrics["test_accuracy"] == saved["test"]["accuracy"]
     contexts = sorted(t.value for i in run.inputs.dataset_inputs for t in i.tags if t.key == "mlflow.data.context")
@@ -103,6 +104,7 @@ def test_ctrl_c_during_training_ends_the_run_killed(project: dict) -> None:
 def _metric_logged(db: Path) -> bool:
     try:
         with sqlite3.connect(db, timeout=5) as connection:
-            return connection.execute("select count(*) from metrics where key = 'validation_accuracy'").fetchone()[0] > 0
+            query = "select count(*) from metrics where key = 'validation_accuracy'"
+            return connection.execute(query).fetchone()[0] > 0
     except sqlite3.OperationalError:
         return False
