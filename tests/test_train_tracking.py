@@ -77,7 +77,8 @@ def test_a_failing_train_run_ends_failed_with_its_reason(project: dict, monkeypa
 def test_no_track_logs_nothing(project: dict) -> None:
     out = CliRunner().invoke(app, [*project["args"], "--no-track"])
     assert out.exit_code == 0, out.output
-    assert not (project["root"] / "mlflow.db").exists() and json.loads(out.stdout[out.stdout.index("{"):])["mlflow_run_id"] is None
+    printed = json.loads(out.stdout[out.stdout.index("{"):])
+    assert not (project["root"] / "mlflow.db").exists() and printed["mlflow_run_id"] is None
 
 
 def test_ctrl_c_during_training_ends_the_run_killed(project: dict) -> None:
