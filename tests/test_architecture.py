@@ -129,6 +129,8 @@ STAGE_ENTRIES = {
     # champion_entry is the models-from-code file MLflow copies into every registered model
     "tune": ("kobench.tuning.study", "kobench.tuning.champion_entry", "kobench.engine.preflight", "kobench.engine.runs",
              "kobench.config", "kobench.names"),
+    "reproduce": ("kobench.tuning.reproduce", "kobench.tuning.champion_entry", "kobench.engine.preflight",
+                  "kobench.engine.runs", "kobench.config", "kobench.names"),
     "report": ("kobench.report.tables", "kobench.tuning.tracking", "kobench.tuning.plots", "kobench.config"),
 }
 # packages that load their modules by name at run time (importlib), so every module of theirs is reachable

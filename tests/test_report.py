@@ -77,7 +77,7 @@ def test_outputs_json_csv_html_and_escaping(report: Path) -> None:
     assert data["korquad"]["mine"] == {"exact_match": 80.0, "char_f1": 90.0}
     assert data["korsts"] == {"koelectra-small-v3": {"published": 80.79}}  # failed / missing: no number of ours
     csv_lines = (report / "reports" / "results.csv").read_text().splitlines()
-    assert "mine,<script>alert(1)</script>,small,korquad,char_f1,90.0,,,,complete,validation," in csv_lines
+    assert "mine,<script>alert(1)</script>,small,korquad,char_f1,90.0,,,,complete,validation,,,,,,," in csv_lines
     page = (report / "reports" / "index.html").read_text(encoding="utf-8")
     assert "<script>" not in page and "&lt;script&gt;alert(1)&lt;/script&gt; (ours)" in page
     assert "data:image/png;base64," in page and "<strong>90.12</strong>" in page
@@ -112,3 +112,33 @@ def test_a_study_outside_params_yaml_gets_its_own_row_plots_and_protocol_line(tm
     assert json.loads((tmp_path / "reports" / "results.json").read_text())["korsts"]["my-encoder"]["spearman"] == 81.0
     html = (tmp_path / "reports" / "index.html").read_text(encoding="utf-8")
     assert "my-encoder (ours)" in html and "my-encoder × korsts: validation-selected" in html
+
+
+def _recipe(tmp_path: Path, task: str, model: str, seeds: dict) -> None:
+    import statistics
+
+    values = list(seeds.values())
+    path = tmp_path / "metrics" / task / f"{model}.recipe.json"
+    path.write_text(json.dumps({"complete": 1, "mean": statistics.fmean(values), "n": len(values), "seeds": seeds,
+                                "std": statistics.stdev(values) if len(values) > 1 else 0.0}), encoding="utf-8")
+
+
+def test_published_recipe_and_tuned_are_three_labelled_numbers_with_both_gaps(tmp_path: Path) -> None:
+    _metrics(tmp_path, "nsmc", "koelectra-small-v3", _complete({"accuracy": 0.8950}))
+    _recipe(tmp_path, "nsmc", "koelectra-small-v3", {"1": 0.8920, "2": 0.8950, "3": 0.8935})  # published 89.36: within 2 std
+    _metrics(tmp_path, "korsts", "koelectra-small-v3", _complete({"spearman": 0.80}))
+    _recipe(tmp_path, "korsts", "koelectra-small-v3", {"42": 0.7900})  # published 80.79: 1.79 below, one seed
+    write_report(_params(tmp_path))
+    markdown = (tmp_path / "reports" / "results.md").read_text(encoding="utf-8")
+    assert "## Reproduction: published recipe vs tuned" in markdown
+    assert "| KoELECTRA-Small-v3 | NSMC (acc) | 89.36 | 89.35 ± 0.15 (n=3) | 89.50 | -0.01 | +0.15 |" in markdown
+    assert "| KoELECTRA-Small-v3 | KorSTS (spearman) | 80.79 | 79.00 (n=1) ⚠ | 80.00 | -1.79 | +1.00 |" in markdown
+    data = json.loads((tmp_path / "reports" / "results.json").read_text())["nsmc"]["koelectra-small-v3"]
+    assert (data["recipe"], data["recipe_minus_published"], data["tuned_minus_recipe"]) == (89.35, -0.01, 0.15)
+    rows = (tmp_path / "reports" / "results.csv").read_text(encoding="utf-8").splitlines()
+    recipe_columns = ",recipe,recipe_std,recipe_seeds,recipe_minus_published,tuned_minus_recipe,recipe_below_published"
+    assert rows[0].endswith(recipe_columns)
+    korsts = next(r for r in rows if r.startswith("koelectra-small-v3,") and ",korsts," in r)
+    assert korsts.endswith(",79.0,0.0,1,-1.79,1.0,1")
+    html = (tmp_path / "reports" / "index.html").read_text(encoding="utf-8")
+    assert "<h2>Reproduction: published recipe vs tuned</h2>" in html and "<td>79.00 (n=1) ⚠</td>" in html

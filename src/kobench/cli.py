@@ -340,6 +340,49 @@ def tune(
 
 
 @app.command()
+def reproduce(
+    task: TaskOpt,
+    model: ModelOpt,
+    seeds: Annotated[
+        Optional[str], typer.Option(help="Comma-separated seeds (default run.reproduce_seeds, else the recipe's).")
+    ] = None,
+    max_train_samples: MaxTrainOpt = None,
+    max_eval_samples: MaxEvalOpt = None,
+    device: DeviceOpt = None,
+    stage: Annotated[bool, typer.Option(hidden=True, help="dvc.yaml: do nothing unless run.reproduce is true.")] = False,
+    params_file: ParamsOpt = Path("params.yaml"),
+) -> None:
+    """Train the published recipe of TASK x MODEL once per seed (reference protocol); write <model>.recipe.json."""
+    from kobench.atomic import write_json
+    from kobench.engine.devices import resolve_slots
+    from kobench.engine.runs import recipe_config
+    from kobench.names import recipe_file, study_outputs
+    from kobench.tuning.reproduce import reproduce as run_recipe
+
+    params, spec, ref = _task_and_model(params_file, task, model)
+    paths = params.base.paths
+    if stage and not params.run.reproduce:
+        write_json(recipe_file(paths.metrics, task, ref.slug), {"complete": 0})  # the stage's output, switched off
+        typer.echo(f"{task}-{ref.slug}: run.reproduce is false, nothing trained")
+        return
+    try:
+        chosen = [int(s) for s in seeds.split(",")] if seeds else list(params.run.reproduce_seeds)
+    except ValueError:
+        raise KobenchError(f"--seeds: expected comma-separated integers, got {seeds!r}") from None
+    overrides = {k: v for k, v in {"max_train_samples": max_train_samples, "max_eval_samples": max_eval_samples,
+                                   "device": device}.items() if v is not None}  # fmt: skip
+    config = recipe_config(params, spec, ref, **overrides)
+    _preflight(params, spec, ref, config, {"MLflow store": _tracking_uri(params)})
+    summary = run_recipe(
+        spec, ref, params, chosen, prepared_dir=paths.prepared / task, outputs=study_outputs(paths.outputs, task, ref.slug),
+        features_dir=paths.features, metrics_root=paths.metrics, tracker=_tracker(params),
+        slots=resolve_slots(params.train.devices, params.train.trials_per_device), overrides=overrides,
+    )  # fmt: skip
+    typer.echo(f"{task}-{ref.slug} recipe: test {spec.main_metric} {summary['mean']:.4f} ± {summary['std']:.4f} "
+               f"over {summary['n']} seed(s) -> {recipe_file(paths.metrics, task, ref.slug)}")  # fmt: skip
+
+
+@app.command()
 def queue(
     parallel: Annotated[
         Optional[int], typer.Option(help="Studies at once (default: one per device slot, at least one).")

@@ -91,6 +91,8 @@ class RunParams(_Section):
 
     tasks: list[str] = []
     models: list[str] = []
+    reproduce: bool = False  # dvc repro also runs each cell's published recipe (kobench reproduce)
+    reproduce_seeds: list[int] = []  # seeds of the recipe runs; empty: the recipe's own seed
 
 
 class DataParams(_Section):

@@ -40,6 +40,11 @@ def details_file(metrics: Path) -> Path:
     return metrics.with_name(f"{metrics.stem}.study.json")
 
 
+def recipe_file(metrics_root: Path, task: str, model: str) -> Path:
+    """``<metrics>/<task>/<model>.recipe.json``: the published recipe's mean, std and seeds (kobench reproduce)."""
+    return metrics_root / task / f"{model}.recipe.json"
+
+
 def study_outputs(outputs_root: Path, task: str, model: str) -> Path:
     """``<outputs>/<task>/<model>/``: trials, the final predictions and extra seeds of a study."""
     return outputs_root / task / model

@@ -24,3 +24,23 @@ def run_config(params: Params, spec: TaskSpec, ref: ModelRef, **overrides: Any) 
     )
     values.update(overrides)
     return RunConfig(**values)
+
+
+def model_kinds(ref: ModelRef) -> set[str]:
+    """What a task's recipe changes may apply to: ``small`` rows, and the ``xlm-roberta`` model type."""
+    from kobench.engine.models import load_config
+
+    kinds = {"small"} if ref.row.size == "small" else set()
+    if getattr(load_config(ref), "model_type", "") == "xlm-roberta":
+        kinds.add("xlm-roberta")
+    return kinds
+
+
+def recipe_config(params: Params, spec: TaskSpec, ref: ModelRef, **overrides: Any) -> RunConfig:
+    """The published recipe of ``spec`` for ``ref``, its XLM-R and small-model changes applied.
+
+    It runs under the reference protocol: every evaluation is scored on test and the best is kept. Only
+    subsampling, evaluation batch size, precision and the device come from params (or ``overrides``).
+    """
+    recipe = {**spec.hyperparameters.recipe(model_kinds(ref)), "selection": "test", "evals_per_epoch": 1}
+    return run_config(params, spec, ref, **{**recipe, **overrides})

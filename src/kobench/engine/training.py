@@ -49,6 +49,7 @@ class RunConfig:
     max_seq_len: int | None = None
     warmup_ratio: float = 0.0
     weight_decay: float = 0.0
+    max_grad_norm: float = 1.0
     evals_per_epoch: int = 1
     padding: str = "dynamic"
     group_by_length: bool = True
@@ -171,7 +172,7 @@ def _seed_everything(seed: int) -> None:
 
 
 class _TrainLoop:
-    """AdamW (no decay on bias/LayerNorm), linear schedule with warmup, clipping at 1.0, periodic evaluation."""
+    """AdamW (no decay on bias/LayerNorm), linear schedule with warmup, gradient clipping, periodic evaluation."""
 
     def __init__(self, spec, model, config, runtime, features, collator, evaluators, on_evaluate):  # noqa: ANN001, PLR0913
         self.spec, self.model, self.config, self.runtime = spec, model, config, runtime
@@ -233,7 +234,7 @@ class _TrainLoop:
         with self.runtime.autocast():
             loss = self.model(**inputs).loss
         loss.backward()
-        torch.nn.utils.clip_grad_norm_(self.model.parameters(), 1.0)
+        torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.config.max_grad_norm)
         self.optimizer.step()
         self.scheduler.step()
         self.optimizer.zero_grad(set_to_none=True)

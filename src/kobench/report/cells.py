@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from kobench.report.results import Cell, Row
+from kobench.tasks import TASKS
 
 PROTOCOLS = {
     "validation": "validation-selected: checkpoint and hyper-parameters chosen on validation, test scored once",
@@ -42,3 +43,36 @@ def best_per_column(rows: list[Row]) -> dict[str, str]:
             if cell.ours and (task not in best or cell.ours[-1] > best[task][0]):
                 best[task] = (cell.ours[-1], row.model)
     return {task: model for task, (_, model) in best.items()}
+
+
+def recipe_rows(rows: list[Row]) -> list[list[str]]:
+    """One line per task x model with a published-recipe result: published, recipe, tuned and the two gaps.
+
+    ``⚠`` marks a recipe more than 2 std (1.0 point with one seed) below the published number.
+    """
+    lines = []
+    for row in rows:
+        for task, cell in row.cells.items():
+            if cell.recipe is None:
+                continue
+            spread = f" ± {cell.recipe_std:.2f}" if cell.recipe_seeds and cell.recipe_seeds > 1 else ""
+            lines.append([
+                row.display,
+                TASKS[task].published_column,
+                f"{cell.published[-1]:.2f}" if cell.published else "-",
+                f"{cell.recipe:.2f}{spread} (n={cell.recipe_seeds}){' ⚠' if cell.recipe_low else ''}",
+                f"{cell.ours[-1]:.2f}" if cell.ours else "-",
+                f"{cell.recipe_gap:+.2f}" if cell.recipe_gap is not None else "n/a",
+                f"{cell.tuning_gain:+.2f}" if cell.tuning_gain is not None else "n/a",
+            ])  # fmt: skip
+    return lines
+
+
+RECIPE_HEADER = ["model", "task", "published", "recipe (mean ± std, seeds)", "tuned", "recipe − published",
+                 "tuned − recipe"]  # fmt: skip
+RECIPE_NOTE = (
+    "published: the reference scripts' number (test-selected). recipe: the published hyper-parameters under the "
+    "same protocol (`kobench reproduce`), so recipe − published is the reproduction gap. tuned: kobench's "
+    "validation-selected study, so tuned − recipe is what tuning adds (it also changes the protocol). "
+    "⚠: recipe more than 2 std (1.0 point with one seed) below published."
+)

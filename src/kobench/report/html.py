@@ -7,7 +7,7 @@ import html
 import re
 from pathlib import Path
 
-from kobench.report.cells import PROTOCOLS, best_per_column, format_cell
+from kobench.report.cells import PROTOCOLS, RECIPE_HEADER, RECIPE_NOTE, best_per_column, format_cell, recipe_rows
 from kobench.report.results import Row
 from kobench.tasks import TASKS
 
@@ -49,6 +49,11 @@ def build_html(rows: list[Row], out: Path, plots: list[tuple[str, str]], protoco
         group = [r for r in rows if r.size_class == size_class]
         if group:
             sections.append(f"<h2>{title}</h2>{_table(group, notes)}")
+    if recipes := recipe_rows(rows):
+        head = "".join(f"<th>{html.escape(h)}</th>" for h in RECIPE_HEADER)
+        body = "".join("<tr>" + "".join(f"<td>{html.escape(x)}</td>" for x in line) + "</tr>" for line in recipes)
+        sections.append(f"<h2>Reproduction: published recipe vs tuned</h2><p>{html.escape(RECIPE_NOTE)}</p>"
+                        f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>")  # fmt: skip
     items = "".join(f"<li>ours: {html.escape(PROTOCOLS[p])}</li>" for p in sorted(protocols))
     items += "".join(f"<li>{html.escape(line)}</li>" for line in extra)
     notes_html = "".join(f"<li>{html.escape(n)}</li>" for n in notes)

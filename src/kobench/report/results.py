@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -11,7 +12,7 @@ import yaml
 
 from kobench.config import Params
 from kobench.families import get_family
-from kobench.names import details_file, metrics_file
+from kobench.names import details_file, metrics_file, recipe_file
 from kobench.records import StudyResult, read_study
 from kobench.tasks import TASKS
 from kobench.tasks.spec import TaskSpec
@@ -31,6 +32,9 @@ class Cell:
     reason: str | None = None
     source: str | None = None  # "mlflow champion vN" or the metrics file
     study: StudyResult | None = None  # what the study recorded, for a complete cell
+    recipe: float | None = None  # the published recipe's mean of the main metric x100 (kobench reproduce)
+    recipe_std: float | None = None
+    recipe_seeds: int | None = None
 
     @property
     def diff(self) -> list[float] | None:
@@ -38,6 +42,24 @@ class Cell:
         if self.ours is None or self.published is None:
             return None
         return [round(o - p, 2) for o, p in zip(self.ours, self.published)]
+
+    @property
+    def recipe_gap(self) -> float | None:
+        """Recipe minus published (main metric): how well the published number reproduces."""
+        return None if self.recipe is None or not self.published else round(self.recipe - self.published[-1], 2)
+
+    @property
+    def tuning_gain(self) -> float | None:
+        """Tuned minus recipe (main metric): what tuning adds over the published recipe."""
+        return None if self.recipe is None or not self.ours else round(self.ours[-1] - self.recipe, 2)
+
+    @property
+    def recipe_low(self) -> bool:
+        """The recipe falls short of the published number by more than 2 std (1.0 point with one seed)."""
+        if self.recipe_gap is None:
+            return False
+        margin = 2 * self.recipe_std if self.recipe_seeds and self.recipe_seeds > 1 else 1.0
+        return -self.recipe_gap > margin
 
 
 @dataclass
@@ -76,8 +98,13 @@ def _published(published: dict[str, Any], model: str, task: str) -> list[float] 
 
 
 def studied_models(metrics_root: Path) -> list[str]:
-    """Every model with a study details file under ``<metrics>/<task>/``, in name order."""
-    found = {p.name.removesuffix(".study.json") for task in TASKS for p in (metrics_root / task).glob("*.study.json")}
+    """Every model with a study details file or a recipe result under ``<metrics>/<task>/``, in name order."""
+    found = {
+        p.name.removesuffix(suffix)
+        for task in TASKS
+        for suffix in (".study.json", ".recipe.json")
+        for p in (metrics_root / task).glob(f"*{suffix}")
+    }
     return sorted(found)
 
 
@@ -97,7 +124,7 @@ def collect(params: Params, champion_metrics: Any = None) -> list[Row]:
     for model in dict.fromkeys([*ran_models, *published["rows"]]):
         row_params = params.models.get(model)
         pub = published["rows"].get(model, {})
-        cells = {task: _cell(params, published, task, model, champion_metrics) for task in TASKS}
+        cells = {task: _with_recipe(params, _cell(params, published, task, model, champion_metrics)) for task in TASKS}
         recorded = next((c.study for c in cells.values() if c.study is not None), None)
         size_class = row_params.size if row_params else recorded.size if recorded else pub.get("class", "base")
         rows.append(
@@ -143,6 +170,20 @@ def _cell(params: Params, published: dict, task: str, model: str, champion_metri
     )
 
 
+def _with_recipe(params: Params, cell: Cell) -> Cell:
+    """The cell with its published-recipe result, where ``kobench reproduce`` wrote one."""
+    path = recipe_file(params.base.paths.metrics, cell.task, cell.model)
+    try:
+        recipe = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return cell
+    if not recipe.get("complete"):
+        return cell
+    cell.recipe, cell.recipe_std = round(100 * recipe["mean"], 2), round(100 * recipe["std"], 2)
+    cell.recipe_seeds = int(recipe["n"])
+    return cell
+
+
 def write_results_json(path: Path, rows: list[Row]) -> dict[str, Any]:
     """The DVC metric, flat per task and model, numbers only (x100): ``<metric>``, ``published``, ``diff``, ``std``.
 
@@ -153,7 +194,7 @@ def write_results_json(path: Path, rows: list[Row]) -> dict[str, Any]:
     data: dict[str, Any] = {}
     for row in rows:
         for task, cell in row.cells.items():
-            if not row.ran or cell.status == "not run":
+            if not row.ran or (cell.status == "not run" and cell.recipe is None):
                 continue
             names = display_metrics(TASKS[task])
             values: dict[str, float] = {}
@@ -164,6 +205,11 @@ def write_results_json(path: Path, rows: list[Row]) -> dict[str, Any]:
                         values[key] = series[i]
             if cell.std is not None:
                 values["std"] = cell.std
+            if cell.recipe is not None:
+                values.update(recipe=cell.recipe, recipe_std=cell.recipe_std)
+                for key, value in (("recipe_minus_published", cell.recipe_gap), ("tuned_minus_recipe", cell.tuning_gain)):
+                    if value is not None:
+                        values[key] = value
             if values:  # a failed or missing study has no number: its reason is in results.md / .csv
                 data.setdefault(task, {})[row.model] = values
     write_json(path, data)

@@ -9,7 +9,7 @@ from typing import Any
 
 from kobench.atomic import write_text
 from kobench.config import Params
-from kobench.report.cells import PROTOCOLS, best_per_column, format_cell
+from kobench.report.cells import PROTOCOLS, RECIPE_HEADER, RECIPE_NOTE, best_per_column, format_cell, recipe_rows
 from kobench.report.results import Row, collect, display_metrics, write_results_json
 from kobench.tasks import TASKS
 
@@ -95,6 +95,10 @@ def build_markdown(rows: list[Row], plots: list[tuple[str, str]], protocols: set
         group = [r for r in rows if r.size_class == size_class]
         if group:
             parts += [f"## {title}", "", markdown_table(group, notes), ""]
+    if recipes := recipe_rows(rows):
+        parts += ["## Reproduction: published recipe vs tuned", "", RECIPE_NOTE, ""]
+        parts += ["| " + " | ".join(RECIPE_HEADER) + " |", "|" + " :-- |" * 2 + " --: |" * 5]
+        parts += ["| " + " | ".join(line) + " |" for line in recipes] + [""]
     parts += ["## Protocol", ""] + [f"- ours: {PROTOCOLS[p]}" for p in sorted(protocols)]
     parts += ["- published: test-selected (the reference scripts scored every checkpoint on test)"]
     parts += [f"- {line}" for line in extra] + [""]
@@ -123,6 +127,12 @@ def results_csv(rows: list[Row]) -> str:
             "status",
             "protocol",
             "reason",
+            "recipe",
+            "recipe_std",
+            "recipe_seeds",
+            "recipe_minus_published",
+            "tuned_minus_recipe",
+            "recipe_below_published",
         ]
     )
     for row in rows:
@@ -144,6 +154,10 @@ def results_csv(rows: list[Row]) -> str:
                         cell.status,
                         cell.protocol,
                         cell.reason,
+                        *(
+                            [cell.recipe, cell.recipe_std, cell.recipe_seeds, cell.recipe_gap, cell.tuning_gain,
+                             int(cell.recipe_low)] if cell.recipe is not None and i == len(names) - 1 else [None] * 6
+                        ),
                     ]
                 )
     return out.getvalue()

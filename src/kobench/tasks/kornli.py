@@ -1,6 +1,6 @@
 """KorNLI: natural language inference, trained on MNLI only as in the reference (accuracy)."""
 
-from kobench.tasks.spec import Columns, Hyperparameters, Label, SourceFile, TaskSpec
+from kobench.tasks.spec import Columns, Hyperparameters, Label, RecipeChange, SourceFile, TaskSpec
 
 _URL = "https://raw.githubusercontent.com/kakaobrain/KorNLUDatasets/0df0fe7d496eb61b092e022e238c2230b29f1cbc/KorNLI"
 
@@ -34,6 +34,9 @@ TASK = TaskSpec(
     labels=(Label("contradiction", "contradiction"), Label("entailment", "entailment"), Label("neutral", "neutral")),
     main_metric="accuracy",
     published_column="KorNLI (acc)",
-    hyperparameters=Hyperparameters(lr=5e-5, epochs=15, batch_size=64),
+    hyperparameters=Hyperparameters(
+        lr=5e-5, epochs=15, batch_size=64,
+        changes=(RecipeChange("xlm-roberta", lr=1e-5), RecipeChange("small", batch_size=128)),
+    ),
     description="XNLI dev/test in Korean; MNLI-ko train.",
 )

@@ -1,6 +1,6 @@
 """KorQuAD 1.0: extractive QA, reported on the official dev file (EM / character F1)."""
 
-from kobench.tasks.spec import Hyperparameters, SourceFile, TaskSpec
+from kobench.tasks.spec import Hyperparameters, RecipeChange, SourceFile, TaskSpec
 
 _URL = "https://raw.githubusercontent.com/korquad/korquad.github.io/61d7d6682948375dd8f06ef27e788fd19982af38/dataset"
 
@@ -25,6 +25,9 @@ TASK = TaskSpec(
     reader="squad_json",
     main_metric="char_f1",
     published_column="KorQuAD (Dev) (EM/F1)",
-    hyperparameters=Hyperparameters(lr=5e-5, epochs=7, batch_size=8, max_seq_len=512),
+    hyperparameters=Hyperparameters(
+        lr=5e-5, epochs=7, batch_size=8, max_seq_len=512,
+        changes=(RecipeChange("small", batch_size=32),),
+    ),
     description="Wikipedia reading comprehension; 60k train / 5,774 dev questions.",
 )

@@ -1,6 +1,6 @@
 """KorSTS: semantic textual similarity, regression on the raw 0-5 score (Spearman)."""
 
-from kobench.tasks.spec import Columns, SourceFile, TaskSpec
+from kobench.tasks.spec import Columns, Hyperparameters, RecipeChange, SourceFile, TaskSpec
 
 _URL = "https://raw.githubusercontent.com/kakaobrain/KorNLUDatasets/0df0fe7d496eb61b092e022e238c2230b29f1cbc/KorSTS"
 
@@ -32,6 +32,10 @@ TASK = TaskSpec(
     # upstream "id" repeats across genres/years (368 duplicates in test), so ids are file-line based
     columns=Columns(text="sentence1", text_pair="sentence2", label="score"),
     main_metric="spearman",
+    hyperparameters=Hyperparameters(
+        lr=5e-5, epochs=10, batch_size=32,
+        changes=(RecipeChange("xlm-roberta", seed=777),),
+    ),
     published_column="KorSTS (spearman)",
     description="STS-B in Korean; 5,749 train / 1,500 dev / 1,379 test.",
 )

@@ -1,6 +1,6 @@
 """NSMC: Naver sentiment movie corpus v1.0 (binary sentiment, accuracy)."""
 
-from kobench.tasks.spec import Columns, Label, SourceFile, TaskSpec
+from kobench.tasks.spec import Columns, Hyperparameters, Label, RecipeChange, SourceFile, TaskSpec
 
 _URL = "https://raw.githubusercontent.com/e9t/nsmc/cc0670e872d4ac27bfe36c87456783004b39ef6c"
 
@@ -27,6 +27,10 @@ TASK = TaskSpec(
     columns=Columns(id="id", text="document", label="label"),
     labels=(Label("0", "negative"), Label("1", "positive")),
     main_metric="accuracy",
+    hyperparameters=Hyperparameters(
+        lr=5e-5, epochs=10, batch_size=32,
+        changes=(RecipeChange("xlm-roberta", lr=1e-5, warmup_ratio=0.1),),
+    ),
     published_column="NSMC (acc)",
     description="Movie review sentiment; 150k train / 50k test.",
 )

@@ -1,6 +1,6 @@
 """PAWS-X Korean: paraphrase identification (accuracy)."""
 
-from kobench.tasks.spec import Columns, Hyperparameters, Label, SourceFile, TaskSpec
+from kobench.tasks.spec import Columns, Hyperparameters, Label, RecipeChange, SourceFile, TaskSpec
 
 _URL = "https://raw.githubusercontent.com/monologg/KoELECTRA/024fbdd600e653b6e4bdfc64ceec84181b5ce6c4/finetune/data/paws"
 
@@ -35,6 +35,9 @@ TASK = TaskSpec(
     skip_empty_in=("train",),
     main_metric="accuracy",
     published_column="PAWS (acc)",
-    hyperparameters=Hyperparameters(lr=3e-5, epochs=15, batch_size=32),
+    hyperparameters=Hyperparameters(
+        lr=3e-5, epochs=15, batch_size=32,
+        changes=(RecipeChange("xlm-roberta", lr=1e-5), RecipeChange("small", batch_size=64)),
+    ),
     description="Adversarial paraphrase pairs; 49k MT train / 2k dev / 2k test.",
 )

@@ -1,6 +1,6 @@
 """Question Pair (songys/Question_pair v.2): same or different question (accuracy)."""
 
-from kobench.tasks.spec import Columns, Label, SourceFile, TaskSpec
+from kobench.tasks.spec import Columns, Hyperparameters, Label, RecipeChange, SourceFile, TaskSpec
 
 _URL = "https://raw.githubusercontent.com/songys/Question_pair/e84b6f0e784c10c6a22cbbc7b1e415b901baa877"
 
@@ -33,6 +33,10 @@ TASK = TaskSpec(
     # upstream is_duplicate is REVERSED relative to Quora: 0 = same question, 1 = different
     labels=(Label("0", "same"), Label("1", "different")),
     main_metric="accuracy",
+    hyperparameters=Hyperparameters(
+        lr=5e-5, epochs=10, batch_size=32,
+        changes=(RecipeChange("xlm-roberta", lr=1e-5),),
+    ),
     published_column="Question Pair (acc)",
     description="Korean question pairs; 6,136 train / 682 validation / 758 test.",
 )
