@@ -383,6 +383,19 @@ def reproduce(
 
 
 @app.command()
+def plan(
+    measure: Annotated[bool, typer.Option(help="Time a few training steps where no earlier run recorded one.")] = True,
+    params_file: ParamsOpt = Path("params.yaml"),
+) -> None:
+    """Before spending: fine-tunes, training samples and hours of the run set, from this machine's throughput."""
+    from kobench.config import load_params
+    from kobench.tuning.plan import format_plan
+    from kobench.tuning.plan import plan as make_plan
+
+    typer.echo(format_plan(make_plan(load_params(params_file), measure=measure)))
+
+
+@app.command()
 def queue(
     parallel: Annotated[
         Optional[int], typer.Option(help="Studies at once (default: one per device slot, at least one).")
