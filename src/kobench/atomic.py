@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+
+from kobench.errors import DiskFullError
 
 
 def umask_mode(directory: bool = False) -> int:
@@ -39,6 +42,10 @@ def atomic_path(target: str | os.PathLike[str]) -> Iterator[Path]:
             os.fsync(handle.fileno())
         os.chmod(tmp_path, umask_mode())  # mkstemp makes 0600; the output is an ordinary file
         os.replace(tmp_path, target)
+    except OSError as exc:
+        if exc.errno == errno.ENOSPC:
+            raise DiskFullError(target) from None
+        raise
     finally:
         tmp_path.unlink(missing_ok=True)
 

@@ -16,3 +16,12 @@ class DataError(KobenchError):
 
 class ConfigError(KobenchError):
     """params.yaml or a command-line option is invalid."""
+
+
+class DiskFullError(KobenchError):
+    """A write ran out of space; what was being written is removed, nothing half-written is left."""
+
+    def __init__(self, path: object, needed: int | None = None) -> None:
+        wanted = f" ({needed:,} bytes needed)" if needed is not None else ""
+        super().__init__(f"{path}: no space left on the device{wanted}; free space there and run the command again")
+        self.path, self.needed = path, needed

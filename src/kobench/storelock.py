@@ -81,3 +81,43 @@ def create_sqlite_atomically(url: str, create: Callable[[str], None]) -> None:
     partial.unlink(missing_ok=True)  # left by a process killed while creating
     create(f"sqlite:///{partial}")
     os.replace(partial, path)
+
+
+SQLITE_HEADER = b"SQLite format 3\x00"
+RESTORE_HINT = "restore it from backups/ (see `kobench backup`), or move it aside to start a new one"
+
+
+def check_sqlite_store(url: str, what: str) -> None:
+    """A ``sqlite:///`` store is an intact SQLite database, or can be created where it points.
+
+    Raises:
+        KobenchError: one line naming the file, what is wrong and what to do; nothing else is touched.
+    """
+    import sqlite3
+
+    from kobench.errors import KobenchError
+
+    path = sqlite_path(url)
+    if path is None:
+        return  # servers and other databases are checked by their own clients when opened
+    if path.exists():
+        with open(path, "rb") as handle:
+            header = handle.read(len(SQLITE_HEADER))
+        if header and header != SQLITE_HEADER:
+            raise KobenchError(f"{what} {path}: not a SQLite database; {RESTORE_HINT}")
+        if not header:
+            return  # an empty file: SQLite makes it a database on first use
+        try:
+            with contextlib.closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30)) as db:
+                verdict = db.execute("pragma quick_check").fetchone()[0]
+        except sqlite3.DatabaseError as exc:
+            verdict = str(exc)
+        if verdict != "ok":
+            raise KobenchError(f"{what} {path}: damaged SQLite database ({verdict}); {RESTORE_HINT}")
+        return
+    parent = path.parent if str(path.parent) else Path(".")
+    existing = next((p for p in (parent, *parent.parents) if p.exists()), Path("."))
+    if not existing.is_dir():
+        raise KobenchError(f"{what} {path}: {existing} is not a folder")
+    if not os.access(existing, os.W_OK):
+        raise KobenchError(f"{what} {path}: cannot create it, {existing} is not writable")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import http.client
 import logging
 import shutil
@@ -12,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from kobench.atomic import atomic_path
-from kobench.errors import KobenchError
+from kobench.errors import DiskFullError, KobenchError
 from kobench.hashing import file_digests
 from kobench.interrupts import check as check_interrupted
 from kobench.tasks.spec import SPLITS, SourceFile, TaskSpec
@@ -97,12 +98,20 @@ def _copy_from_mirror(spec: TaskSpec, source: SourceFile, mirror: Path, dest: Pa
 
 
 def download(source: SourceFile, dest: Path, *, retries: int = 3, timeout: float = 60.0) -> None:
-    """Download ``source`` to ``dest`` atomically, retrying transient faults, then verify it."""
+    """Download ``source`` to ``dest`` atomically, retrying transient faults, then verify it.
+
+    Raises:
+        DiskFullError: before starting when the pinned size does not fit, or when the disk fills up on the way
+            (with the bytes the file needs); the partial file is removed.
+    """
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    if source.size is not None and shutil.disk_usage(dest.parent).free < source.size:
+        raise DiskFullError(dest, needed=source.size)
     last = ""
     for attempt in range(1, retries + 1):
         try:
             with atomic_path(dest) as tmp:
-                _stream(source.url, tmp, timeout)
+                _stream(source.url, tmp, timeout, dest)
                 reason = verify(source, tmp)
                 if reason:
                     raise FetchError(f"{source.url}: refused, {reason}")
@@ -118,14 +127,20 @@ def download(source: SourceFile, dest: Path, *, retries: int = 3, timeout: float
     raise FetchError(f"could not download {source.url} after {retries} attempts ({last}); {MIRROR_HINT}")
 
 
-def _stream(url: str, target: Path, timeout: float) -> None:
+def _stream(url: str, target: Path, timeout: float, dest: Path) -> None:
     request = urllib.request.Request(url, headers={"User-Agent": "kobench"})
     with urllib.request.urlopen(request, timeout=timeout) as response, open(target, "wb") as out:
         expected = response.headers.get("Content-Length")
         copied = 0
-        while chunk := response.read(1 << 20):
-            check_interrupted()
-            out.write(chunk)
-            copied += len(chunk)
+        try:
+            while chunk := response.read(1 << 20):
+                check_interrupted()
+                out.write(chunk)
+                copied += len(chunk)
+            out.flush()
+        except OSError as exc:
+            if exc.errno == errno.ENOSPC:
+                raise DiskFullError(dest, needed=int(expected) if expected is not None else None) from None
+            raise
     if expected is not None and copied != int(expected):
         raise http.client.IncompleteRead(b"", int(expected) - copied)

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import errno
 import json
+import shutil
 from pathlib import Path
 from typing import Any
 
 from kobench.atomic import atomic_path, umask_mode, write_json
+from kobench.errors import DiskFullError
 from kobench.families.base import TaskFamily
 from kobench.records import RunResult
 from kobench.tasks.spec import TaskSpec
@@ -21,12 +24,22 @@ def write_run(
     model: Any | None,
     tokenizer: Any,
 ) -> None:
-    """Write the checkpoint (safetensors + tokenizer), predictions, then metrics.json last (the run's seal)."""
+    """Write the checkpoint (safetensors + tokenizer), predictions, then metrics.json last (the run's seal).
+
+    Raises:
+        DiskFullError: the disk filled up; a half-written checkpoint is removed.
+    """
     run_dir.mkdir(parents=True, exist_ok=True)
     if model is not None:
         checkpoint = run_dir / "checkpoint"
-        model.save_pretrained(checkpoint, safe_serialization=True)
-        tokenizer.save_pretrained(checkpoint)
+        try:
+            model.save_pretrained(checkpoint, safe_serialization=True)
+            tokenizer.save_pretrained(checkpoint)
+        except OSError as exc:
+            if exc.errno != errno.ENOSPC:
+                raise
+            shutil.rmtree(checkpoint, ignore_errors=True)
+            raise DiskFullError(checkpoint) from None
         for path in checkpoint.iterdir():  # transformers writes the weights 0600 whatever the umask
             path.chmod(umask_mode())
     if predictions:

@@ -9,10 +9,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from kobench.engine.models import ModelRef
-from kobench.errors import KobenchError
+from kobench.storelock import check_sqlite_store
 from kobench.tasks.spec import TaskSpec
-
-SQLITE_HEADER = b"SQLite format 3\x00"
 
 
 def check_data(spec: TaskSpec, prepared_dir: Path, splits: tuple[str, ...]) -> None:
@@ -29,31 +27,6 @@ def check_model(ref: ModelRef) -> None:
 
     load_tokenizer(ref)
     load_config(ref)
-
-
-def check_sqlite_store(url: str, what: str) -> None:
-    """A ``sqlite:///`` store is a SQLite file, or can be created where it points."""
-    from kobench.storelock import sqlite_path
-
-    path = sqlite_path(url)
-    if path is None:
-        return  # servers and other databases are checked by their own clients when opened
-    if path.exists():
-        with open(path, "rb") as handle:
-            header = handle.read(len(SQLITE_HEADER))
-        if header and header != SQLITE_HEADER:
-            raise KobenchError(
-                f"{what} {path}: not a SQLite database; restore it from a backup, or move it aside to start a new one"
-            )
-        return
-    parent = path.parent if str(path.parent) else Path(".")
-    existing = next((p for p in (parent, *parent.parents) if p.exists()), Path("."))
-    if not existing.is_dir():
-        raise KobenchError(f"{what} {path}: {existing} is not a folder")
-    import os
-
-    if not os.access(existing, os.W_OK):
-        raise KobenchError(f"{what} {path}: cannot create it, {existing} is not writable")
 
 
 def preflight(

@@ -20,6 +20,9 @@ def study_plots(study: str, storage_url: str, out_dir: Path) -> list[tuple[str, 
     import matplotlib.pyplot as plt
     from optuna.visualization import matplotlib as optuna_plots
 
+    from kobench.storelock import check_sqlite_store
+
+    check_sqlite_store(storage_url, "Optuna storage")
     loaded = optuna.load_study(study_name=study, storage=storage_url)
     plots = []
     drawers = [("history", optuna_plots.plot_optimization_history)]

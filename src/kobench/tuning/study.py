@@ -5,7 +5,9 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import logging
+import os
 import shutil
+import socket
 import time
 import warnings
 from pathlib import Path
@@ -50,8 +52,9 @@ def open_or_create_study(
 
     Heartbeats fail (then retry once) trials whose process died.
     """
-    from kobench.storelock import create_sqlite_atomically, store_init_lock
+    from kobench.storelock import check_sqlite_store, create_sqlite_atomically, store_init_lock
 
+    check_sqlite_store(storage_url, "Optuna storage")
     engine_kwargs = {"connect_args": {"timeout": 60}} if storage_url.startswith("sqlite") else {"pool_pre_ping": True}
     pruner = (
         optuna.pruners.MedianPruner(n_startup_trials=2) if params.tune.pruner == "median" else optuna.pruners.NopPruner()
@@ -122,6 +125,40 @@ def search_space(params: Params, task: str, ref: ModelRef | None = None) -> Sear
     return params.tune.overrides.get(task, params.tune.search_space)
 
 
+def owner() -> dict[str, object]:
+    """This process as the owner of a trial: host and process id."""
+    return {"host": socket.gethostname(), "pid": os.getpid()}
+
+
+def owner_alive(recorded: dict[str, object] | None) -> bool | None:
+    """Whether a trial's owner process is alive: None when it ran on another host (the heartbeat rule applies)."""
+    if not recorded or recorded.get("host") != socket.gethostname():
+        return None
+    try:
+        os.kill(int(recorded["pid"]), 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def fail_dead_owners(study: optuna.Study) -> list[int]:
+    """Fail at once the RUNNING trials whose owner process on this host is gone (SIGKILL, OOM killer, reboot).
+
+    Without it a killed trial stays RUNNING until its heartbeat's grace period ends, and an immediate re-run
+    counts it against the budget. Returns the numbers of the trials failed.
+    """
+    failed = []
+    for trial in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
+        recorded = trial.user_attrs.get("owner")
+        if owner_alive(recorded) is False:
+            study._storage.set_trial_user_attr(trial._trial_id, "failure", f"owner process {recorded['pid']} died")
+            study._storage.set_trial_state_values(trial._trial_id, state=optuna.trial.TrialState.FAIL)
+            failed.append(trial.number)
+    return failed
+
+
 def finished_trials(study: optuna.Study) -> int:
     """Trials that count against the budget: complete, pruned or failed."""
     return len(study.get_trials(deepcopy=False, states=FINISHED))
@@ -157,6 +194,7 @@ class Objective:
         Its MLflow run ends FINISHED, KILLED (pruned or interrupted) or FAILED (with the reason).
         """
         config = self.config(trial)
+        trial.set_user_attr("owner", owner())
         with lease(self.slots, f"{self.tags.get('kobench.study', 'study')} trial {trial.number}") as held:
             if held is not None:
                 config = dataclasses.replace(config, device=held.slot.device)
@@ -302,6 +340,7 @@ def optimize(
     """
     from kobench.storelock import store_lock
 
+    fail_dead_owners(study)
     optuna.storages.fail_stale_trials(study)
     waiting_state = (optuna.trial.TrialState.WAITING,)
     while objective.consecutive_failures < max_failures:
@@ -358,6 +397,7 @@ def run_study(  # noqa: PLR0913
     parent = parent_run(study, created, tracker, name, tags)
     status = "FAILED"
     try:
+        fail_dead_owners(study)
         _sweep(study, tracker, parent)
         if workers > 1 and worker_command:
             run_workers(worker_command, workers)

@@ -79,10 +79,11 @@ class Tracker:
         import mlflow
         from mlflow.tracking import MlflowClient
 
-        from kobench.storelock import create_sqlite_atomically, store_init_lock
+        from kobench.storelock import check_sqlite_store, create_sqlite_atomically, store_init_lock
 
         if uri:
             mlflow.set_tracking_uri(uri)
+        check_sqlite_store(mlflow.get_tracking_uri(), "MLflow store")
         self.uri = mlflow.get_tracking_uri()
         self.system_metrics = system_metrics
         with store_init_lock(mlflow.get_tracking_uri()):  # the client creates and migrates the schema
@@ -214,7 +215,7 @@ class Tracker:
         """Mark FAILED every RUNNING child run of ``parent`` that no live trial owns (a killed process)."""
         orphans = [r.info.run_id for r in self.children(parent) if r.info.status == "RUNNING" and r.info.run_id not in alive]
         for run_id in orphans:
-            self.set_tags(run_id, {"kobench.failure": "process died mid-run (trial failed by heartbeat)"})
+            self.set_tags(run_id, {"kobench.failure": "process died mid-run (its trial was failed)"})
             self.end(run_id, "FAILED")
         return orphans
 
