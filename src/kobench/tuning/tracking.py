@@ -6,6 +6,7 @@ import contextlib
 import functools
 import logging
 import math
+import os
 import random
 import subprocess
 import time
@@ -84,6 +85,7 @@ class Tracker:
         if uri:
             mlflow.set_tracking_uri(uri)
         check_sqlite_store(mlflow.get_tracking_uri(), "MLflow store")
+        os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # kobench prints its own progress
         self.uri = mlflow.get_tracking_uri()
         self.system_metrics = system_metrics
         with store_init_lock(mlflow.get_tracking_uri()):  # the client creates and migrates the schema
