@@ -169,6 +169,18 @@ class Params(_Section):
     tracking: TrackingParams = TrackingParams()
     report: ReportParams = ReportParams()
 
+    @field_validator("models")
+    @classmethod
+    def _plain_model_keys(cls, models: dict[str, ModelParams]) -> dict[str, ModelParams]:
+        from kobench.names import plain_segment
+
+        for key in models:
+            try:
+                plain_segment(key, "model key")
+            except ConfigError as exc:
+                raise ValueError(f"models: {exc}") from None
+        return models
+
     @field_validator("data")
     @classmethod
     def _known_split_tasks(cls, data: DataParams) -> DataParams:

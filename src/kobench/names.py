@@ -11,6 +11,22 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+from kobench.errors import ConfigError
+
+
+def plain_segment(value: str, what: str) -> str:
+    """``value`` if it is a plain folder or file name (no separator, not ``.``/``..``, not empty), else ConfigError.
+
+    Every name a user gives that becomes part of a path (run names, model keys, study names) passes here, so
+    nothing is written outside the configured folders.
+
+    >>> plain_segment("run-1", "--run-name")
+    'run-1'
+    """
+    if not value or value in (".", "..") or any(c in value for c in ("/", "\\", "\0")) or len(value) > 200:
+        raise ConfigError(f"{what} {value!r}: not a plain name (no '/', '\\', '.' or '..', at most 200 characters)")
+    return value
+
 
 def study_name(task: str, model: str) -> str:
     """``<task>-<model>``: the Optuna study and the MLflow parent run.
@@ -18,7 +34,7 @@ def study_name(task: str, model: str) -> str:
     >>> study_name("nsmc", "kobert")
     'nsmc-kobert'
     """
-    return f"{task}-{model}"
+    return f"{plain_segment(task, 'task')}-{plain_segment(model, 'model')}"
 
 
 def registered_model(task: str, model: str) -> str:
@@ -32,7 +48,7 @@ def registered_model(task: str, model: str) -> str:
 
 def metrics_file(metrics_root: Path, task: str, model: str) -> Path:
     """``<metrics>/<task>/<model>.json``: a study's DVC metric (numbers only)."""
-    return metrics_root / task / f"{model}.json"
+    return metrics_root / plain_segment(task, "task") / f"{plain_segment(model, 'model')}.json"
 
 
 def details_file(metrics: Path) -> Path:
@@ -42,14 +58,15 @@ def details_file(metrics: Path) -> Path:
 
 def recipe_file(metrics_root: Path, task: str, model: str) -> Path:
     """``<metrics>/<task>/<model>.recipe.json``: the published recipe's mean, std and seeds (kobench reproduce)."""
-    return metrics_root / task / f"{model}.recipe.json"
+    return metrics_root / plain_segment(task, "task") / f"{plain_segment(model, 'model')}.recipe.json"
 
 
 def study_outputs(outputs_root: Path, task: str, model: str) -> Path:
     """``<outputs>/<task>/<model>/``: trials, the final predictions and extra seeds of a study."""
-    return outputs_root / task / model
+    return outputs_root / plain_segment(task, "task") / plain_segment(model, "model")
 
 
 def run_dir(outputs_root: Path, task: str, model: str, run_name: str | None = None) -> Path:
     """``<outputs>/<task>/<model>/<run>`` of a single fine-tune; the default run name is a UTC timestamp."""
-    return study_outputs(outputs_root, task, model) / (run_name or time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()))
+    name = plain_segment(run_name, "--run-name") if run_name is not None else time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+    return study_outputs(outputs_root, task, model) / name
