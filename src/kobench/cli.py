@@ -429,6 +429,20 @@ def queue(
 
 
 @app.command()
+def backup(params_file: ParamsOpt = Path("params.yaml")) -> None:
+    """Copy the local SQLite stores (Optuna, MLflow) consistently to backups/<timestamp>/."""
+    from kobench.config import load_params
+    from kobench.tuning.stores import backup as copy_stores
+
+    params = load_params(params_file, missing_ok=True)
+    copies = copy_stores({"Optuna storage": params.tune.storage, "MLflow store": _tracking_uri(params)})
+    if not copies:
+        raise KobenchError("no local SQLite store to back up (servers back up on their own)")
+    for what, path in copies.items():
+        typer.echo(f"{what}: {path}")
+
+
+@app.command()
 def report(params_file: ParamsOpt = Path("params.yaml")) -> None:
     """Rebuild the published tables from MLflow champions and metrics/*.json into reports/."""
     from kobench.config import load_params

@@ -53,8 +53,10 @@ def open_or_create_study(
     Heartbeats fail (then retry once) trials whose process died.
     """
     from kobench.storelock import check_sqlite_store, create_sqlite_atomically, store_init_lock
+    from kobench.tuning.stores import guard_schema
 
     check_sqlite_store(storage_url, "Optuna storage")
+    guard_schema(storage_url, "Optuna storage", "optuna")
     engine_kwargs = {"connect_args": {"timeout": 60}} if storage_url.startswith("sqlite") else {"pool_pre_ping": True}
     pruner = (
         optuna.pruners.MedianPruner(n_startup_trials=2) if params.tune.pruner == "median" else optuna.pruners.NopPruner()

@@ -61,6 +61,13 @@ def git_commit() -> str:
         return "unknown"
 
 
+def owner_tag() -> str:
+    """``host:pid`` of this process, on every run it starts (``kobench doctor`` ends runs whose owner died)."""
+    import socket
+
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
 def flat_metrics(metrics: dict[str, Any], prefix: str = "") -> dict[str, float]:
     """Numeric leaves of a metrics dict as ``prefix_key`` floats (per-type NER reports flattened)."""
     flat = {}
@@ -81,10 +88,12 @@ class Tracker:
         from mlflow.tracking import MlflowClient
 
         from kobench.storelock import check_sqlite_store, create_sqlite_atomically, store_init_lock
+        from kobench.tuning.stores import guard_schema
 
         if uri:
             mlflow.set_tracking_uri(uri)
         check_sqlite_store(mlflow.get_tracking_uri(), "MLflow store")
+        guard_schema(mlflow.get_tracking_uri(), "MLflow store", "mlflow")
         os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # kobench prints its own progress
         self.uri = mlflow.get_tracking_uri()
         self.system_metrics = system_metrics
@@ -116,7 +125,9 @@ class Tracker:
         if runs:
             self.client.update_run(runs[0].info.run_id, status="RUNNING")
             return runs[0].info.run_id
-        run = self.client.create_run(self.experiment_id, run_name=study, tags={**tags, "kobench.kind": STUDY})
+        run = self.client.create_run(
+            self.experiment_id, run_name=study, tags={**tags, "kobench.kind": STUDY, "kobench.owner": owner_tag()}
+        )
         return run.info.run_id
 
     @retry_locked
@@ -147,7 +158,9 @@ class Tracker:
         """A run of ``kind`` (``kobench.kind``) with its parameters and tags, nested under ``parent`` if given."""
         from mlflow.entities import Param
 
-        tags = {**tags, "kobench.kind": kind, **({"mlflow.parentRunId": parent} if parent else {})}
+        tags = {**tags, "kobench.kind": kind, "kobench.owner": owner_tag()}
+        if parent:
+            tags["mlflow.parentRunId"] = parent
         run_id = self.client.create_run(self.experiment_id, run_name=name, tags=tags).info.run_id
         self.client.log_batch(run_id, params=[Param(k, str(v)) for k, v in params.items()])
         return run_id
