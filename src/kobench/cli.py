@@ -429,6 +429,20 @@ def queue(
 
 
 @app.command()
+def doctor(
+    fix: Annotated[bool, typer.Option(help="Fail dead owners' RUNNING trials, end orphaned RUNNING runs.")] = False,
+    params_file: ParamsOpt = Path("params.yaml"),
+) -> None:
+    """Check params, prepared data, the stores, the cache and the devices; exit 1 on a problem."""
+    from kobench.tools.doctor import PROBLEM, diagnose, format_findings
+
+    found = diagnose(params_file, None, fix=fix)
+    typer.echo(format_findings(found))
+    if any(f.status == PROBLEM for f in found):
+        raise typer.Exit(1)
+
+
+@app.command()
 def backup(params_file: ParamsOpt = Path("params.yaml")) -> None:
     """Copy the local SQLite stores (Optuna, MLflow) consistently to backups/<timestamp>/."""
     from kobench.config import load_params

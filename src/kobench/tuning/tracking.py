@@ -124,6 +124,7 @@ class Tracker:
         )
         if runs:
             self.client.update_run(runs[0].info.run_id, status="RUNNING")
+            self.client.set_tag(runs[0].info.run_id, "kobench.owner", owner_tag())
             return runs[0].info.run_id
         run = self.client.create_run(
             self.experiment_id, run_name=study, tags={**tags, "kobench.kind": STUDY, "kobench.owner": owner_tag()}
@@ -147,6 +148,7 @@ class Tracker:
         ):
             return False
         self.client.update_run(run_id, status="RUNNING")
+        self.client.set_tag(run_id, "kobench.owner", owner_tag())
         return True
 
     def start_child(self, parent: str, name: str, kind: str, params: dict[str, Any], tags: dict[str, str]) -> str:
