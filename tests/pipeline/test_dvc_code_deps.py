@@ -14,6 +14,7 @@ OUTPUTS = (
     "data/prepared/nsmc/meta.json",
     "metrics/nsmc/tiny.json",
     "metrics/nsmc/tiny.study.json",
+    "metrics/nsmc/tiny.recipe.json",
     "reports/results.md",
     "reports/results.csv",
     "reports/index.html",
@@ -38,11 +39,13 @@ def recorded(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.mark.parametrize(
     ("module", "stages"),
     [
-        ("data/splits.py", ["tune@nsmc-tiny"]),  # how prepared rows are loaded and subsampled
+        ("data/splits.py", ["reproduce@nsmc-tiny", "tune@nsmc-tiny"]),  # how prepared rows are loaded and subsampled
         ("data/readers.py", ["prepare@nsmc"]),  # the prepared data changes, and with it tune's input
         ("data/fetch.py", ["fetch@nsmc"]),
-        ("families/classification.py", ["prepare@nsmc", "report", "tune@nsmc-tiny"]),
-        ("engine/training.py", ["tune@nsmc-tiny"]),
+        ("families/classification.py", ["prepare@nsmc", "report", "reproduce@nsmc-tiny", "tune@nsmc-tiny"]),
+        ("engine/training.py", ["reproduce@nsmc-tiny", "tune@nsmc-tiny"]),
+        ("tuning/study.py", ["tune@nsmc-tiny"]),
+        ("tuning/reproduce.py", ["reproduce@nsmc-tiny"]),
         ("report/cells.py", ["report"]),
         ("cli.py", []),  # the command layer decides no number
     ],

@@ -82,9 +82,9 @@ def _prepared(root: Path, task: str, rows: int) -> None:
     prepare_task(get_task(task), raw, root / "data" / "prepared" / task)
 
 
-def _tune(env: dict) -> list[str]:
+def _tune(env: dict, workers: int = 2) -> list[str]:
     return [sys.executable, "-m", "kobench.cli", "--quiet", "tune", "--task", "nsmc", "--model", env["MODEL"],
-            "--max-seq-len", "32", "--workers", "2"]
+            "--max-seq-len", "32", "--workers", str(workers)]
 
 
 def test_two_workers_four_trials_never_hold_one_slot_at_once(tmp_path: Path, tiny_models) -> None:  # noqa: ANN001
@@ -110,14 +110,16 @@ def test_two_workers_four_trials_never_hold_one_slot_at_once(tmp_path: Path, tin
     assert len(client.search_model_versions("name='kobench-nsmc-bert'")) == 1  # registered once, by the coordinator
 
 
-def test_sigterm_stops_every_worker_and_leaves_nothing_running(tmp_path: Path, tiny_models) -> None:  # noqa: ANN001
+@pytest.mark.parametrize("workers", [1, 2])  # one process running its trial itself; a coordinator of two workers
+def test_sigterm_stops_every_worker_and_leaves_nothing_running(tmp_path: Path, tiny_models, workers: int) -> None:  # noqa: ANN001
     from mlflow.tracking import MlflowClient
 
     root, env = _project(tmp_path, tiny_models("bert"), n_trials=4, rows=400, epochs=30)  # trials that take a while
-    coordinator = subprocess.Popen(_tune(env), cwd=root, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    coordinator = subprocess.Popen(_tune(env, workers), cwd=root, env=env, stdout=subprocess.PIPE,
+                                   stderr=subprocess.PIPE, text=True)
     try:
         deadline = time.monotonic() + 120
-        while _running(root / "optuna.db") < 2:
+        while _running(root / "optuna.db") < workers:
             assert coordinator.poll() is None and time.monotonic() < deadline, coordinator.communicate()[1][-3000:]
             time.sleep(0.3)
         stopped = time.monotonic()
@@ -130,7 +132,7 @@ def test_sigterm_stops_every_worker_and_leaves_nothing_running(tmp_path: Path, t
     assert time.monotonic() - stopped < 60, err[-3000:]
     study = optuna.load_study(study_name="nsmc-bert", storage=f"sqlite:///{root}/optuna.db")
     interrupted = [t for t in study.trials if t.state == State.FAIL]
-    assert len(interrupted) >= 2 and all(t.user_attrs["failure"] == "interrupted" for t in interrupted)
+    assert len(interrupted) >= workers and all(t.user_attrs["failure"] == "interrupted" for t in interrupted)
     assert not [t for t in study.trials if t.state == State.RUNNING]
     client = MlflowClient(tracking_uri=env["MLFLOW_TRACKING_URI"])
     runs = client.search_runs([client.get_experiment_by_name("kobench").experiment_id], max_results=100)
