@@ -65,6 +65,7 @@ def test_tiny_model_train_score_from_the_command_line(tmp_path: Path) -> None:
     assert made.returncode == 0, made.stderr
     trained = _kobench(
         "train", "--task", "korsts", "--model", "models/tiny", "--epochs", "1", "--lr", "1e-3", "--run-name", "r1",
+        "--no-track",
         cwd=tmp_path,
     )
     assert trained.returncode == 0, trained.stderr

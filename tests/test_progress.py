@@ -29,8 +29,8 @@ def project(tmp_path: Path, tiny_models) -> Path:  # noqa: ANN001
 
 def _train(project: Path, *options: str, stderr: int | None = subprocess.PIPE) -> subprocess.CompletedProcess:
     env = {**os.environ, "KOBENCH_PROGRESS_SECONDS": "0"}
-    return subprocess.run([sys.executable, "-m", "kobench.cli", *options, "train", "--task", "nsmc", "--model", "tiny",
-                           "--epochs", "2", "--max-seq-len", "32", "--batch-size", "8"],
+    return subprocess.run([sys.executable, "-m", "kobench.cli", *options, "train", "--no-track", "--task", "nsmc",
+                           "--model", "tiny", "--epochs", "2", "--max-seq-len", "32", "--batch-size", "8"],
                           cwd=project, stdout=subprocess.PIPE, stderr=stderr, text=True, env=env, timeout=300)
 
 

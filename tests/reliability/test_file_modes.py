@@ -38,7 +38,8 @@ def test_prepared_data_run_outputs_and_reports_follow_the_umask(tmp_path: Path, 
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
     write_raw("nsmc", tmp_path / "data" / "raw" / "nsmc")
     _kobench("prepare", "nsmc", cwd=tmp_path, umask=umask)
-    _kobench("train", "--task", "nsmc", "--model", "tiny", "--epochs", "1", "--max-seq-len", "32", "--run-name", "r",
+    _kobench("train", "--no-track", "--task", "nsmc", "--model", "tiny",
+             "--epochs", "1", "--max-seq-len", "32", "--run-name", "r",
              cwd=tmp_path, umask=umask)
     _kobench("report", cwd=tmp_path, umask=umask)
     run = tmp_path / "outputs" / "nsmc" / "tiny" / "r"
