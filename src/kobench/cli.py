@@ -354,17 +354,17 @@ def reproduce(
 ) -> None:
     """Train the published recipe of TASK x MODEL once per seed (reference protocol); write <model>.recipe.json."""
     from kobench.atomic import write_json
-    from kobench.engine.devices import resolve_slots
-    from kobench.engine.runs import recipe_config
     from kobench.names import recipe_file, study_outputs
-    from kobench.tuning.reproduce import reproduce as run_recipe
 
     params, spec, ref = _task_and_model(params_file, task, model)
     paths = params.base.paths
-    if stage and not params.run.reproduce:
-        write_json(recipe_file(paths.metrics, task, ref.slug), {"complete": 0})  # the stage's output, switched off
+    if stage and not params.run.reproduce:  # answered before torch is imported: a switched-off stage costs nothing
+        write_json(recipe_file(paths.metrics, task, ref.slug), {"complete": 0})  # the stage's output
         typer.echo(f"{task}-{ref.slug}: run.reproduce is false, nothing trained")
         return
+    from kobench.engine.devices import resolve_slots
+    from kobench.engine.runs import recipe_config
+    from kobench.tuning.reproduce import reproduce as run_recipe
     try:
         chosen = [int(s) for s in seeds.split(",")] if seeds else list(params.run.reproduce_seeds)
     except ValueError:

@@ -73,3 +73,22 @@ def test_prepare_on_a_full_disk_is_one_line_and_writes_nothing(small_disk: Path,
     assert done.returncode == 2 and done.stderr.strip().startswith(f"error: {small_disk / 'nsmc'}/")
     assert "no space left on the device" in done.stderr and "Traceback" not in done.stderr
     assert _leftovers(small_disk) == []
+
+
+def test_a_checkpoint_that_fills_the_disk_is_one_line_and_removed(
+    small_disk: Path, tmp_path: Path, prepared, tiny_models  # noqa: ANN001
+) -> None:
+    prepared("nsmc", n=40)
+    params = tmp_path / "params.yaml"
+    paths = f"{{prepared: {tmp_path / 'prepared'}, outputs: {small_disk}}}"
+    params.write_text(f"base: {{paths: {paths}}}\n", encoding="utf-8")
+    model = str(tiny_models("bert"))
+    command = [sys.executable, "-m", "kobench.cli", "--quiet", "train", "--task", "nsmc", "--model", model,
+               "--epochs", "1", "--run-name", "r", "--no-track", "--params", str(params)]
+    done = subprocess.run(command, capture_output=True, text=True, cwd=tmp_path, check=False)
+    checkpoint = small_disk / "nsmc" / "bert" / "r" / "checkpoint"
+    assert done.returncode == 2, done.stderr[-2000:]
+    assert done.stderr.strip().splitlines()[-1] == (
+        f"error: {checkpoint}: no space left on the device; free space there and run the command again"
+    )
+    assert not checkpoint.exists() and not (checkpoint.parent / "metrics.json").exists()

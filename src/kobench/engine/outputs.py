@@ -35,8 +35,8 @@ def write_run(
         try:
             model.save_pretrained(checkpoint, safe_serialization=True)
             tokenizer.save_pretrained(checkpoint)
-        except OSError as exc:
-            if exc.errno != errno.ENOSPC:
+        except Exception as exc:  # safetensors reports ENOSPC as its own SafetensorError, not as an OSError
+            if not _disk_full(exc):
                 raise
             shutil.rmtree(checkpoint, ignore_errors=True)
             raise DiskFullError(checkpoint) from None
@@ -45,6 +45,10 @@ def write_run(
     if predictions:
         write_predictions(run_dir / "predictions-test.jsonl", family, spec, predictions)
     write_json(run_dir / "metrics.json", result.to_json())
+
+
+def _disk_full(exc: BaseException) -> bool:
+    return (isinstance(exc, OSError) and exc.errno == errno.ENOSPC) or "os error 28" in str(exc)
 
 
 def write_predictions(path: Path, family: TaskFamily, spec: TaskSpec, predictions: dict[str, Any]) -> None:
