@@ -133,3 +133,15 @@ def study_setup(tmp_path: Path, prepared, tiny_models, monkeypatch: pytest.Monke
     tracker = Tracker(f"sqlite:///{tmp_path}/mlflow.db", "kobench")
     return {"spec": spec, "ref": ref, "params": params, "base": base, "paths": paths, "tracker": tracker,
             "storage": params.tune.storage, "tmp": tmp_path}
+
+
+@pytest.fixture
+def cli_project(tmp_path: Path, prepared, tiny_models, monkeypatch: pytest.MonkeyPatch):  # noqa: ANN001, ANN201
+    """A project folder (the working directory) with prepared synthetic NSMC, its own MLflow store and a tiny model."""
+    monkeypatch.chdir(tmp_path)
+    prepared("nsmc", n=60)
+    (tmp_path / "params.yaml").write_text(
+        f"base: {{paths: {{prepared: {tmp_path / 'prepared'}}}}}\n"
+        f"tracking: {{mlflow_uri: 'sqlite:///{tmp_path}/mlflow.db'}}\n", encoding="utf-8"
+    )
+    return {"root": tmp_path, "model": str(tiny_models("bert"))}

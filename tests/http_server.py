@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import http.server
+import subprocess
 import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 
 
 @dataclass
@@ -58,3 +60,17 @@ def serve(files: dict[str, bytes], port: int = 0) -> Iterator[Server]:
     finally:
         server.shutdown()
         server.server_close()
+
+
+def wait_until_up(url: str, process: subprocess.Popen, log: Path, timeout: float = 120.0) -> None:
+    """Poll ``url`` until it answers; fail with the server's log if the process ends or time runs out."""
+    import urllib.request
+
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            urllib.request.urlopen(url, timeout=2)
+            return
+        except OSError:
+            assert process.poll() is None and time.monotonic() < deadline, log.read_text()
+            time.sleep(0.5)

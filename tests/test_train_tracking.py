@@ -19,17 +19,11 @@ from kobench.cli import app
 
 
 @pytest.fixture
-def project(tmp_path: Path, prepared, tiny_models, monkeypatch: pytest.MonkeyPatch) -> dict:  # noqa: ANN001
+def project(cli_project: dict) -> dict:
     from mlflow.tracking import MlflowClient
 
-    monkeypatch.chdir(tmp_path)
-    prepared("nsmc", n=60)
-    (tmp_path / "params.yaml").write_text(
-        f"base: {{paths: {{prepared: {tmp_path / 'prepared'}}}}}\n"
-        f"tracking: {{mlflow_uri: 'sqlite:///{tmp_path}/mlflow.db'}}\n", encoding="utf-8"
-    )
-    model = str(tiny_models("bert"))
-    return {"root": tmp_path, "model": model, "client": lambda: MlflowClient(f"sqlite:///{tmp_path}/mlflow.db"),
+    root, model = cli_project["root"], cli_project["model"]
+    return {"root": root, "model": model, "client": lambda: MlflowClient(f"sqlite:///{root}/mlflow.db"),
             "args": ["train", "--task", "nsmc", "--model", model, "--epochs", "2", "--lr", "1e-3", "--max-seq-len", "32"]}
 
 

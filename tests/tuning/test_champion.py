@@ -9,12 +9,12 @@ import os
 import socket
 import subprocess
 import sys
-import time
 import urllib.request
 from pathlib import Path
 
 import pytest
 
+from http_server import wait_until_up
 from kobench.config import ModelParams, Params
 from kobench.data.splits import task_rows
 from kobench.engine.models import ModelRef
@@ -129,14 +129,7 @@ def test_mlflow_models_serve_answers_invocations(studies: dict, tmp_path: Path) 
          "--port", str(port)], env=env, stdout=subprocess.DEVNULL, stderr=(tmp_path / "serve.log").open("w"),
     )
     try:
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                urllib.request.urlopen(f"http://127.0.0.1:{port}/ping", timeout=2)
-                break
-            except OSError:
-                assert server.poll() is None and time.monotonic() < deadline, (tmp_path / "serve.log").read_text()
-                time.sleep(0.5)
+        wait_until_up(f"http://127.0.0.1:{port}/ping", server, tmp_path / "serve.log")
         rows = task_rows(get_task("korsts"), study["paths"].prepared, "test")  # the same batches as the final run
         body = {"dataframe_split": input_frame("korsts", rows).to_dict(orient="split")}
         request = urllib.request.Request(f"http://127.0.0.1:{port}/invocations", data=json.dumps(body).encode(),

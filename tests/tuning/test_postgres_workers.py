@@ -24,6 +24,7 @@ import pandas as pd
 import pytest
 import yaml
 
+from http_server import wait_until_up
 from kobench.tuning.study import claimed_trials
 from synthetic import write_raw
 
@@ -130,8 +131,6 @@ def _project(root: Path, tiny: Path) -> Path:
 @pytest.fixture
 def mlflow_server(postgres: str, tmp_path: Path) -> Iterator[str]:
     """`mlflow server` over the PostgreSQL database ``mlflow``, artifacts proxied to a local folder."""
-    import urllib.request
-
     port = _free_port()
     command = [str(Path(sys.executable).parent / "mlflow"), "server", "--backend-store-uri", f"{postgres}/mlflow",
                "--artifacts-destination", str(tmp_path / "artifacts"), "--serve-artifacts", "--host", "127.0.0.1",
@@ -139,14 +138,7 @@ def mlflow_server(postgres: str, tmp_path: Path) -> Iterator[str]:
     log = (tmp_path / "mlflow-server.log").open("w")
     server = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     try:
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2)
-                break
-            except OSError:
-                assert server.poll() is None and time.monotonic() < deadline, (tmp_path / "mlflow-server.log").read_text()
-                time.sleep(0.5)
+        wait_until_up(f"http://127.0.0.1:{port}/health", server, tmp_path / "mlflow-server.log")
         yield f"http://127.0.0.1:{port}"
     finally:
         os.killpg(server.pid, signal.SIGTERM)

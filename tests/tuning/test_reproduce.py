@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import statistics
-from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
@@ -36,14 +35,8 @@ def test_the_recipe_follows_the_reference_configs(hub_catalogue, key: str, task:
 
 
 @pytest.fixture
-def project(tmp_path: Path, prepared, tiny_models, monkeypatch: pytest.MonkeyPatch) -> dict:  # noqa: ANN001
-    monkeypatch.chdir(tmp_path)
-    prepared("nsmc", n=60)
-    (tmp_path / "params.yaml").write_text(
-        f"base: {{paths: {{prepared: {tmp_path / 'prepared'}}}}}\n"
-        f"tracking: {{mlflow_uri: 'sqlite:///{tmp_path}/mlflow.db'}}\n", encoding="utf-8"
-    )
-    return {"root": tmp_path, "model": str(tiny_models("bert"))}
+def project(cli_project: dict) -> dict:
+    return cli_project
 
 
 def test_two_seeds_are_two_tracked_runs_under_one_parent(project: dict) -> None:

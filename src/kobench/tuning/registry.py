@@ -13,7 +13,6 @@ from typing import Any
 
 from kobench.config import Params
 from kobench.data.splits import task_rows
-from kobench.engine.devices import Slot, lease
 from kobench.engine.models import ModelRef
 from kobench.engine.outputs import write_predictions
 from kobench.engine.training import RunConfig, evaluate_checkpoint, inference_setup, train
@@ -41,36 +40,11 @@ def finalize(  # noqa: PLR0913
     best_number: int,
     best_params: dict[str, Any],
     best_attrs: dict[str, Any],
-    slots: list[Slot] | tuple = (),
 ) -> StudyResult:
     """Test the best checkpoint once, register it, run the optional extra seeds, write the metrics file.
 
-    The work holds one device slot; the final run ends FAILED, or KILLED when interrupted, if it cannot finish.
+    The final run ends FAILED, or KILLED when interrupted, if it cannot finish.
     """
-    with lease(list(slots), f"{study} final") as held:
-        device = held.slot.device if held is not None else base.device
-        return _finalize(
-            spec, ref, params, dataclasses.replace(base, device=device), paths, tracker, parent, tags, study, summary,
-            best_number=best_number, best_params=best_params, best_attrs=best_attrs,
-        )  # fmt: skip
-
-
-def _finalize(  # noqa: PLR0913
-    spec: TaskSpec,
-    ref: ModelRef,
-    params: Params,
-    base: RunConfig,
-    paths: Any,
-    tracker: Tracker,
-    parent: str,
-    tags: dict[str, str],
-    study: str,
-    summary: dict[str, Any],
-    *,
-    best_number: int,
-    best_params: dict[str, Any],
-    best_attrs: dict[str, Any],
-) -> StudyResult:
     config = dataclasses.replace(base, lr=best_params["lr"], epochs=best_params["epochs"])
     main = spec.main_metric
     paths.outputs.mkdir(parents=True, exist_ok=True)

@@ -393,10 +393,8 @@ def run_study(  # noqa: PLR0913
     from kobench.tuning.registry import finalize, write_failed_study
     from kobench.tuning.workers import run_workers
 
-    name = study_name(spec.name, ref.slug)
-    study, created = open_or_create_study(name, storage_url, params)
-    tags = study_tags(spec, ref, base, paths)
-    parent = parent_run(study, created, tracker, name, tags)
+    study, objective = _open(spec, ref, params, base, paths, storage_url, tracker, slots)
+    name, tags, parent = study.study_name, objective.tags, objective.parent
     status = "FAILED"
     try:
         fail_dead_owners(study)
@@ -404,7 +402,6 @@ def run_study(  # noqa: PLR0913
         if workers > 1 and worker_command:
             run_workers(worker_command, workers)
         else:
-            objective = Objective(spec, ref, base, search_space(params, spec.name, ref), paths, tracker, parent, tags, slots)
             optimize(study, objective, n_trials, storage_url, params.tune.max_failures)
         _sweep(study, tracker, parent)
         summary = _summary(study)
@@ -420,22 +417,12 @@ def run_study(  # noqa: PLR0913
             result = write_failed_study(spec, ref, paths, name, summary, parent)
         else:
             best = study.best_trial
-            result = finalize(
-                spec,
-                ref,
-                params,
-                base,
-                paths,
-                tracker,
-                parent,
-                tags,
-                name,
-                summary,
-                best_number=best.number,
-                best_params=best.params,
-                best_attrs=best.user_attrs,
-                slots=slots,
-            )
+            with lease(list(slots), f"{name} final") as held:  # the final evaluation and extra seeds hold a slot
+                final_base = dataclasses.replace(base, device=held.slot.device) if held is not None else base
+                result = finalize(
+                    spec, ref, params, final_base, paths, tracker, parent, tags, name, summary,
+                    best_number=best.number, best_params=best.params, best_attrs=best.user_attrs,
+                )  # fmt: skip
         status = "FINISHED"
         return result
     except Interrupted:
@@ -458,12 +445,17 @@ def work(  # noqa: PLR0913
     slots: list[Slot] | tuple = (),
 ) -> None:
     """One worker of ``kobench tune --workers N``: trials of the shared study until its budget is claimed."""
+    study, objective = _open(spec, ref, params, base, paths, storage_url, tracker, slots)
+    optimize(study, objective, n_trials, storage_url, params.tune.max_failures)
+
+
+def _open(spec, ref, params, base, paths, storage_url, tracker, slots) -> tuple[optuna.Study, Objective]:  # noqa: ANN001, PLR0913
+    """The study (created or loaded), its parent run and an objective for its trials."""
     name = study_name(spec.name, ref.slug)
     study, created = open_or_create_study(name, storage_url, params)
     tags = study_tags(spec, ref, base, paths)
     parent = parent_run(study, created, tracker, name, tags)
-    objective = Objective(spec, ref, base, search_space(params, spec.name, ref), paths, tracker, parent, tags, slots)
-    optimize(study, objective, n_trials, storage_url, params.tune.max_failures)
+    return study, Objective(spec, ref, base, search_space(params, spec.name, ref), paths, tracker, parent, tags, slots)
 
 
 def _sweep(study: optuna.Study, tracker: Tracker, parent: str) -> None:
