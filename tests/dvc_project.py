@@ -6,6 +6,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import yaml
@@ -29,15 +30,27 @@ def make_project(tmp_path: Path, params_update: dict) -> Path:
     return project
 
 
-def run(cmd: list[str], cwd: Path, env: dict | None = None, timeout: int = 600) -> subprocess.CompletedProcess:
-    """Run ``cmd`` with the test interpreter's bin directory first on PATH; fail loudly with its output."""
+def run(
+    cmd: list[str], cwd: Path, env: dict | None = None, timeout: int = 600, *, spawns_daemons: bool = False
+) -> subprocess.CompletedProcess:
+    """Run ``cmd`` with the test interpreter's bin directory first on PATH; fail loudly with its output.
+
+    ``spawns_daemons``: the command leaves background processes (``dvc queue start``'s workers) that inherit its
+    output; with pipes, waiting for their end of file would wait for those workers, so it writes to a file.
+    """
     bin_dir = str(Path(sys.executable).parent)
     full_env = {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}", **(env or {})}
     full_env.setdefault("GIT_AUTHOR_NAME", "kobench-test")
     full_env.setdefault("GIT_AUTHOR_EMAIL", "test@localhost")
     full_env.setdefault("GIT_COMMITTER_NAME", "kobench-test")
     full_env.setdefault("GIT_COMMITTER_EMAIL", "test@localhost")
-    result = subprocess.run(cmd, cwd=cwd, env=full_env, capture_output=True, text=True, timeout=timeout)
+    if spawns_daemons:
+        with tempfile.TemporaryFile("w+") as out:
+            done = subprocess.run(cmd, cwd=cwd, env=full_env, stdout=out, stderr=subprocess.STDOUT, timeout=timeout)
+            out.seek(0)
+            result = subprocess.CompletedProcess(cmd, done.returncode, out.read(), "")
+    else:
+        result = subprocess.run(cmd, cwd=cwd, env=full_env, capture_output=True, text=True, timeout=timeout)
     if result.returncode != 0:
         raise AssertionError(f"{' '.join(cmd)} failed ({result.returncode}):\n{result.stdout}\n{result.stderr}")
     return result

@@ -32,7 +32,7 @@ def test_two_queued_experiments_run_in_parallel_on_shared_stores(tmp_path: Path,
     run(["git", "commit", "-qm", "baseline"], project)
     for task in ("korsts", "question-pair"):
         run(["dvc", "exp", "run", "--queue", "-S", f"run.tasks=[{task}]"], project)
-    run(["dvc", "queue", "start", "-j", "2"], project)
+    run(["dvc", "queue", "start", "-j", "2"], project, spawns_daemons=True)
     try:
         deadline = time.monotonic() + 400
         while time.monotonic() < deadline:
@@ -41,7 +41,7 @@ def test_two_queued_experiments_run_in_parallel_on_shared_stores(tmp_path: Path,
                 break
             time.sleep(3)
     finally:
-        run(["dvc", "queue", "stop", "--kill"], project)
+        run(["dvc", "queue", "stop", "--kill"], project, spawns_daemons=True)
     if status.count("Success") != 2:  # show why an experiment failed
         names = [line.split()[1] for line in status.splitlines() if "Failed" in line]
         logs = "\n".join(run(["dvc", "queue", "logs", name], project).stdout[-3000:] for name in names)
