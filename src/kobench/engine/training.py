@@ -60,6 +60,10 @@ class RunConfig:
     max_train_samples: int | None = None
     max_eval_samples: int | None = None
 
+    def row_limits(self) -> dict[str, int | None]:
+        """The most rows each split is subsampled to (None: all of it)."""
+        return {"train": self.max_train_samples, "validation": self.max_eval_samples, "test": self.max_eval_samples}
+
 
 def encode_settings(spec: TaskSpec, ref: ModelRef, config: RunConfig) -> EncodeSettings:
     """Task defaults (TASKS.md) overridden by the run's max_seq_len; segment ids per model row.
@@ -102,7 +106,7 @@ def train(
     tokenizer = load_tokenizer(ref)
     settings = encode_settings(spec, ref, config)
     splits = ("train", "validation", "test") if evaluate_test or config.selection == "test" else ("train", "validation")
-    limits = {"train": config.max_train_samples, "validation": config.max_eval_samples, "test": config.max_eval_samples}
+    limits = config.row_limits()
     rows = {s: task_rows(spec, prepared_dir, s, max_rows=limits[s], seed=config.seed) for s in splits}
     if on_rows is not None:  # e.g. data lineage: the rows as used, before anything trains
         on_rows(rows)

@@ -69,14 +69,14 @@ def _prepared(params) -> list[Finding]:  # noqa: ANN001
 
 def _integrity(url: str, what: str, kind: str) -> Finding | None:
     from kobench.storelock import check_sqlite_store, sqlite_path
-    from kobench.tuning.stores import head_revision, revision
+    from kobench.tuning.stores import schema_mismatch
 
     check_sqlite_store(url, what)
     path = sqlite_path(url)
     if path is None or not path.exists():
         return Finding(what, INFO, f"{url}: not created yet" if path else f"{url}: a server, checked by its own client")
-    found, wanted = revision(path), head_revision(kind)
-    if found not in (None, wanted):
+    if (mismatch := schema_mismatch(url, kind)) is not None:
+        _, found, wanted = mismatch
         detail = f"{path}: schema revision {found}, {kind} expects {wanted}; `kobench backup`, then upgrade"
         return Finding(what, PROBLEM, detail)
     return None

@@ -107,8 +107,7 @@ def finalize(  # noqa: PLR0913
 
 def used_rows(spec: TaskSpec, prepared: Path, config: RunConfig) -> dict[str, list[dict[str, Any]]]:
     """The rows of every split a run with ``config`` uses (subsampled as it was)."""
-    limits = {"train": config.max_train_samples, "validation": config.max_eval_samples, "test": config.max_eval_samples}
-    return {s: task_rows(spec, prepared, s, max_rows=limit, seed=config.seed) for s, limit in limits.items()}
+    return {s: task_rows(spec, prepared, s, max_rows=limit, seed=config.seed) for s, limit in config.row_limits().items()}
 
 
 def _best_checkpoint(spec, ref, config, paths, attrs, pin: Path) -> tuple[Path, dict[str, Any], Path]:  # noqa: ANN001

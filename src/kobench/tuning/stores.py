@@ -67,16 +67,23 @@ def head_revision(kind: str) -> str:
 UPGRADE = {"mlflow": "mlflow db upgrade {url}", "optuna": "optuna storage upgrade --storage {url}"}
 
 
-def guard_schema(url: str, what: str, kind: str) -> None:
-    """Back up and stop when the store at ``url`` would need a schema migration (``kind``: mlflow or optuna)."""
+def schema_mismatch(url: str, kind: str) -> tuple[Path, str, str] | None:
+    """(file, its revision, the installed library's) when a local store would need a migration, else None."""
     path = sqlite_path(url)
     if path is None or not path.exists() or path.stat().st_size == 0:
-        return
+        return None
     found = revision(path)
     if found is None:
-        return
+        return None
     wanted = head_revision(kind)
-    if found != wanted:
+    return None if found == wanted else (path, found, wanted)
+
+
+def guard_schema(url: str, what: str, kind: str) -> None:
+    """Back up and stop when the store at ``url`` would need a schema migration (``kind``: mlflow or optuna)."""
+    mismatch = schema_mismatch(url, kind)
+    if mismatch is not None:
+        path, found, wanted = mismatch
         copies = backup({what: url})
         raise KobenchError(
             f"{what} {path}: schema revision {found}, the installed {kind} expects {wanted}; backed up to "
