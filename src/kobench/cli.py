@@ -30,6 +30,7 @@ def _options(
         os.environ["KOBENCH_QUIET"] = "1"
 
 
+MLFLOW_UI_PORT = 5000  # `kobench ui`'s MLflow UI, which the report links runs to by default
 ParamsOpt = Annotated[Path, typer.Option("--params", help="params.yaml to read.")]
 TaskOpt = Annotated[str, typer.Option("--task", help="Task name.")]
 ModelOpt = Annotated[str, typer.Option("--model", help="Catalogue name, hub id or local model directory.")]
@@ -467,11 +468,14 @@ def report(params_file: ParamsOpt = Path("params.yaml")) -> None:
     params = load_params(params_file)
     tracker = _tracker(params)
     storage = params.tune.storage
+    uri = _tracking_uri(params)
+    ui = params.report.tracking_ui or (uri if uri.startswith(("http://", "https://")) else f"http://127.0.0.1:{MLFLOW_UI_PORT}")
     rows = write_report(
         params,
         champion_metrics=lambda task, model: champion_metrics(tracker, task, model),
         study_plots=lambda study, out: study_plots(study, storage, out),
         curves=lambda run_id: metric_curves(tracker, run_id),
+        run_link=lambda run_id: f"{ui.rstrip('/')}/#/experiments/{tracker.experiment_id}/runs/{run_id}",
     )
     done = sum(c.status == "complete" for r in rows for c in r.cells.values())
     typer.echo(f"{done} result cell(s) -> {report_path(params)}")
@@ -479,7 +483,7 @@ def report(params_file: ParamsOpt = Path("params.yaml")) -> None:
 
 @app.command()
 def ui(
-    mlflow_port: Annotated[int, typer.Option(help="Port of the MLflow UI.")] = 5000,
+    mlflow_port: Annotated[int, typer.Option(help="Port of the MLflow UI.")] = MLFLOW_UI_PORT,
     optuna_port: Annotated[int, typer.Option(help="Port of the Optuna dashboard.")] = 8080,
     host: Annotated[str, typer.Option(help="Address to bind (loopback by default).")] = "127.0.0.1",
     params_file: ParamsOpt = Path("params.yaml"),

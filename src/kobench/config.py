@@ -155,6 +155,7 @@ class ReportParams(_Section):
     """Report options."""
 
     plots: bool = True
+    tracking_ui: str | None = None  # address the report links runs to; None: the tracking server, else `kobench ui`'s
 
 
 class Params(_Section):

@@ -13,6 +13,9 @@ from pathlib import Path
 
 from kobench.errors import ConfigError
 
+PREDICTIONS_FILE = "predictions-test.jsonl"  # a run's test predictions, in the `kobench score` format
+INTERVAL_METHOD = "interval"  # key, in a run's test metrics, of how its confidence intervals were drawn
+
 
 def plain_segment(value: str, what: str) -> str:
     """``value`` if it is a plain folder or file name (no separator, not ``.``/``..``, not empty), else ConfigError.

@@ -153,6 +153,8 @@ class StudyResult:
         view["trials"] = {k: self.trials[k] for k in ("complete", "pruned", "failed") if k in self.trials}
         if self.seeds:
             view["seeds"] = {"mean": self.seeds["mean"], "std": self.seeds["std"]}
+            if self.seeds.get("t_interval"):
+                view["seeds"]["ci_low"], view["seeds"]["ci_high"] = self.seeds["t_interval"]
         if self.registered_version:
             view["registry"] = {"version": int(self.registered_version), "champion": int(bool(self.champion))}
         return view

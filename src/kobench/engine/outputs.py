@@ -11,6 +11,7 @@ from typing import Any
 from kobench.atomic import atomic_path, umask_mode, write_json
 from kobench.errors import DiskFullError
 from kobench.families.base import TaskFamily
+from kobench.names import PREDICTIONS_FILE
 from kobench.records import RunResult
 from kobench.tasks.spec import TaskSpec
 
@@ -43,7 +44,7 @@ def write_run(
         for path in checkpoint.iterdir():  # transformers writes the weights 0600 whatever the umask
             path.chmod(umask_mode())
     if predictions:
-        write_predictions(run_dir / "predictions-test.jsonl", family, spec, predictions)
+        write_predictions(run_dir / PREDICTIONS_FILE, family, spec, predictions)
     write_json(run_dir / "metrics.json", result.to_json())
 
 

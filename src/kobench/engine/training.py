@@ -16,7 +16,7 @@ import torch
 from kobench import __version__
 from kobench.data.splits import prepared_digest, task_rows
 from kobench.engine.batching import Collator, make_batches
-from kobench.engine.evaluation import Evaluator
+from kobench.engine.evaluation import Evaluator, with_intervals
 from kobench.engine.features import load_features
 from kobench.engine.models import ModelRef, load_model, load_tokenizer
 from kobench.engine.runtime import Runtime
@@ -127,6 +127,8 @@ def train(
     test_metrics, test_predictions = best.get("test") or (
         evaluators["test"].evaluate(model) if "test" in evaluators else (None, {})
     )
+    if test_metrics is not None:
+        test_metrics = with_intervals(spec, family, evaluators["test"].rows, test_predictions, test_metrics)
     result = RunResult(
         task=spec.name,
         task_version=spec.version,
@@ -325,7 +327,8 @@ def evaluate_checkpoint(
     setup = inference_setup(spec, ref, config)
     predictor = Predictor(spec, checkpoint, setup, device=config.device, precision=config.precision)
     rows = task_rows(spec, prepared_dir, split, max_rows=config.max_eval_samples, seed=config.seed)
-    return predictor.evaluator(rows, features_dir).evaluate(predictor.model)
+    metrics, predictions = predictor.evaluator(rows, features_dir).evaluate(predictor.model)
+    return with_intervals(spec, get_family(spec.family), rows, predictions, metrics), predictions
 
 
 def inference_setup(spec: TaskSpec, ref: ModelRef, config: RunConfig) -> Any:

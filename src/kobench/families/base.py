@@ -17,6 +17,7 @@ import numpy as np
 import pyarrow as pa
 
 from kobench.errors import DataError
+from kobench.metrics.unit_stats import UnitStats
 from kobench.tasks.spec import TaskSpec
 
 Features = dict[str, list]  # column name -> one value per feature (input_ids, labels, ...)
@@ -101,6 +102,10 @@ class TaskFamily:
 
     def score(self, spec: TaskSpec, rows: list[Row], predictions: dict[str, Any]) -> dict[str, Any]:
         """The official metrics of ``predictions`` (row id -> canonical prediction) against gold ``rows``."""
+        raise NotImplementedError
+
+    def unit_stats(self, spec: TaskSpec, rows: list[Row], predictions: dict[str, Any]) -> UnitStats:
+        """Per-unit sufficient statistics of every metric, for intervals and paired tests (``metrics.unit_stats``)."""
         raise NotImplementedError
 
     def check_prediction(self, spec: TaskSpec, row: Row, prediction: Any) -> str | None:

@@ -24,6 +24,7 @@ from kobench.families.base import (
     token_type_column,
 )
 from kobench.metrics.classification import score_classification
+from kobench.metrics.unit_stats import Confusion, UnitStats
 from kobench.tasks.spec import TaskSpec
 
 
@@ -117,6 +118,11 @@ class ClassificationFamily(TaskFamily):
         """Accuracy and macro F1 (hate-speech's main metric) over all of the task's classes."""
         gold = [int(r["label"]) for r in rows]
         return score_classification(gold, [predictions[r["id"]] for r in rows], list(range(len(spec.labels))))
+
+    def unit_stats(self, spec: TaskSpec, rows: list, predictions: dict[str, Any]) -> UnitStats:
+        """An example is a unit: (gold, predicted) label ids."""
+        values = np.array([[int(r["label"]), int(predictions[r["id"]])] for r in rows], dtype=float).reshape(-1, 2)
+        return UnitStats(Confusion(len(spec.labels)), "example", values)
 
     def to_json(self, spec: TaskSpec, prediction: Any) -> Any:
         """The label name."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
 
 from kobench.families.base import (
@@ -20,6 +21,7 @@ from kobench.families.base import (
 )
 from kobench.families.classification import encode_texts, text_columns, text_inputs, texts
 from kobench.metrics.regression import score_regression
+from kobench.metrics.unit_stats import Correlation, UnitStats
 from kobench.tasks.spec import TaskSpec
 
 
@@ -66,6 +68,11 @@ class RegressionFamily(TaskFamily):
     def score(self, spec: TaskSpec, rows: list, predictions: dict[str, Any]) -> dict[str, Any]:
         """Spearman, Pearson and MSE."""
         return score_regression([float(r["label"]) for r in rows], [predictions[r["id"]] for r in rows])
+
+    def unit_stats(self, spec: TaskSpec, rows: list, predictions: dict[str, Any]) -> UnitStats:
+        """An example is a unit: (gold, predicted) scores."""
+        values = np.array([[float(r["label"]), float(predictions[r["id"]])] for r in rows], dtype=float).reshape(-1, 2)
+        return UnitStats(Correlation(), "example", values)
 
     def from_json(self, spec: TaskSpec, value: Any) -> float:
         """A finite number."""

@@ -15,7 +15,8 @@ import pyarrow as pa
 from kobench.families.base import Carved, EncodeSettings, Features, LabelColumn, Origin, Outputs, Row, TaskFamily
 from kobench.families.qa_spans import decode_spans
 from kobench.families.qa_windows import check_fast, encode_eval, encode_train
-from kobench.metrics.korquad import score_korquad
+from kobench.metrics.korquad import paragraph_sums, score_korquad
+from kobench.metrics.unit_stats import GroupedMeans, UnitStats
 from kobench.tasks.spec import TaskSpec
 
 NO_ANSWER = {"text": [], "answer_start": []}
@@ -83,6 +84,11 @@ class SpanQAFamily(TaskFamily):
         """Official KorQuAD 1.0 exact match and character F1 (fractions); a missing id counts as empty."""
         golds = {row["id"]: list(row["answers"]["text"]) for row in rows}
         return score_korquad(predictions, golds)
+
+    def unit_stats(self, spec: TaskSpec, rows: list[dict[str, Any]], predictions: dict[str, Any]) -> UnitStats:
+        """A paragraph is a unit (its questions share its difficulty): sums of its questions' EM and F1, and their count."""
+        questions = [((row["title"], row["context"]), row["id"], list(row["answers"]["text"])) for row in rows]
+        return UnitStats(GroupedMeans(), "paragraph", paragraph_sums(predictions, questions))
 
     def to_json(self, spec: TaskSpec, prediction: Any) -> Any:
         """The answer text itself."""

@@ -10,7 +10,8 @@ import numpy as np
 import pyarrow as pa
 
 from kobench.families.base import EncodeSettings, Features, LabelColumn, Origin, Outputs, Row, TaskFamily, token_type_column
-from kobench.metrics.ner import score_entities
+from kobench.metrics.ner import score_entities, sentence_entity_counts
+from kobench.metrics.unit_stats import EntityCounts, UnitStats
 from kobench.tasks.spec import TaskSpec
 
 IGNORE = -100  # positions the loss skips: special tokens and every sub-token after an eojeol's first
@@ -148,6 +149,11 @@ class TokenClassificationFamily(TaskFamily):
     def score(self, spec: TaskSpec, rows: list, predictions: dict[str, Any]) -> dict[str, Any]:
         """Entity F1 / precision / recall and the per-type report."""
         return score_entities([list(r["tags"]) for r in rows], [predictions[r["id"]] for r in rows])
+
+    def unit_stats(self, spec: TaskSpec, rows: list, predictions: dict[str, Any]) -> UnitStats:
+        """A sentence is a unit: its correct, predicted and gold entities."""
+        counts = sentence_entity_counts([list(r["tags"]) for r in rows], [predictions[r["id"]] for r in rows])
+        return UnitStats(EntityCounts(), "sentence", counts)
 
     def check_prediction(self, spec: TaskSpec, row: Row, prediction: Any) -> str | None:
         """One tag per eojeol."""

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import string
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Hashable, Mapping, Sequence
+
+import numpy as np
 
 # quotes and brackets that KorQuAD 1.0 turns into spaces before dropping ASCII punctuation
 _TO_SPACE = str.maketrans({ch: " " for ch in "'\"《》<>〈〉()‘’"})
@@ -100,3 +102,23 @@ def score_korquad(predictions: Mapping[str, str], golds: Mapping[str, Sequence[s
         em_total += max(exact_match(prediction, answer) for answer in answers)
         f1_total += max(char_f1(prediction, answer) for answer in answers)
     return {"exact_match": em_total / len(golds), "char_f1": f1_total / len(golds)}
+
+
+def paragraph_sums(predictions: Mapping[str, str], questions: Sequence[tuple[Hashable, str, Sequence[str]]]) -> np.ndarray:
+    """Per paragraph: (sum of best EM, sum of best char F1, number of questions), paragraphs in first-seen order.
+
+    Args:
+        predictions: question id to predicted answer; a missing id counts as the empty answer.
+        questions: (paragraph key, question id, gold answers) for every question.
+
+    >>> paragraph_sums({"q1": "서울", "q2": "부산"}, [("p", "q1", ["서울"]), ("p", "q2", ["대구"])]).tolist()
+    [[1.0, 1.0, 2.0]]
+    """
+    sums: dict[Hashable, list[float]] = {}
+    for paragraph, qid, answers in questions:
+        prediction = predictions.get(qid, "")
+        row = sums.setdefault(paragraph, [0.0, 0.0, 0.0])
+        row[0] += max(exact_match(prediction, answer) for answer in answers)
+        row[1] += max(char_f1(prediction, answer) for answer in answers)
+        row[2] += 1
+    return np.array(list(sums.values()), dtype=float).reshape(-1, 3)

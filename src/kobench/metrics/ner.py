@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import numpy as np
 from seqeval.metrics import classification_report, f1_score, precision_score, recall_score
+from seqeval.metrics.sequence_labeling import get_entities
 
 _AVERAGE_ROWS = ("micro avg", "macro avg", "weighted avg")
 
@@ -82,3 +84,20 @@ def score_entities(gold: list[list[str]], pred: list[list[str]]) -> dict:
         "entity_recall": float(recall_score(gold, pred, zero_division=0)),
         "per_type": _per_type(gold, pred),
     }
+
+
+def sentence_entity_counts(gold: list[list[str]], pred: list[list[str]]) -> np.ndarray:
+    """Per sentence: (correct entities, predicted entities, gold entities), chunked as ``score_entities`` chunks.
+
+    seqeval scores a corpus as its sentences joined by ``O``, so no entity crosses a sentence and the micro
+    scores are functions of these per-sentence sums.
+
+    >>> sentence_entity_counts([["B-PER", "I-PER", "O", "B-LOC"]], [["B-PER", "I-PER", "O", "O"]]).tolist()
+    [[1.0, 1.0, 2.0]]
+    """
+    _check_aligned(gold, pred)
+    counts = np.zeros((len(gold), 3))
+    for i, (gold_tags, pred_tags) in enumerate(zip(gold, pred)):
+        gold_entities, pred_entities = set(get_entities(gold_tags)), set(get_entities(pred_tags))
+        counts[i] = (len(gold_entities & pred_entities), len(pred_entities), len(gold_entities))
+    return counts

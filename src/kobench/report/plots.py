@@ -25,8 +25,23 @@ def _figure_module() -> Any:
     return plt
 
 
+def _errors(cell: Any) -> list[float]:
+    """Distances from our main value down and up to its interval's ends (none without an interval)."""
+    if not cell.ci:
+        return [0.0, 0.0]
+    low, high = cell.ci[-1]
+    return [max(0.0, cell.ours[-1] - low), max(0.0, high - cell.ours[-1])]
+
+
+def _value_limits(values: list[float]) -> tuple[float, float]:
+    """An axis range around every value, negative ones too, with a margin."""
+    low, high = min([0.0, *values]), max([0.0, *values])
+    margin = 0.05 * (high - low or 1.0)
+    return low - margin, high + margin
+
+
 def ours_vs_published(rows: list[Row], path: Path) -> bool:
-    """One panel per task that has a score of ours: our value next to the published one, per model."""
+    """One panel per task that has a score of ours: our value (with its interval) next to the published one."""
     plt = _figure_module()
     tasks = [t for t in TASKS if any(r.cells[t].ours for r in rows)]
     if not tasks:
@@ -35,12 +50,41 @@ def ours_vs_published(rows: list[Row], path: Path) -> bool:
     for ax, task in zip(axes[0], tasks):
         ran = [r for r in rows if r.cells[task].ours]
         x = range(len(ran))
-        ax.bar([i - 0.2 for i in x], [r.cells[task].ours[-1] for r in ran], 0.4, label="ours")
-        ax.bar([i + 0.2 for i in x], [(r.cells[task].published or [0])[-1] for r in ran], 0.4, label="published")
+        ours = [r.cells[task].ours[-1] for r in ran]
+        errors = list(zip(*(_errors(r.cells[task]) for r in ran)))
+        ax.bar([i - 0.2 for i in x], ours, 0.4, yerr=errors, capsize=3, label="ours (95 % interval)")
+        published = [(i + 0.2, r.cells[task].published[-1]) for i, r in zip(x, ran) if r.cells[task].published]
+        if published:
+            ax.bar([p for p, _ in published], [v for _, v in published], 0.4, label="published")
         ax.set_xticks(list(x), [r.display for r in ran], rotation=20, ha="right", fontsize=8)
         ax.set_title(TASKS[task].published_column, fontsize=9)
-        ax.set_ylim(0, 100)
+        tops = [v + e for v, e in zip(ours, errors[1])] + [v - e for v, e in zip(ours, errors[0])]
+        ax.set_ylim(*_value_limits(tops + [v for _, v in published]))
+        ax.axhline(0, color="#888", linewidth=0.6)
     axes[0][0].legend(fontsize=8)
+    save_png(fig, path)
+    return True
+
+
+def task_intervals(rows: list[Row], task: str, path: Path) -> bool:
+    """Every row of one task: our value with its 95 % interval (filled), the published number (hollow)."""
+    plotted = [r for r in rows if r.cells[task].ours or r.cells[task].published]
+    if not any(r.cells[task].ours for r in plotted):
+        return False
+    plt = _figure_module()
+    fig, ax = plt.subplots(figsize=(6.5, 0.45 * len(plotted) + 1.2))
+    for y, row in enumerate(plotted):
+        cell = row.cells[task]
+        if cell.ours:
+            low, high = _errors(cell)
+            colour = "#1a7f37" if cell.best else "#0969da"
+            ax.errorbar(cell.ours[-1], y, xerr=[[low], [high]], fmt="o", color=colour, capsize=3)
+        if cell.published:
+            ax.plot(cell.published[-1], y, marker="D", markerfacecolor="none", color="#cf222e", linestyle="none")
+    ax.set_yticks(range(len(plotted)), [f"{r.display}{' (ours)' if r.ran else ''}" for r in plotted], fontsize=8)
+    ax.invert_yaxis()
+    ax.set_xlabel(f"{TASKS[task].published_column} ×100 (dot: ours with 95 % interval; diamond: published)", fontsize=8)
+    ax.grid(axis="x", alpha=0.3)
     save_png(fig, path)
     return True
 
@@ -68,6 +112,9 @@ def draw_plots(
     plots: list[Plot] = []
     if ours_vs_published(rows, out / "plots" / "ours_vs_published.png"):
         plots.append(("Ours vs published", "plots/ours_vs_published.png"))
+    for task, spec in TASKS.items():
+        if _safely(lambda task=task: [("", "")] if task_intervals(rows, task, out / "plots" / f"task-{task}.png") else [], task):
+            plots.append((f"{spec.published_column}: intervals", f"plots/task-{task}.png"))
     for row in rows:
         for cell in row.cells.values():
             if cell.status != "complete":

@@ -12,7 +12,8 @@ import yaml
 
 from kobench.config import Params
 from kobench.families import get_family
-from kobench.names import details_file, metrics_file, recipe_file
+from kobench.metrics.bootstrap import t_interval
+from kobench.names import INTERVAL_METHOD, details_file, metrics_file, recipe_file
 from kobench.records import StudyResult, read_study
 from kobench.tasks import TASKS
 from kobench.tasks.spec import TaskSpec
@@ -35,6 +36,28 @@ class Cell:
     recipe: float | None = None  # the published recipe's mean of the main metric x100 (kobench reproduce)
     recipe_std: float | None = None
     recipe_seeds: int | None = None
+    recipe_ci: tuple[float, float] | None = None  # t-interval of the recipe's mean over its seeds, x100
+    ci: list[tuple[float, float]] | None = None  # 95 % bootstrap interval over test units per value, x100
+    seed_ci: tuple[float, float] | None = None  # t-interval of the main metric's mean over tune.final_seeds, x100
+    interval: dict[str, Any] | None = None  # how ``ci`` was drawn (unit, units, resamples, seed, level)
+    run_id: str | None = None  # the MLflow run that scored the test set
+    best: bool = False  # best of the column and significantly better than the runner-up (Holm)
+    tied: bool = False  # not significantly different from the column's best
+
+    @property
+    def half_widths(self) -> list[float] | None:
+        """Half the width of each value's interval, x100 (``± h``)."""
+        return [round((high - low) / 2, 2) for low, high in self.ci] if self.ci else None
+
+    @property
+    def versus_published(self) -> list[str] | None:
+        """Per value: ``better`` (our interval above the published number), ``worse`` (below it), or ``within``."""
+        if self.ci is None or self.published is None:
+            return None
+        return [
+            "better" if low > published else "worse" if high < published else "within"
+            for (low, high), published in zip(self.ci, self.published)
+        ]
 
     @property
     def diff(self) -> list[float] | None:
@@ -116,7 +139,7 @@ def collect(params: Params, champion_metrics: Any = None) -> list[Row]:
 
     Args:
         params: the project's params.
-        champion_metrics: ``(task, model) -> (metrics dict, source)`` from the registry, or None offline.
+        champion_metrics: ``(task, model) -> (metrics dict, source, run id)`` from the registry, or None offline.
     """
     published = published_table()
     ran_models = list(dict.fromkeys([*params.run.models, *studied_models(params.base.paths.metrics)]))
@@ -155,19 +178,34 @@ def _cell(params: Params, published: dict, task: str, model: str, champion_metri
         return Cell(task, model, "failed", published=pub, reason=f"{path}: unreadable ({exc})")
     if not saved.complete:
         return Cell(task, model, "failed", published=pub, reason=saved.reason or "study failed", study=saved)
-    metrics, source = saved.test, str(path)
+    metrics, source, run_id = saved.test, str(path), saved.run_ids.get("final")
     if champion_metrics is not None:
         found = champion_metrics(task, model)
         if found is not None:
-            metrics, source = found
+            metrics, source, run_id = found
     seeds = saved.seeds
     std = round(100 * seeds["std"], 2) if seeds else None
     ours = score_values(spec, metrics)
+    seed_ci = None
     if seeds:  # several seeds: the main value is their mean
         ours[-1] = round(100 * seeds["mean"], 2)
+        seed_ci = _percent(t_interval(list(seeds.get("test", {}).values())))
     return Cell(
-        task, model, "complete", ours=ours, std=std, published=pub, protocol=saved.protocol, source=source, study=saved
-    )
+        task, model, "complete", ours=ours, std=std, published=pub, protocol=saved.protocol, source=source, study=saved,
+        ci=score_intervals(spec, metrics), seed_ci=seed_ci, interval=(saved.test or {}).get(INTERVAL_METHOD), run_id=run_id,
+    )  # fmt: skip
+
+
+def score_intervals(spec: TaskSpec, metrics: dict[str, Any]) -> list[tuple[float, float]] | None:
+    """The 95 % interval of each table value, x100; None for results recorded without intervals."""
+    names = display_metrics(spec)
+    if not all(f"{name}_ci_low" in metrics and f"{name}_ci_high" in metrics for name in names):
+        return None
+    return [_percent((metrics[f"{name}_ci_low"], metrics[f"{name}_ci_high"])) for name in names]
+
+
+def _percent(interval: tuple[float, float] | None) -> tuple[float, float] | None:
+    return None if interval is None else (round(100 * interval[0], 2), round(100 * interval[1], 2))
 
 
 def _with_recipe(params: Params, cell: Cell) -> Cell:
@@ -181,11 +219,13 @@ def _with_recipe(params: Params, cell: Cell) -> Cell:
         return cell
     cell.recipe, cell.recipe_std = round(100 * recipe["mean"], 2), round(100 * recipe["std"], 2)
     cell.recipe_seeds = int(recipe["n"])
+    cell.recipe_ci = _percent(t_interval(list(recipe.get("seeds", {}).values())))
     return cell
 
 
 def write_results_json(path: Path, rows: list[Row]) -> dict[str, Any]:
-    """The DVC metric, flat per task and model, numbers only (x100): ``<metric>``, ``published``, ``diff``, ``std``.
+    """The DVC metric, flat per task and model, numbers only (x100): ``<metric>``, ``ci_low``/``ci_high``, ``published``,
+    ``diff``, ``std`` and ``seed_ci_low``/``_high``.
 
     Statuses and reasons are in results.csv and results.md; DVC shows only numbers.
     """
@@ -203,8 +243,12 @@ def write_results_json(path: Path, rows: list[Row]) -> dict[str, Any]:
                 for key, series in ((name, cell.ours), (f"published{suffix}", cell.published), (f"diff{suffix}", cell.diff)):
                     if series:
                         values[key] = series[i]
+                if cell.ci:
+                    values[f"ci_low{suffix}"], values[f"ci_high{suffix}"] = cell.ci[i]
             if cell.std is not None:
                 values["std"] = cell.std
+            if cell.seed_ci is not None:
+                values["seed_ci_low"], values["seed_ci_high"] = cell.seed_ci
             if cell.recipe is not None:
                 values.update(recipe=cell.recipe, recipe_std=cell.recipe_std)
                 for key, value in (("recipe_minus_published", cell.recipe_gap), ("tuned_minus_recipe", cell.tuning_gain)):

@@ -17,7 +17,8 @@ from kobench.engine.models import ModelRef
 from kobench.engine.outputs import write_predictions
 from kobench.engine.training import RunConfig, evaluate_checkpoint, inference_setup, train
 from kobench.families import get_family
-from kobench.names import registered_model
+from kobench.metrics.bootstrap import t_interval
+from kobench.names import PREDICTIONS_FILE, registered_model
 from kobench.records import StudyResult, write_study
 from kobench.tasks.spec import TaskSpec
 from kobench.tuning.champion import input_frame, log_champion, model_card
@@ -54,7 +55,8 @@ def finalize(  # noqa: PLR0913
         test, predictions = evaluate_checkpoint(
             spec, ref, checkpoint, config, prepared_dir=paths.prepared, features_dir=paths.features
         )
-        write_predictions(paths.outputs / "final" / "predictions-test.jsonl", get_family(spec.family), spec, predictions)
+        predictions_file = paths.outputs / "final" / PREDICTIONS_FILE
+        write_predictions(predictions_file, get_family(spec.family), spec, predictions)
         final_params = {**dataclasses.asdict(config), "model_id": ref.id, "task": spec.name, "best_trial": best_number}
         run_id = tracker.start_child(parent, "final", FINAL, final_params, tags)
         stack.enter_context(tracker.ending(run_id))  # FINISHED, or FAILED / KILLED if anything below stops it
@@ -63,6 +65,7 @@ def finalize(  # noqa: PLR0913
         tracker.log_inputs(run_id, dataset_inputs(spec, paths.prepared, rows, digest, config.seed))
         tracker.log_metrics(run_id, validation, prefix="validation_")
         tracker.log_metrics(run_id, test, prefix="test_")
+        tracker.log_artifact(run_id, predictions_file)  # what `kobench compare models:/…` pairs on
         setup = inference_setup(spec, ref, config)
         example = input_frame(spec.name, rows["test"][:2])
         source, model_id = log_champion(tracker, run_id, checkpoint, spec.name, setup, example)
@@ -179,6 +182,7 @@ def _extra_seeds(spec, ref, params, config, paths, tracker, parent, tags) -> dic
         "test": scores,
         "mean": statistics.fmean(values),
         "std": statistics.stdev(values) if len(values) > 1 else 0.0,
+        "t_interval": t_interval(values),
     }
 
 

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from kobench.interrupts import check as check_interrupted
-from kobench.names import registered_model
+from kobench.names import INTERVAL_METHOD, registered_model
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -73,6 +73,8 @@ def flat_metrics(metrics: dict[str, Any], prefix: str = "") -> dict[str, float]:
     flat = {}
     for key, value in metrics.items():
         name = f"{prefix}{key}"
+        if key == INTERVAL_METHOD:  # how the intervals were drawn: a tag, not a metric
+            continue
         if isinstance(value, dict):
             flat.update(flat_metrics(value, f"{name}_"))
         elif isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value):
@@ -236,6 +238,10 @@ class Tracker:
             self.end(run_id, "FAILED")
         return orphans
 
+    def log_artifact(self, run_id: str, path: Path) -> None:
+        """A file into the run's artifact root."""
+        self.client.log_artifact(run_id, str(path))
+
     @retry_locked
     def log_inputs(self, run_id: str, datasets: list[Any]) -> None:
         """Dataset inputs (``mlflow.entities.DatasetInput``) of a run: the data lineage the UI shows."""
@@ -309,8 +315,8 @@ class Tracker:
         return number, False
 
 
-def champion_metrics(tracker: Tracker, task: str, model: str) -> tuple[dict[str, Any], str] | None:
-    """Test metrics (fractions) of ``kobench-<task>-<model>@champion`` from its final run, and the source."""
+def champion_metrics(tracker: Tracker, task: str, model: str) -> tuple[dict[str, Any], str, str] | None:
+    """Test metrics (fractions) of ``kobench-<task>-<model>@champion`` from its final run, the source, the run id."""
     from mlflow.exceptions import MlflowException
 
     name = registered_model(task, model)
@@ -320,7 +326,7 @@ def champion_metrics(tracker: Tracker, task: str, model: str) -> tuple[dict[str,
     except MlflowException:
         return None
     metrics = {k.removeprefix("test_"): v for k, v in run.data.metrics.items() if k.startswith("test_")}
-    return (metrics, f"mlflow {name} v{version.version} (@champion)") if metrics else None
+    return (metrics, f"mlflow {name} v{version.version} (@champion)", version.run_id) if metrics else None
 
 
 def metric_curves(tracker: Tracker, run_id: str) -> dict[str, list[tuple[int, float]]]:
