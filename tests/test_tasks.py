@@ -20,6 +20,13 @@ ORACLE = {
     "token_classification": lambda row: list(row["tags"]),
     "span_qa": lambda row: row["answers"]["text"][0],
 }
+# a wrong answer per family, for every other row: the unit statistics must score it as the family does
+WRONG = {
+    "classification": lambda spec, row: (row["label"] + 1) % len(spec.labels),
+    "regression": lambda spec, row: row["label"] + 1.5,
+    "token_classification": lambda spec, row: ["O"] * len(row["tags"]),
+    "span_qa": lambda spec, row: "",
+}
 
 
 @pytest.fixture(scope="module")
@@ -49,6 +56,13 @@ def test_task_declaration(spec, published: dict, tmp_path: Path) -> None:  # noq
     scores = family.score(spec, rows, {row["id"]: ORACLE[spec.family](row) for row in rows})
     assert {spec.main_metric, *family.display_metrics(spec)} <= set(scores)
     assert scores[spec.main_metric] == pytest.approx(1.0)
+
+    # intervals and paired tests score from unit statistics: on the same predictions they equal the family's metrics
+    mixed = {row["id"]: (WRONG[spec.family](spec, row) if i % 2 else ORACLE[spec.family](row)) for i, row in enumerate(rows)}
+    official = family.score(spec, rows, mixed)
+    stats = family.unit_stats(spec, rows, mixed)
+    assert stats.point() == pytest.approx({k: official[k] for k in stats.kind.metrics}, abs=1e-12)
+    assert set(family.display_metrics(spec)) <= set(stats.kind.metrics)
 
     # the published table has this task's column for the reference model of every published row
     values = [row["scores"].get(spec.name) for row in published["rows"].values()]

@@ -168,6 +168,34 @@ def score(
 
 
 @app.command()
+def compare(
+    systems: Annotated[list[str], typer.Argument(help="Two or more: study names (<task>-<model> or the model key), "
+                                                      "models:/name@alias or models:/name/version, predictions files.")],
+    task: TaskOpt,
+    json_file: Annotated[Optional[Path], typer.Option("--json", help="Also write the table as JSON here.")] = None,
+    params_file: ParamsOpt = Path("params.yaml"),
+) -> None:
+    """Compare systems on the same test examples: intervals, paired bootstrap, randomization, McNemar, Holm."""
+    from kobench.atomic import write_json
+    from kobench.config import load_params
+    from kobench.report.compare import compare as compare_systems
+    from kobench.report.compare import render
+    from kobench.tasks import get_task
+
+    params = load_params(params_file, missing_ok=True)
+
+    def download(uri: str, folder: Path) -> Path:
+        from kobench.tuning.tracking import download_predictions
+
+        return download_predictions(_tracker(params), uri, folder)
+
+    result = compare_systems(get_task(task), params, systems, download)
+    typer.echo(render(result))
+    if json_file is not None:
+        write_json(json_file, result.to_json())
+
+
+@app.command()
 def predict(
     task: TaskOpt,
     model_uri: Annotated[str, typer.Option("--model-uri", help="e.g. models:/kobench-nsmc-tiny@champion.")],

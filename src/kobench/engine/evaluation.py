@@ -10,8 +10,6 @@ from kobench.engine.batching import Collator, make_batches
 from kobench.engine.runtime import Runtime
 from kobench.families.base import EncodeSettings, Features, Outputs, TaskFamily
 from kobench.interrupts import check as check_interrupted
-from kobench.metrics.bootstrap import Bootstrap, metric_intervals
-from kobench.names import INTERVAL_METHOD
 from kobench.progress import Progress
 from kobench.tasks.spec import TaskSpec
 
@@ -60,11 +58,3 @@ class Evaluator:
         predictions = self.family.decode(self.spec, self.rows, self.features, outputs, self.settings)
         return self.family.score(self.spec, self.rows, predictions), predictions
 
-
-def with_intervals(
-    spec: TaskSpec, family: TaskFamily, rows: list[dict[str, Any]], predictions: dict[str, Any], metrics: dict[str, Any]
-) -> dict[str, Any]:
-    """Test metrics with a 95 % bootstrap interval per metric (``<metric>_ci_low`` / ``_ci_high``) and, under
-    ``interval``, how it was drawn (unit, units, resamples, seed, level)."""
-    bounds, method = metric_intervals(family.unit_stats(spec, rows, predictions), Bootstrap())
-    return {**metrics, **bounds, INTERVAL_METHOD: method}

@@ -9,6 +9,9 @@ from typing import Any
 from kobench.data.splits import task_rows
 from kobench.errors import DataError
 from kobench.families import get_family
+from kobench.families.base import TaskFamily
+from kobench.metrics.bootstrap import Bootstrap, metric_intervals
+from kobench.names import INTERVAL_METHOD
 from kobench.tasks.spec import TaskSpec
 
 
@@ -58,4 +61,14 @@ def score_file(spec: TaskSpec, prepared_dir: Path, predictions_path: Path, split
     for row in rows:
         if (problem := family.check_prediction(spec, row, predictions[row["id"]])) is not None:
             raise DataError(predictions_path, f"id {row['id']}: {problem}")
-    return {"task": spec.name, "split": split, "rows": len(rows), **family.score(spec, rows, predictions)}
+    metrics = with_intervals(spec, family, rows, predictions, family.score(spec, rows, predictions))
+    return {"task": spec.name, "split": split, "rows": len(rows), **metrics}
+
+
+def with_intervals(
+    spec: TaskSpec, family: TaskFamily, rows: list[dict[str, Any]], predictions: dict[str, Any], metrics: dict[str, Any]
+) -> dict[str, Any]:
+    """Metrics with a 95 % bootstrap interval per metric (``<metric>_ci_low`` / ``_ci_high``) and, under
+    ``interval``, how it was drawn (unit, units, resamples, seed, level)."""
+    bounds, method = metric_intervals(family.unit_stats(spec, rows, predictions), Bootstrap())
+    return {**metrics, **bounds, INTERVAL_METHOD: method}

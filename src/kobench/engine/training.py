@@ -16,10 +16,11 @@ import torch
 from kobench import __version__
 from kobench.data.splits import prepared_digest, task_rows
 from kobench.engine.batching import Collator, make_batches
-from kobench.engine.evaluation import Evaluator, with_intervals
+from kobench.engine.evaluation import Evaluator
 from kobench.engine.features import load_features
 from kobench.engine.models import ModelRef, load_model, load_tokenizer
 from kobench.engine.runtime import Runtime
+from kobench.engine.scoring import with_intervals
 from kobench.errors import KobenchError
 from kobench.families import get_family
 from kobench.families.base import EncodeSettings, TaskFamily, label_maps

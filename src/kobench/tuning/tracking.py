@@ -15,8 +15,9 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
+from kobench.errors import KobenchError
 from kobench.interrupts import check as check_interrupted
-from kobench.names import INTERVAL_METHOD, registered_model
+from kobench.names import INTERVAL_METHOD, PREDICTIONS_FILE, registered_model
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -338,3 +339,34 @@ def metric_curves(tracker: Tracker, run_id: str) -> dict[str, list[tuple[int, fl
             history = tracker.client.get_metric_history(run_id, key)
             curves[key] = [(m.step, m.value) for m in sorted(history, key=lambda m: m.step)]
     return curves
+
+
+def download_predictions(tracker: Tracker, uri: str, folder: Path) -> Path:
+    """The test predictions logged by the run behind a registered model (``models:/name@alias`` or ``/version``).
+
+    Raises:
+        KobenchError: the model or version is unknown, or its run logged no predictions file.
+    """
+    import mlflow
+    from mlflow.exceptions import MlflowException
+
+    name, sep, alias = uri.removeprefix("models:/").partition("@")
+    if not sep:
+        name, _, number = name.partition("/")
+    try:
+        version = (
+            tracker.client.get_model_version_by_alias(name, alias) if sep else tracker.client.get_model_version(name, number)
+        )
+    except MlflowException as exc:
+        raise KobenchError(f"{uri}: no such registered model version in {tracker.uri} ({str(exc).splitlines()[0]})") from None
+    folder.mkdir(parents=True, exist_ok=True)
+    try:
+        found = mlflow.artifacts.download_artifacts(
+            run_id=version.run_id, artifact_path=PREDICTIONS_FILE, dst_path=str(folder), tracking_uri=tracker.uri
+        )
+    except (MlflowException, OSError):
+        raise KobenchError(
+            f"{uri}: its run {version.run_id} logged no {PREDICTIONS_FILE} (registered by an older kobench); "
+            "compare the study's predictions file instead"
+        ) from None
+    return Path(found)
