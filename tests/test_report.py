@@ -54,11 +54,31 @@ def test_cells_show_ours_published_and_difference(report: Path) -> None:
     write_report(_params(report))
     markdown = (report / "reports" / "results.md").read_text(encoding="utf-8")
     mine = _row(markdown, "Mine (ours)")
-    assert mine[1] == "20M" and mine[2] == "**90.12** (-, Δ n/a)"
-    assert mine[8] == "**80.00 / 90.00** (-, Δ n/a)"  # KorQuAD EM / F1, the only one: best
+    # no predictions files to test differences with: nothing is bold (bold needs a significant difference)
+    assert mine[1] == "20M" and mine[2] == "90.12 (-, Δ n/a)"
+    assert mine[8] == "80.00 / 90.00 (-, Δ n/a)"  # KorQuAD EM / F1
     small = _row(markdown, "KoELECTRA-Small-v3 (ours)")
-    assert small[2] == "88.50 ± 0.31 (89.36, Δ -0.86)"  # mean of seeds
-    assert small[3] == "- (85.40)"  # naver-ner not run
+    assert small[2] == "88.50, sd 0.31 (89.36, Δ -0.86)"  # mean of seeds; this study recorded no test interval
+    assert small[3] == "-"  # naver-ner not run by us
+    assert _row(markdown, "KoBERT")[2] == "89.59"  # a published row: its number, plainly
+
+
+def test_a_cell_shows_its_interval_and_where_the_published_number_lies(tmp_path: Path) -> None:
+    interval = {"accuracy_ci_low": 0.8911, "accuracy_ci_high": 0.8989, "interval": {"unit": "example", "units": 5000}}
+    _metrics(tmp_path, "nsmc", "koelectra-small-v3", _complete({"accuracy": 0.8950, **interval}))  # published 89.36
+    _metrics(tmp_path, "nsmc", "mine", _complete({"accuracy": 0.9100, "accuracy_ci_low": 0.9, "accuracy_ci_high": 0.92}))
+    _metrics(tmp_path, "korquad", "mine", _complete({"exact_match": 0.8, "char_f1": 0.9, "exact_match_ci_low": 0.79,
+             "exact_match_ci_high": 0.81, "char_f1_ci_low": 0.88, "char_f1_ci_high": 0.93}))  # fmt: skip
+    write_report(_params(tmp_path))
+    markdown = (tmp_path / "reports" / "results.md").read_text(encoding="utf-8")
+    assert _row(markdown, "KoELECTRA-Small-v3 (ours)")[2] == "89.50 ± 0.39 (89.36, Δ +0.14 =)"  # published inside
+    assert _row(markdown, "Mine (ours)")[8] == "80.00 ± 1.00 / 90.00 ± 2.50 (-, Δ n/a)"
+    data = json.loads((tmp_path / "reports" / "results.json").read_text())
+    assert data["nsmc"]["koelectra-small-v3"]["ci_low"] == 89.11 and data["nsmc"]["koelectra-small-v3"]["ci_high"] == 89.89
+    assert data["korquad"]["mine"]["ci_low_exact_match"] == 79.0 and data["korquad"]["mine"]["ci_high_char_f1"] == 93.0
+    csv_lines = (tmp_path / "reports" / "results.csv").read_text(encoding="utf-8").splitlines()
+    assert any(line.startswith("koelectra-small-v3,KoELECTRA-Small-v3,small,nsmc,accuracy,89.5,89.11,89.89,0.39,within,")
+               for line in csv_lines)  # fmt: skip
 
 
 def test_failed_study_is_shown_with_its_reason(report: Path) -> None:
@@ -77,10 +97,10 @@ def test_outputs_json_csv_html_and_escaping(report: Path) -> None:
     assert data["korquad"]["mine"] == {"exact_match": 80.0, "char_f1": 90.0}
     assert data["korsts"] == {"koelectra-small-v3": {"published": 80.79}}  # failed / missing: no number of ours
     csv_lines = (report / "reports" / "results.csv").read_text().splitlines()
-    assert "mine,<script>alert(1)</script>,small,korquad,char_f1,90.0,,,,complete,validation,,,,,,," in csv_lines
+    assert "mine,<script>alert(1)</script>,small,korquad,char_f1,90.0,,,,,,,,,,0,0,complete,validation,,,,,,,," in csv_lines
     page = (report / "reports" / "index.html").read_text(encoding="utf-8")
-    assert "<script>" not in page and "&lt;script&gt;alert(1)&lt;/script&gt; (ours)" in page
-    assert "data:image/png;base64," in page and "<strong>90.12</strong>" in page
+    assert "<script>alert" not in page and "&lt;script&gt;alert(1)&lt;/script&gt; (ours)" in page
+    assert "data:image/png;base64," in page and '<td data-value="90.12" class=""><span class="value">90.12</span>' in page
     assert (report / "reports" / "plots" / "ours_vs_published.png").stat().st_size > 1000
 
 
@@ -105,7 +125,7 @@ def test_a_study_outside_params_yaml_gets_its_own_row_plots_and_protocol_line(tm
     write_report(_params(tmp_path), study_plots=lambda study, out: asked.append(study) or [])
     markdown = (tmp_path / "reports" / "results.md").read_text(encoding="utf-8")
     row = _row(markdown, "my-encoder (ours)")
-    assert row[6] == "**81.00 ± 1.00** (-, Δ n/a)"  # KorSTS: the seeds' mean, the only number in its column
+    assert row[6] == "81.00, sd 1.00 (-, Δ n/a)"  # KorSTS: the seeds' mean
     assert asked == ["nsmc-mine", "korsts-my-encoder"]  # run set first, then the others
     assert ("- my-encoder × korsts: validation-selected; 1 complete, 0 pruned, 0 failed trials; best lr 3e-05, "
             "epochs 2; rows train 500 / test 100 (subsampled); final seeds 1, 2") in markdown
@@ -131,7 +151,7 @@ def test_published_recipe_and_tuned_are_three_labelled_numbers_with_both_gaps(tm
     write_report(_params(tmp_path))
     markdown = (tmp_path / "reports" / "results.md").read_text(encoding="utf-8")
     assert "## Reproduction: published recipe vs tuned" in markdown
-    assert "| KoELECTRA-Small-v3 | NSMC (acc) | 89.36 | 89.35 ± 0.15 (n=3) | 89.50 | -0.01 | +0.15 |" in markdown
+    assert "| KoELECTRA-Small-v3 | NSMC (acc) | 89.36 | 89.35 ± 0.15 [88.98, 89.72] (n=3) | 89.50 | -0.01 | +0.15 |" in markdown
     assert "| KoELECTRA-Small-v3 | KorSTS (spearman) | 80.79 | 79.00 (n=1) ⚠ | 80.00 | -1.79 | +1.00 |" in markdown
     data = json.loads((tmp_path / "reports" / "results.json").read_text())["nsmc"]["koelectra-small-v3"]
     assert (data["recipe"], data["recipe_minus_published"], data["tuned_minus_recipe"]) == (89.35, -0.01, 0.15)

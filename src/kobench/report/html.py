@@ -144,8 +144,9 @@ def _task_views(rows: list[Row], out: Path, tests: dict[str, ColumnTest]) -> str
             parts.append(_simple_table(COMPARISON_HEADER, comparison_rows(rows, {task: test})))
         elif test and test.note:
             parts.append(f"<p>{_e(test.note)}</p>")
-        if len(parts) > 1:
-            sections.append("".join(parts) + "</section>")
+        if len(parts) == 1:
+            parts.append("<p>No result of ours in this column yet.</p>")
+        sections.append("".join(parts) + "</section>")
     return "".join(sections)
 
 
