@@ -19,6 +19,8 @@ from kobench.config import ModelParams, Params
 from kobench.data.splits import task_rows
 from kobench.engine.models import ModelRef
 from kobench.engine.runs import run_config
+from kobench.errors import KobenchError
+from kobench.families import get_family
 from kobench.names import registered_model
 from kobench.tasks import get_task
 from kobench.tuning.champion import CHECKPOINT, input_frame
@@ -166,3 +168,37 @@ def test_kobench_predict_writes_what_kobench_score_grades(studies: dict, tmp_pat
     bad.write_text('{"id": "1", "text": "no tokens"}\n', encoding="utf-8")
     out = CliRunner().invoke(app, ["predict", "--task", "naver-ner", "--model-uri", uri, "--input", str(bad)], env=env)
     assert out.exit_code != 0 and f"{bad}:1: missing input column(s) tokens" in str(out.exception)
+
+
+UNITS = {"nsmc": "example", "korsts": "example", "naver-ner": "sentence", "korquad": "paragraph"}
+
+
+@pytest.mark.parametrize("task", FAMILIES)
+def test_every_test_metric_carries_its_interval_in_records_files_and_mlflow(studies: dict, task: str) -> None:
+    study, spec = studies[task], get_task(task)
+    test = study["result"].test
+    assert test["interval"]["unit"] == UNITS[task] and test["interval"]["resamples"] == 10_000
+    for metric in get_family(spec.family).display_metrics(spec):
+        assert test[f"{metric}_ci_low"] <= test[metric] <= test[f"{metric}_ci_high"]
+    view = json.loads(study["paths"].metrics_file.read_text(encoding="utf-8"))  # what `dvc metrics show` prints
+    assert view["test"][f"{spec.main_metric}_ci_low"] == test[f"{spec.main_metric}_ci_low"]
+    final = study["tracker"].client.get_run(study["result"].run_ids["final"]).data.metrics
+    assert final[f"test_{spec.main_metric}_ci_high"] == pytest.approx(test[f"{spec.main_metric}_ci_high"])
+    assert not any(key.startswith("test_interval") for key in final)  # how it was drawn is no metric
+
+
+def test_compare_pairs_a_registered_champion_with_a_predictions_file(studies: dict) -> None:
+    from kobench.report.compare import compare
+    from kobench.tuning.tracking import download_predictions
+
+    study = studies["korsts"]
+    params = Params.model_validate({"base": {"paths": {"prepared": str(study["paths"].prepared.parent)}}})
+    uri = f"models:/{registered_model('korsts', 'tiny')}@champion"
+    written = str(study["paths"].outputs / "final" / "predictions-test.jsonl")
+    result = compare(get_task("korsts"), params, [uri, written], lambda u, folder: download_predictions(study["tracker"], u, folder))
+    (comparison,) = result.comparisons  # the champion's own predictions: no difference at all
+    assert comparison.difference == 0 and comparison.p_randomization == 1.0 and comparison.p_holm == 1.0
+    assert result.scores[0].score == pytest.approx(study["result"].test["spearman"], abs=1e-12)
+    with pytest.raises(KobenchError, match=r"models:/kobench-korsts-tiny/99: no such registered model version"):
+        compare(get_task("korsts"), params, ["models:/kobench-korsts-tiny/99", written],
+                lambda u, folder: download_predictions(study["tracker"], u, folder))  # fmt: skip

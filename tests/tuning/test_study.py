@@ -145,9 +145,11 @@ def test_final_seeds_and_system_metrics_are_recorded(study_setup) -> None:  # no
     values = list(seeds["test"].values())
     assert seeds["mean"] == pytest.approx(statistics.fmean(values))
     assert seeds["std"] == pytest.approx(statistics.stdev(values))
+    low, high = seeds["t_interval"]  # the seeds' interval, apart from each run's test-set interval
+    assert low <= seeds["mean"] <= high and high - low == pytest.approx(2 * 12.706 * seeds["std"] / 2**0.5, rel=1e-3)
     seed_runs = setup["tracker"].children(result.run_ids["study"], "seed")
     assert sorted(r.info.run_name for r in seed_runs) == ["seed-1", "seed-2"]
-    assert all("test_accuracy" in r.data.metrics for r in seed_runs)
+    assert all("test_accuracy" in r.data.metrics and "test_accuracy_ci_high" in r.data.metrics for r in seed_runs)
     trial = setup["tracker"].children(result.run_ids["study"], "trial")[0]
     assert any(k.startswith("system/") for k in trial.data.metrics), sorted(trial.data.metrics)
 
