@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 from seqeval.metrics import classification_report, f1_score, precision_score, recall_score
 from seqeval.metrics.sequence_labeling import get_entities
@@ -98,6 +100,12 @@ def sentence_entity_counts(gold: list[list[str]], pred: list[list[str]]) -> np.n
     _check_aligned(gold, pred)
     counts = np.zeros((len(gold), 3))
     for i, (gold_tags, pred_tags) in enumerate(zip(gold, pred)):
-        gold_entities, pred_entities = set(get_entities(gold_tags)), set(get_entities(pred_tags))
+        gold_entities, pred_entities = _entities(tuple(gold_tags)), _entities(tuple(pred_tags))
         counts[i] = (len(gold_entities & pred_entities), len(pred_entities), len(gold_entities))
     return counts
+
+
+@functools.lru_cache(maxsize=65_536)
+def _entities(tags: tuple[str, ...]) -> frozenset:
+    """seqeval's chunks of one sentence; cached, since every system compared on a split shares its gold sentences."""
+    return frozenset(get_entities(list(tags)))

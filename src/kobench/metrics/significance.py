@@ -17,7 +17,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 from scipy import stats as scipy_stats
 
-from kobench.metrics.bootstrap import Bootstrap, count_chunks, percentile_interval
+from kobench.metrics.bootstrap import CELLS_PER_CHUNK, Bootstrap, count_chunks, percentile_interval
 from kobench.metrics.unit_stats import UnitStats, compress
 
 EXACT_MCNEMAR_MAX = 25  # discordant units up to which McNemar's test is the exact binomial one
@@ -74,15 +74,24 @@ def randomization_differences(a: UnitStats, b: UnitStats, metric: str, settings:
     rows, multiplicity = compress(np.hstack([a.values, b.values]))
     side_rows = np.vstack([rows[:, :k], rows[:, k:]])  # first the a outputs of each group, then the b outputs
     rng = np.random.default_rng(settings.seed + 1)
-    chunk = max(1, 2_000_000 // len(multiplicity))
+    chunk = max(1, CELLS_PER_CHUNK // (2 * len(multiplicity)))
     out = []
     for start in range(0, settings.resamples, chunk):
-        swapped = rng.binomial(multiplicity, 0.5, size=(min(chunk, settings.resamples - start), len(multiplicity)))
-        kept = multiplicity - swapped
-        as_a = np.hstack([kept, swapped]).astype(float)
-        as_b = np.hstack([swapped, kept]).astype(float)
+        swapped = _swaps(rng, multiplicity, min(chunk, settings.resamples - start))
+        as_a = np.concatenate([multiplicity - swapped, swapped], axis=1)
+        as_b = np.concatenate([swapped, as_a[:, : len(multiplicity)]], axis=1)
         out.append(a.kind.compute(side_rows, as_a)[metric] - a.kind.compute(side_rows, as_b)[metric])
     return np.concatenate(out)
+
+
+def _swaps(rng: np.random.Generator, multiplicity: np.ndarray, draws: int) -> np.ndarray:
+    """How many of each group's units swap: Binomial(m, 1/2); a fair coin (one random bit) where m is 1."""
+    single = multiplicity == 1
+    if single.all():
+        return rng.integers(0, 2, size=(draws, len(multiplicity)), dtype=np.int8).astype(float)
+    swapped = rng.binomial(np.where(single, 0, multiplicity), 0.5, size=(draws, len(multiplicity))).astype(float)
+    swapped[:, single] = rng.integers(0, 2, size=(draws, int(single.sum())), dtype=np.int8)
+    return swapped
 
 
 def mcnemar(correct_a: np.ndarray, correct_b: np.ndarray) -> float:
