@@ -23,7 +23,7 @@ from kobench.config import Params
 from kobench.families import get_family
 from kobench.metrics.bootstrap import Bootstrap, metric_intervals
 from kobench.metrics.unit_stats import Confusion, UnitStats
-from kobench.names import metrics_file, study_outputs
+from kobench.names import metrics_file, predictions_file
 from kobench.records import StudyResult, write_study
 from kobench.report.tables import write_report
 from kobench.tasks import TASKS
@@ -76,10 +76,10 @@ def _project(root: Path, sizes: dict[str, int], models: int) -> Params:
         pq.write_table(pa.Table.from_pylist(gold, schema=family.schema), root / "prepared" / task / "test.parquet")
         for i, name in enumerate(names):
             predictions = {row["id"]: _prediction(task, row, 0.08 + 0.01 * i, rng) for row in gold}
-            folder = study_outputs(root / "outputs", task, name) / "final"
-            folder.mkdir(parents=True)
             lines = [json.dumps({"id": k, "prediction": family.to_json(spec, v)}, ensure_ascii=False) for k, v in predictions.items()]
-            (folder / "predictions-test.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
+            target = predictions_file(metrics_file(root / "metrics", task, name))
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_text("\n".join(lines) + "\n", encoding="utf-8")
             metrics = family.score(spec, gold, predictions)
             bounds, method = metric_intervals(family.unit_stats(spec, gold, predictions))
             write_study(metrics_file(root / "metrics", task, name), StudyResult(

@@ -55,7 +55,7 @@ def project(prepared, tmp_path: Path) -> tuple[Path, list[dict]]:  # noqa: ANN00
     }  # fmt: skip
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(params), encoding="utf-8")
     for model, right in (("a", len(gold)), ("b", int(0.6 * len(gold))), ("c", int(0.595 * len(gold)))):
-        path = _predictions(tmp_path / "outputs" / "nsmc" / model / "final" / "predictions-test.jsonl", gold, right)
+        path = _predictions(tmp_path / "metrics" / "nsmc" / f"{model}.predictions.jsonl", gold, right)
         scored = score_file(get_task("nsmc"), directory, path)  # with intervals, as a final run records them
         _study(tmp_path, model, {k: v for k, v in scored.items() if k not in ("task", "split", "rows")})
     return tmp_path, gold
@@ -72,14 +72,14 @@ def _no_download(uri: str, folder: Path) -> Path:
 def test_compare_prints_intervals_and_paired_tests_and_writes_json(project) -> None:  # noqa: ANN001
     root, gold = project
     done = subprocess.run(
-        [sys.executable, "-m", "kobench.cli", "compare", "nsmc-a", "b", str(root / "outputs/nsmc/c/final/predictions-test.jsonl"),
+        [sys.executable, "-m", "kobench.cli", "compare", "nsmc-a", "b", str(root / "metrics/nsmc/c.predictions.jsonl"),
          "--task", "nsmc", "--json", "out.json"],
         cwd=root, capture_output=True, text=True, timeout=120,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
     assert f"nsmc: 3 systems on the same {len(gold)} test examples" in done.stdout
     data = json.loads((root / "out.json").read_text(encoding="utf-8"))
-    assert [s["system"] for s in data["scores"]] == ["nsmc-a", "b", str(root / "outputs/nsmc/c/final/predictions-test.jsonl")]
+    assert [s["system"] for s in data["scores"]] == ["nsmc-a", "b", str(root / "metrics/nsmc/c.predictions.jsonl")]
     assert data["scores"][0]["score"] == 1.0 and data["scores"][1]["score"] == pytest.approx(0.6)
     a_b, a_c, b_c = data["comparisons"]
     assert a_b["difference"] == pytest.approx(0.4) and a_b["ci_low"] > 0.3 and a_b["p_holm"] < 0.001
@@ -128,7 +128,7 @@ def test_the_report_bolds_only_a_significant_best_and_marks_ties(project) -> Non
 
 def test_a_column_whose_best_is_not_significant_marks_the_tie(project) -> None:  # noqa: ANN001
     root, _ = project
-    (root / "outputs" / "nsmc" / "a" / "final" / "predictions-test.jsonl").unlink()
+    (root / "metrics" / "nsmc" / "a.predictions.jsonl").unlink()
     (root / "metrics" / "nsmc" / "a.study.json").unlink()
     (root / "metrics" / "nsmc" / "a.json").unlink()
     params = _params(root)

@@ -59,6 +59,12 @@ def details_file(metrics: Path) -> Path:
     return metrics.with_name(f"{metrics.stem}.study.json")
 
 
+def predictions_file(metrics: Path) -> Path:
+    """``<model>.predictions.jsonl`` beside the metric file: the final run's test predictions, which the report
+    and ``kobench compare`` test rows on (a DVC output of the study, so it travels with the metrics)."""
+    return metrics.with_name(f"{metrics.stem}.predictions.jsonl")
+
+
 def recipe_file(metrics_root: Path, task: str, model: str) -> Path:
     """``<metrics>/<task>/<model>.recipe.json``: the published recipe's mean, std and seeds (kobench reproduce)."""
     return metrics_root / plain_segment(task, "task") / f"{plain_segment(model, 'model')}.recipe.json"

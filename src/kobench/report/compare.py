@@ -75,7 +75,7 @@ def resolve_system(name: str, spec: TaskSpec, params: Params, download: Download
             f"unknown study {name!r} for task {spec.name} (studies: {', '.join(known) or 'none yet'}); "
             "give a study name, a models:/ URI or a predictions file"
         )
-    predictions = final_predictions(params.base.paths.outputs, spec.name, model)
+    predictions = final_predictions(metrics_root, spec.name, model)
     if not predictions.exists():
         raise KobenchError(f"study {study_name(spec.name, model)} has no final predictions at {predictions}")
     return predictions

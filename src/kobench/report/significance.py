@@ -17,15 +17,15 @@ from kobench.families import get_family
 from kobench.metrics.bootstrap import Bootstrap, bootstrap_replicates, percentile_interval
 from kobench.metrics.significance import Comparison, compare_pair, joint_bootstrap, with_holm
 from kobench.metrics.unit_stats import UnitStats
-from kobench.names import PREDICTIONS_FILE, study_outputs
+from kobench.names import metrics_file, predictions_file
 from kobench.tasks.spec import TaskSpec
 
 ALPHA = 0.05  # family-wise error rate of the table's significance marks
 
 
-def final_predictions(outputs_root: Path, task: str, model: str) -> Path:
-    """The test predictions of a study's final run."""
-    return study_outputs(outputs_root, task, model) / "final" / PREDICTIONS_FILE
+def final_predictions(metrics_root: Path, task: str, model: str) -> Path:
+    """The test predictions of a study's final run, kept beside its metrics file."""
+    return predictions_file(metrics_file(metrics_root, task, model))
 
 
 def scored_systems(spec: TaskSpec, prepared_dir: Path, files: dict[str, Path]) -> dict[str, UnitStats]:
@@ -37,6 +37,9 @@ def scored_systems(spec: TaskSpec, prepared_dir: Path, files: dict[str, Path]) -
     """
     predicted = {name: read_predictions(path, spec)[0] for name, path in files.items()}
     names = list(predicted)
+    for name, found in predicted.items():
+        if not found:
+            raise DataError(files[name], f"{name} holds no prediction (a failed study has none)")
     reference = set(predicted[names[0]])
     for name in names[1:]:
         ids = set(predicted[name])
@@ -88,7 +91,7 @@ def column_tests(
         test = tests[task] = ColumnTest(task, spec.main_metric)
         if len(models) < 2:
             continue
-        files = {m: final_predictions(params.base.paths.outputs, task, m) for m in models}
+        files = {m: final_predictions(params.base.paths.metrics, task, m) for m in models}
         try:
             systems = scored_systems(spec, params.base.paths.prepared / task, files)
         except (DataError, OSError) as exc:

@@ -19,6 +19,7 @@ from kobench.engine.training import RunConfig, evaluate_checkpoint, inference_se
 from kobench.families import get_family
 from kobench.metrics.bootstrap import t_interval
 from kobench.names import PREDICTIONS_FILE, registered_model
+from kobench.names import predictions_file as study_predictions
 from kobench.records import StudyResult, write_study
 from kobench.tasks.spec import TaskSpec
 from kobench.tuning.champion import input_frame, log_champion, model_card
@@ -57,6 +58,7 @@ def finalize(  # noqa: PLR0913
         )
         predictions_file = paths.outputs / "final" / PREDICTIONS_FILE
         write_predictions(predictions_file, get_family(spec.family), spec, predictions)
+        write_predictions(study_predictions(paths.metrics_file), get_family(spec.family), spec, predictions)
         final_params = {**dataclasses.asdict(config), "model_id": ref.id, "task": spec.name, "best_trial": best_number}
         run_id = tracker.start_child(parent, "final", FINAL, final_params, tags)
         stack.enter_context(tracker.ending(run_id))  # FINISHED, or FAILED / KILLED if anything below stops it
@@ -203,6 +205,8 @@ def write_failed_study(spec: TaskSpec, ref: ModelRef, paths: Any, study: str, su
         run_ids={"study": parent},
         trials=summary,
     )
+    # the stage's declared output: no predictions, so no test can pair on a study that produced none
+    write_predictions(study_predictions(paths.metrics_file), get_family(spec.family), spec, {})
     write_study(paths.metrics_file, result)
     return result
 
