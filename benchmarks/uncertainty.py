@@ -41,7 +41,10 @@ def _gold(task: str, n: int, rng: np.random.Generator) -> list[dict]:
     if family == "regression":
         return [{"id": str(i), "text": "", "text_pair": "", "label": float(rng.integers(0, 51) / 10)} for i in range(n)]
     if family == "token_classification":
-        return [{"id": str(i), "tokens": ["x"] * (k := int(rng.integers(3, 15))), "tags": list(rng.choice(TAGS, k))} for i in range(n)]
+        return [
+            {"id": str(i), "tokens": ["x"] * (k := int(rng.integers(3, 15))), "tags": list(rng.choice(TAGS, k))}
+            for i in range(n)
+        ]
     answers = ["서울", "부산광역시", "1926년", "아리랑", "세종대왕"]
     return [
         {"id": str(i), "title": "t", "context": f"paragraph {i // 6}", "question": "q",
@@ -76,7 +79,10 @@ def _project(root: Path, sizes: dict[str, int], models: int) -> Params:
         pq.write_table(pa.Table.from_pylist(gold, schema=family.schema), root / "prepared" / task / "test.parquet")
         for i, name in enumerate(names):
             predictions = {row["id"]: _prediction(task, row, 0.08 + 0.01 * i, rng) for row in gold}
-            lines = [json.dumps({"id": k, "prediction": family.to_json(spec, v)}, ensure_ascii=False) for k, v in predictions.items()]
+            lines = [
+                json.dumps({"id": k, "prediction": family.to_json(spec, v)}, ensure_ascii=False)
+                for k, v in predictions.items()
+            ]
             target = predictions_file(metrics_file(root / "metrics", task, name))
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_text("\n".join(lines) + "\n", encoding="utf-8")
@@ -85,7 +91,8 @@ def _project(root: Path, sizes: dict[str, int], models: int) -> Params:
             write_study(metrics_file(root / "metrics", task, name), StudyResult(
                 status="complete", task=task, model=name, model_id=f"org/{name}", model_revision=None, size="base",
                 study=f"{task}-{name}", main_metric=spec.main_metric, run_ids={"study": "p", "final": f"run-{i}"},
-                trials={"complete": 1}, test={**metrics, **bounds, "interval": method}, protocol="validation", best_params={},
+                trials={"complete": 1}, test={**metrics, **bounds, "interval": method},
+                protocol="validation", best_params={},
             ))  # fmt: skip
     return params
 
@@ -117,7 +124,10 @@ def main() -> None:
     cells = sum(c.ci is not None for r in rows for c in r.cells.values())
     print(f"report: {len(sizes)} tasks x {models} rows, {cells} cells with intervals, {count} paired comparisons "
           f"(bootstrap + randomization, 10,000 draws each, Holm): {report_seconds:.1f} s")  # fmt: skip
-    print(f"uncertainty: nsmc_interval_s={interval_seconds:.3f} report_s={report_seconds:.1f} comparisons={count} cells={cells}")
+    print(
+        f"uncertainty: nsmc_interval_s={interval_seconds:.3f} report_s={report_seconds:.1f} "
+        f"comparisons={count} cells={cells}"
+    )
 
 
 if __name__ == "__main__":

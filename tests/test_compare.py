@@ -26,7 +26,10 @@ LABELS = ["negative", "positive"]
 def _predictions(path: Path, gold: list[dict], right: int) -> Path:
     """The first ``right`` rows predicted correctly, the rest wrong."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    lines = [json.dumps({"id": r["id"], "prediction": LABELS[r["label"] if i < right else 1 - r["label"]]}) for i, r in enumerate(gold)]
+    lines = [
+        json.dumps({"id": r["id"], "prediction": LABELS[r["label"] if i < right else 1 - r["label"]]})
+        for i, r in enumerate(gold)
+    ]
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return path
 
@@ -115,7 +118,11 @@ def test_the_report_bolds_only_a_significant_best_and_marks_ties(project) -> Non
     root, _ = project
     write_report(_params(root), run_link=lambda run_id: f"http://ui.example/#/experiments/1/runs/{run_id}")
     markdown = (root / "reports" / "results.md").read_text(encoding="utf-8")
-    cells = {line.split("|")[1].strip(): line.split("|")[3].strip() for line in markdown.splitlines() if line.startswith("| ") and "(ours)" in line}
+    cells = {
+        line.split("|")[1].strip(): line.split("|")[3].strip()
+        for line in markdown.splitlines()
+        if line.startswith("| ") and "(ours)" in line
+    }
     assert cells["a (ours)"].startswith("**100.00 ± 0.00**")
     assert cells["b (ours)"].startswith("60.00 ± ") and " ≈" not in cells["b (ours)"]  # far below a: not tied
     assert "## Significance: the best row of each column against the others" in markdown
@@ -134,6 +141,10 @@ def test_a_column_whose_best_is_not_significant_marks_the_tie(project) -> None: 
     params = _params(root)
     write_report(params.model_copy(update={"run": params.run.model_copy(update={"models": ["b", "c"]})}))
     markdown = (root / "reports" / "results.md").read_text(encoding="utf-8")
-    cells = {line.split("|")[1].strip(): line.split("|")[3].strip() for line in markdown.splitlines() if line.startswith("| ") and "(ours)" in line}
+    cells = {
+        line.split("|")[1].strip(): line.split("|")[3].strip()
+        for line in markdown.splitlines()
+        if line.startswith("| ") and "(ours)" in line
+    }
     assert "**" not in cells["b (ours)"] and cells["b (ours)"].startswith("60.00 ± ") and "≈" in cells["b (ours)"]
     assert "≈" in cells["c (ours)"]

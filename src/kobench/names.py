@@ -60,8 +60,10 @@ def details_file(metrics: Path) -> Path:
 
 
 def predictions_file(metrics: Path) -> Path:
-    """``<model>.predictions.jsonl`` beside the metric file: the final run's test predictions, which the report
-    and ``kobench compare`` test rows on (a DVC output of the study, so it travels with the metrics)."""
+    """``<model>.predictions.jsonl`` beside the metric file: the final run's test predictions.
+
+    The report and ``kobench compare`` test rows on them; a DVC output of the study, it travels with the metrics.
+    """
     return metrics.with_name(f"{metrics.stem}.predictions.jsonl")
 
 

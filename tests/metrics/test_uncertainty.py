@@ -100,7 +100,9 @@ def test_ner_and_korquad_replicates_resample_sentences_and_paragraphs() -> None:
             for p, qid, answers in questions:
                 if p == paragraphs[i]:
                     drawn[f"{copy}-{qid}"], golds[f"{copy}-{qid}"] = predictions[qid], answers
-        assert {k: grouped[k][b] for k in ("exact_match", "char_f1")} == pytest.approx(score_korquad(drawn, golds), abs=1e-12)
+        assert {k: grouped[k][b] for k in ("exact_match", "char_f1")} == pytest.approx(
+            score_korquad(drawn, golds), abs=1e-12
+        )
 
 
 def test_the_interval_of_a_mean_agrees_with_scipy_and_with_the_closed_form() -> None:
@@ -131,7 +133,9 @@ def test_intervals_cover_the_true_accuracy_and_f1_about_95_percent_of_the_time()
     rng = np.random.default_rng(5)
     cells = np.array([0.42, 0.08, 0.12, 0.38])  # P(gold, predicted) for (0,0), (0,1), (1,0), (1,1)
     true_accuracy = cells[0] + cells[3]
-    true_f1 = np.mean([2 * cells[0] / (2 * cells[0] + cells[1] + cells[2]), 2 * cells[3] / (2 * cells[3] + cells[1] + cells[2])])
+    true_f1 = np.mean(
+        [2 * cells[0] / (2 * cells[0] + cells[1] + cells[2]), 2 * cells[3] / (2 * cells[3] + cells[1] + cells[2])]
+    )
     entity_rates = (1.1, 1.5, 1.6)  # mean correct, predicted, gold entities per sentence (Poisson)
     true_entity_f1 = 2 * entity_rates[0] / (entity_rates[1] + entity_rates[2])
     covered = {"accuracy": 0, "macro_f1": 0, "entity_f1": 0}
@@ -141,7 +145,11 @@ def test_intervals_cover_the_true_accuracy_and_f1_about_95_percent_of_the_time()
         covered["accuracy"] += bounds["accuracy_ci_low"] <= true_accuracy <= bounds["accuracy_ci_high"]
         covered["macro_f1"] += bounds["macro_f1_ci_low"] <= true_f1 <= bounds["macro_f1_ci_high"]
         tp = rng.poisson(entity_rates[0], 300)
-        counts = np.c_[tp, tp + rng.poisson(entity_rates[1] - entity_rates[0], 300), tp + rng.poisson(entity_rates[2] - entity_rates[0], 300)]
+        counts = np.c_[
+            tp,
+            tp + rng.poisson(entity_rates[1] - entity_rates[0], 300),
+            tp + rng.poisson(entity_rates[2] - entity_rates[0], 300),
+        ]
         bounds, _ = metric_intervals(UnitStats(EntityCounts(), "sentence", counts.astype(float)), Bootstrap(2_000))
         covered["entity_f1"] += bounds["entity_f1_ci_low"] <= true_entity_f1 <= bounds["entity_f1_ci_high"]
     assert all(368 <= hits <= 392 for hits in covered.values()), covered  # 92-98 % of 400

@@ -14,6 +14,7 @@ OUTPUTS = (
     "data/prepared/nsmc/meta.json",
     "metrics/nsmc/tiny.json",
     "metrics/nsmc/tiny.study.json",
+    "metrics/nsmc/tiny.predictions.jsonl",
     "metrics/nsmc/tiny.recipe.json",
     "reports/results.md",
     "reports/results.csv",
@@ -39,7 +40,8 @@ def recorded(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.mark.parametrize(
     ("module", "stages"),
     [
-        ("data/splits.py", ["reproduce@nsmc-tiny", "tune@nsmc-tiny"]),  # how prepared rows are loaded and subsampled
+        # how prepared rows are loaded and subsampled; the report reads the test gold with it
+        ("data/splits.py", ["report", "reproduce@nsmc-tiny", "tune@nsmc-tiny"]),
         ("data/readers.py", ["prepare@nsmc"]),  # the prepared data changes, and with it tune's input
         ("data/fetch.py", ["fetch@nsmc"]),
         ("families/classification.py", ["prepare@nsmc", "report", "reproduce@nsmc-tiny", "tune@nsmc-tiny"]),

@@ -195,10 +195,10 @@ def test_compare_pairs_a_registered_champion_with_a_predictions_file(studies: di
     params = Params.model_validate({"base": {"paths": {"prepared": str(study["paths"].prepared.parent)}}})
     uri = f"models:/{registered_model('korsts', 'tiny')}@champion"
     written = str(study["paths"].outputs / "final" / "predictions-test.jsonl")
-    result = compare(get_task("korsts"), params, [uri, written], lambda u, folder: download_predictions(study["tracker"], u, folder))
+    download = lambda u, folder: download_predictions(study["tracker"], u, folder)  # noqa: E731
+    result = compare(get_task("korsts"), params, [uri, written], download)
     (comparison,) = result.comparisons  # the champion's own predictions: no difference at all
     assert comparison.difference == 0 and comparison.p_randomization == 1.0 and comparison.p_holm == 1.0
     assert result.scores[0].score == pytest.approx(study["result"].test["spearman"], abs=1e-12)
     with pytest.raises(KobenchError, match=r"models:/kobench-korsts-tiny/99: no such registered model version"):
-        compare(get_task("korsts"), params, ["models:/kobench-korsts-tiny/99", written],
-                lambda u, folder: download_predictions(study["tracker"], u, folder))  # fmt: skip
+        compare(get_task("korsts"), params, ["models:/kobench-korsts-tiny/99", written], download)

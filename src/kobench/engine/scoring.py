@@ -68,7 +68,9 @@ def score_file(spec: TaskSpec, prepared_dir: Path, predictions_path: Path, split
 def with_intervals(
     spec: TaskSpec, family: TaskFamily, rows: list[dict[str, Any]], predictions: dict[str, Any], metrics: dict[str, Any]
 ) -> dict[str, Any]:
-    """Metrics with a 95 % bootstrap interval per metric (``<metric>_ci_low`` / ``_ci_high``) and, under
-    ``interval``, how it was drawn (unit, units, resamples, seed, level)."""
+    """Metrics with a 95 % bootstrap interval per metric (``<metric>_ci_low`` / ``_ci_high``).
+
+    Under ``interval``: how it was drawn (unit, units, resamples, seed, level).
+    """
     bounds, method = metric_intervals(family.unit_stats(spec, rows, predictions), Bootstrap())
     return {**metrics, **bounds, INTERVAL_METHOD: method}

@@ -122,5 +122,7 @@ def t_interval(values: Sequence[float], level: float = 0.95) -> tuple[float, flo
     if len(values) < 2:
         return None
     mean = float(np.mean(values))
-    half = float(scipy_stats.t.ppf(0.5 + level / 2, len(values) - 1)) * float(np.std(values, ddof=1)) / math.sqrt(len(values))
+    half = (
+        float(scipy_stats.t.ppf(0.5 + level / 2, len(values) - 1)) * float(np.std(values, ddof=1)) / math.sqrt(len(values))
+    )
     return mean - half, mean + half

@@ -107,5 +107,5 @@ def sentence_entity_counts(gold: list[list[str]], pred: list[list[str]]) -> np.n
 
 @functools.lru_cache(maxsize=65_536)
 def _entities(tags: tuple[str, ...]) -> frozenset:
-    """seqeval's chunks of one sentence; cached, since every system compared on a split shares its gold sentences."""
+    """Seqeval's chunks of one sentence; cached, since every system compared on a split shares its gold sentences."""
     return frozenset(get_entities(list(tags)))

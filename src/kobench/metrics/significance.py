@@ -148,7 +148,10 @@ def compare_pair(
 
 
 def compare_systems(
-    systems: dict[str, UnitStats], metric: str, pairs: Sequence[tuple[str, str]] | None = None, settings: Bootstrap = Bootstrap()
+    systems: dict[str, UnitStats],
+    metric: str,
+    pairs: Sequence[tuple[str, str]] | None = None,
+    settings: Bootstrap = Bootstrap(),
 ) -> list[Comparison]:
     """Each pair (every pair in the given order by default) compared, Holm-corrected over the list."""
     chosen = list(pairs) if pairs is not None else list(itertools.combinations(systems, 2))

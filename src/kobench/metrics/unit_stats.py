@@ -115,7 +115,9 @@ class Correlation(StatKind):
         """Pearson and MSE from weighted sums; Spearman as Pearson on mid-ranks within each resample."""
         gold, predicted = values[:, 0], values[:, 1]
         x, y = gold - gold.mean(), predicted - predicted.mean()  # shift-free correlations, less cancellation
-        total, sx, sy, sxx, syy, sxy, squared = (counts @ np.c_[np.ones_like(x), x, y, x * x, y * y, x * y, (gold - predicted) ** 2]).T
+        total, sx, sy, sxx, syy, sxy, squared = (
+            counts @ np.c_[np.ones_like(x), x, y, x * x, y * y, x * y, (gold - predicted) ** 2]
+        ).T
         rank_x, rank_y = _weighted_ranks(gold, counts), _weighted_ranks(predicted, counts)
         mean_rank = (total + 1) / 2  # mid-ranks of n values always sum to n (n + 1) / 2
         weighted_x = counts * rank_x
@@ -148,7 +150,7 @@ def _weighted_ranks(x: np.ndarray, counts: np.ndarray) -> np.ndarray:
 
 
 def _correlation(cov: np.ndarray, var_x: np.ndarray, var_y: np.ndarray, total: np.ndarray) -> np.ndarray:
-    """cov / sqrt(var_x var_y), 0 where either side is constant within the resample (the metric's convention)."""
+    """Cov / sqrt(var_x var_y), 0 where either side is constant within the resample (the metric's convention)."""
     scale = np.sqrt(np.clip(var_x, 0, None) * np.clip(var_y, 0, None))
     constant = scale <= 1e-9 * np.maximum(total, 1)
     return np.where(constant, 0.0, cov / np.where(constant, 1.0, scale))
@@ -190,4 +192,3 @@ def compress(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """
     rows, multiplicity = np.unique(values, axis=0, return_counts=True)
     return rows, multiplicity
-

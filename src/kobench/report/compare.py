@@ -22,8 +22,8 @@ from kobench.metrics.significance import Comparison, compare_pair, joint_bootstr
 from kobench.metrics.unit_stats import UnitStats
 from kobench.names import details_file, metrics_file, study_name
 from kobench.report.cells import format_p
-from kobench.report.significance import final_predictions, scored_systems, system_interval
 from kobench.report.results import studied_models
+from kobench.report.significance import final_predictions, scored_systems, system_interval
 from kobench.tasks.spec import TaskSpec
 
 Download = Callable[[str, Path], Path]  # models:/ URI, folder -> the run's predictions file downloaded there
@@ -70,7 +70,11 @@ def resolve_system(name: str, spec: TaskSpec, params: Params, download: Download
     model = name.removeprefix(f"{spec.name}-")
     metrics_root = params.base.paths.metrics
     if not details_file(metrics_file(metrics_root, spec.name, model)).exists():
-        known = [study_name(spec.name, m) for m in studied_models(metrics_root) if details_file(metrics_file(metrics_root, spec.name, m)).exists()]
+        known = [
+            study_name(spec.name, m)
+            for m in studied_models(metrics_root)
+            if details_file(metrics_file(metrics_root, spec.name, m)).exists()
+        ]
         raise KobenchError(
             f"unknown study {name!r} for task {spec.name} (studies: {', '.join(known) or 'none yet'}); "
             "give a study name, a models:/ URI or a predictions file"
@@ -93,7 +97,10 @@ def compare(
     metrics = get_family(spec.family).display_metrics(spec)
     scores, comparisons = [], []
     for metric in metrics:
-        scores += [SystemScore(name, metric, s.point()[metric], *system_interval(s, metric, settings)) for name, s in systems.items()]
+        scores += [
+            SystemScore(name, metric, s.point()[metric], *system_interval(s, metric, settings))
+            for name, s in systems.items()
+        ]
         comparisons += _pairs(systems, metric, settings)
     first = next(iter(systems.values()))
     return CompareResult(spec.name, first.unit, first.n, dataclasses.asdict(settings), scores, with_holm(comparisons))
@@ -123,7 +130,10 @@ def render(result: CompareResult) -> str:
         f"{s.system:<{width}}  {s.metric:<12} {100 * s.score:7.2f}  [{100 * s.ci_low:.2f}, {100 * s.ci_high:.2f}]"
         for s in result.scores
     ]
-    lines += ["", f"{'a − b':<{2 * width + 5}} {'metric':<12} {'Δ':>7}  {'95 % interval':<18} p boot   p rand   p McN    p Holm"]
+    lines += [
+        "",
+        f"{'a − b':<{2 * width + 5}} {'metric':<12} {'Δ':>7}  {'95 % interval':<18} p boot   p rand   p McN    p Holm",
+    ]
     for c in result.comparisons:
         mcnemar = format_p(c.p_mcnemar) if c.p_mcnemar is not None else "-"
         lines.append(

@@ -92,7 +92,11 @@ def _cell(cell: Cell, published_row: bool, notes: list[str], run_link: RunLink |
     classes = "best" if cell.best else "tied" if cell.tied else ""
     text = _e(format_ours(cell)) + ("†" if cell.protocol == "test" else "")
     url = run_link(cell.run_id) if run_link and cell.run_id else None
-    value = f'<a class="value" href="{_e(url)}" title="MLflow run {_e(cell.run_id)}">{text}</a>' if url else f'<span class="value">{text}</span>'
+    value = (
+        f'<a class="value" href="{_e(url)}" title="MLflow run {_e(cell.run_id)}">{text}</a>'
+        if url
+        else f'<span class="value">{text}</span>'
+    )
     parts = [value]
     if cell.published:
         versus = cell.versus_published or ["within"] * len(cell.published)

@@ -113,8 +113,9 @@ def draw_plots(
     if ours_vs_published(rows, out / "plots" / "ours_vs_published.png"):
         plots.append(("Ours vs published", "plots/ours_vs_published.png"))
     for task, spec in TASKS.items():
-        if _safely(lambda task=task: [("", "")] if task_intervals(rows, task, out / "plots" / f"task-{task}.png") else [], task):
-            plots.append((f"{spec.published_column}: intervals", f"plots/task-{task}.png"))
+        name = f"plots/task-{task}.png"
+        if _safely(lambda task=task, name=name: [(task, name)] if task_intervals(rows, task, out / name) else [], task):
+            plots.append((f"{spec.published_column}: intervals", name))
     for row in rows:
         for cell in row.cells.values():
             if cell.status != "complete":

@@ -224,8 +224,9 @@ def _with_recipe(params: Params, cell: Cell) -> Cell:
 
 
 def write_results_json(path: Path, rows: list[Row]) -> dict[str, Any]:
-    """The DVC metric, flat per task and model, numbers only (x100): ``<metric>``, ``ci_low``/``ci_high``, ``published``,
-    ``diff``, ``std`` and ``seed_ci_low``/``_high``.
+    """The DVC metric, flat per task and model, numbers only (x100).
+
+    Keys: ``<metric>``, ``ci_low``/``ci_high``, ``published``, ``diff``, ``std`` and ``seed_ci_low``/``_high``.
 
     Statuses and reasons are in results.csv and results.md; DVC shows only numbers.
     """

@@ -55,7 +55,9 @@ def scored_systems(spec: TaskSpec, prepared_dir: Path, files: dict[str, Path]) -
     if len(rows) != len(reference):
         known = {row["id"] for row in rows}
         unknown = sorted(reference - known)
-        raise DataError(files[names[0]], f"{len(unknown)} id(s) not in the prepared test split, e.g. {', '.join(unknown[:3])}")
+        raise DataError(
+            files[names[0]], f"{len(unknown)} id(s) not in the prepared test split, e.g. {', '.join(unknown[:3])}"
+        )
     family = get_family(spec.family)
     return {name: family.unit_stats(spec, rows, predicted[name]) for name in names}
 
@@ -73,9 +75,7 @@ class ColumnTest:
     note: str | None = None  # why the column has no test
 
 
-def column_tests(
-    params: Any, candidates: dict[str, list[str]], settings: Bootstrap = Bootstrap()
-) -> dict[str, ColumnTest]:
+def column_tests(params: Any, candidates: dict[str, list[str]], settings: Bootstrap = Bootstrap()) -> dict[str, ColumnTest]:
     """Per task, the best of our rows against each other row on the main metric, Holm-corrected over the table.
 
     Args:

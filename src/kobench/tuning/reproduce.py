@@ -20,6 +20,7 @@ from kobench.config import Params
 from kobench.engine.devices import Slot, lease
 from kobench.engine.models import ModelRef
 from kobench.engine.runs import recipe_config
+from kobench.metrics.bootstrap import t_interval
 from kobench.names import recipe_file
 from kobench.tasks.spec import TaskSpec
 from kobench.tuning.single import run_tags, tracked_train
@@ -69,6 +70,7 @@ def reproduce(  # noqa: PLR0913
             "std": statistics.stdev(values) if len(values) > 1 else 0.0,
             "n": len(values),
             "seeds": scores,
+            "t_interval": t_interval(values),  # over seeds; each seed's run also has its test-set interval
         }
         tracker.log_metrics(parent, {f"test_{spec.main_metric}_mean": summary["mean"], "test_std": summary["std"]})
     write_json(recipe_file(metrics_root, spec.name, ref.slug), summary)

@@ -358,7 +358,8 @@ def download_predictions(tracker: Tracker, uri: str, folder: Path) -> Path:
             tracker.client.get_model_version_by_alias(name, alias) if sep else tracker.client.get_model_version(name, number)
         )
     except MlflowException as exc:
-        raise KobenchError(f"{uri}: no such registered model version in {tracker.uri} ({str(exc).splitlines()[0]})") from None
+        reason = str(exc).splitlines()[0]
+        raise KobenchError(f"{uri}: no such registered model version in {tracker.uri} ({reason})") from None
     folder.mkdir(parents=True, exist_ok=True)
     try:
         found = mlflow.artifacts.download_artifacts(
