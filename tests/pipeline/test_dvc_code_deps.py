@@ -20,6 +20,7 @@ OUTPUTS = (
     "reports/results.csv",
     "reports/index.html",
     "reports/results.json",
+    "reports/comparisons.json",
     "reports/plots/ours_vs_published.png",
 )
 
