@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 from dvc_project import make_project, run
@@ -37,7 +38,10 @@ def test_dvc_repro_builds_the_table_and_a_second_repro_does_nothing(tmp_path: Pa
         tested = json.loads((project / "metrics" / task / "tiny.study.json").read_text())["test"][metric]
         assert data[task]["tiny"][metric] == round(100 * tested, 2)
     html = (project / "reports" / "index.html").read_text(encoding="utf-8")
-    assert "data:image/png;base64," in html and "<script" not in html and "http" not in html.split("<body>")[1]
+    # one offline page: images inlined, no remote script or font; links to http go to the tracking UI only
+    assert "data:image/png;base64," in html and "<script src" not in html and "@import" not in html
+    assert all(src.startswith("data:") for src in re.findall(r'src="([^"]*)"', html))
+    assert {url.split("/#/")[0] for url in re.findall(r'href="(http[^"]*)"', html)} <= {"http://127.0.0.1:5000"}
     for task in ("hate-speech", "naver-ner"):
         saved = json.loads((project / "metrics" / task / "tiny.study.json").read_text())
         assert saved["status"] == "complete" and saved["champion"] and saved["registered_version"] == "1"
