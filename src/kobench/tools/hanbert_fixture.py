@@ -30,7 +30,7 @@ SPECIALS_IN_ORDER = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
 # the stand-in's dictionary: endings cut off an eojeol's Hangul run (a final one, then inner ones before it)
 FINAL_ENDINGS = (
     "은 는 이 가 을 를 의 에 에서 에게 으로 로 와 과 도 만 까지 부터 보다 처럼 고 며 면 서 지 게 기 다 니다 습니다 "
-    "요 죠 네 나 냐 라 자 는데 지만 어서 아서 았다 었다 했다 한다 된다 이다 입니다 씨는"
+    "요 죠 네 나 냐 라 자 는데 지만 어서 아서 았다 었다 했다 한다 된다 이다 씨는"
 ).split()
 INNER_ENDINGS = "입 시 었 았 겠 였 되 하".split()
 # bert_config.json as the vendor publishes it (no model_type: the archive predates it), at tiny widths
