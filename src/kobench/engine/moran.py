@@ -127,6 +127,9 @@ def _load_library(library: Path) -> Any:
     Raises:
         AnalyserError: it does not load (wrong architecture, not a shared object) or lacks a function.
     """
+    problem = _elf_problem(library)
+    if problem:  # said here: the loader reports another machine's library as "No such file or directory"
+        raise AnalyserError(f"{library}: cannot load the vendor analyser: {problem}")
     try:
         lib = ctypes.CDLL(str(library.resolve()))
     except OSError as exc:
@@ -142,6 +145,28 @@ def _load_library(library: Path) -> Any:
     lib.MorAn16_open_dbs.restype = None  # its result is not relied on: the probe sentence tells
     lib.MorAn_close_dbs.restype = None
     return lib
+
+
+_MACHINES = {3: "x86 (32-bit)", 8: "MIPS", 20: "PowerPC", 21: "PowerPC 64", 40: "ARM", 62: "x86-64", 183: "AArch64",
+             243: "RISC-V"}  # fmt: skip
+
+
+def _elf_problem(library: Path) -> str | None:
+    """Why ``library`` is not an x86-64 ELF shared object, from its header; None when it is one.
+
+    >>> import sys; _elf_problem(Path(sys.executable).resolve()) is None or "built for" in _elf_problem(Path(sys.executable).resolve())
+    True
+    """
+    with open(library, "rb") as handle:
+        head = handle.read(20)
+    if len(head) < 20 or head[:4] != b"\x7fELF":
+        return "not a shared object (no ELF header)"
+    if head[4] != 2:
+        return "a 32-bit ELF file, not x86-64"
+    machine = int.from_bytes(head[18:20], "little" if head[5] == 1 else "big")
+    if machine != 62:
+        return f"built for {_MACHINES.get(machine, f'ELF machine {machine}')}, not x86-64"
+    return None
 
 
 def _open_dictionary(lib: Any, directory: Path) -> None:

@@ -25,6 +25,7 @@ from kobench.engine.moran import DICTIONARY, LIBRARY
 from kobench.errors import KobenchError
 
 DIRECTORY_NAME = "HanBert-54kN-torch"
+VENDOR_EXAMPLE = "나는 걸어가고 있는 중입니다."  # the vendor's example: 나 ~~는 걸어가 ~~고 있 ~~는 중 ~~입 ~~니다 .
 STANDIN_SOURCE = Path(__file__).parent / "fixture_files" / "moran_standin.c"
 SPECIALS_IN_ORDER = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
 # the stand-in's dictionary: endings cut off an eojeol's Hangul run (a final one, then inner ones before it)
@@ -84,7 +85,7 @@ def write_vendor_directory(out: Path, texts: Iterable[str], *, vocab_size: int =
 
     Args:
         out: the directory to write, e.g. ``HanBert-54kN-torch``.
-        texts: text the vocabulary is trained on (analysed by the stand-in first).
+        texts: text the vocabulary is trained on (analysed by the stand-in first; the vendor's example is added).
         vocab_size: the size the vocabulary aims for (every character seen is kept even if that means more).
         seed: the seed of the random weights.
 
@@ -106,7 +107,7 @@ def write_vendor_directory(out: Path, texts: Iterable[str], *, vocab_size: int =
         (scratch / "uentity.txt").write_text("", encoding="utf-8")
         # a copy of its own analyses the training text: a loaded library stays tied to the path it was loaded from
         analyser = open_analyser(scratch / "analyse")
-        morphemes = [" ".join(analyser.analyse(t)) for t in texts if t.strip()]
+        morphemes = [" ".join(analyser.analyse(t)) for t in [*texts, VENDOR_EXAMPLE] if t.strip()]
         shutil.rmtree(scratch / "analyse")
         vocab = train_vocabulary(morphemes, vocab_size)
         (scratch / VOCAB_FILE).write_text("\n".join(vocab) + "\n", encoding="utf-8")
