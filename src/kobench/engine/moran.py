@@ -154,8 +154,11 @@ _MACHINES = {3: "x86 (32-bit)", 8: "MIPS", 20: "PowerPC", 21: "PowerPC 64", 40: 
 def _elf_problem(library: Path) -> str | None:
     """Why ``library`` is not an x86-64 ELF shared object, from its header; None when it is one.
 
-    >>> import sys; _elf_problem(Path(sys.executable).resolve()) is None or "built for" in _elf_problem(Path(sys.executable).resolve())
-    True
+    >>> import tempfile
+    >>> with tempfile.NamedTemporaryFile() as handle:
+    ...     _ = handle.write(b"not a library"), handle.flush()
+    ...     _elf_problem(Path(handle.name))
+    'not a shared object (no ELF header)'
     """
     with open(library, "rb") as handle:
         head = handle.read(20)
