@@ -15,7 +15,7 @@ from kobench.engine.evaluation import Evaluator
 from kobench.engine.features import load_features
 from kobench.engine.models import ModelRef, check_fit, load_model, load_tokenizer
 from kobench.engine.runtime import Runtime
-from kobench.engine.tokenizer_check import sample_texts
+from kobench.engine.tokenizer_check import SERVED_MIN_TOKENS, sample_texts
 from kobench.families import get_family
 from kobench.families.base import EncodeSettings, Row
 from kobench.tasks.spec import TaskSpec
@@ -66,10 +66,10 @@ class Predictor:
 
     def evaluator(self, rows: list[Row], features_dir: Path | None = None) -> Evaluator:
         """An evaluator of ``rows`` (features cached under ``features_dir`` when given)."""
-        if not self._fit_checked:  # once, on the first rows it is given: no silent garbage tokenizer
+        if not self._fit_checked:  # no silent garbage tokenizer: judged on the first inputs that say enough
             texts = sample_texts(rows, self.family.input_columns(self.spec))
-            check_fit(self.saved, self.tokenizer, self.model.config.vocab_size, texts)
-            self._fit_checked = True
+            vocab_size = self.model.config.vocab_size
+            self._fit_checked = check_fit(self.saved, self.tokenizer, vocab_size, texts, min_tokens=SERVED_MIN_TOKENS)
         features = load_features(
             self.spec, self.family, rows, self.tokenizer, self.setup.settings, train=False, cache_dir=features_dir
         )

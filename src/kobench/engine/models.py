@@ -201,8 +201,13 @@ def tokenizer_kind(ref: ModelRef) -> str:
     return "hanbert-moran" if _saved_native_kind(ref) else ref.row.tokenizer
 
 
-def check_fit(ref: ModelRef, tokenizer: Any, vocab_size: int, texts: list[str] | tuple[str, ...] | None = None) -> None:
+def check_fit(
+    ref: ModelRef, tokenizer: Any, vocab_size: int, texts: list[str] | tuple[str, ...] | None = None, min_tokens: int = 0
+) -> bool:
     """No silent garbage tokenizer: its size fits ``vocab_size`` and it knows ``texts`` (else a built-in sample).
+
+    Returns:
+        Whether the unknown-token rate was measured (``texts`` gave at least ``min_tokens`` tokens).
 
     Raises:
         KobenchError: one line naming the row, the size found and the files expected.
@@ -210,7 +215,8 @@ def check_fit(ref: ModelRef, tokenizer: Any, vocab_size: int, texts: list[str] |
     from kobench.engine.tokenizer_check import SAMPLE_TEXTS, check_tokenizer
 
     folder = Path(ref.id) if Path(ref.id).is_dir() else None
-    check_tokenizer(ref.key, tokenizer, vocab_size, texts or SAMPLE_TEXTS, kind=tokenizer_kind(ref), folder=folder)
+    return check_tokenizer(ref.key, tokenizer, vocab_size, texts or SAMPLE_TEXTS, kind=tokenizer_kind(ref),
+                           folder=folder, min_tokens=min_tokens)  # fmt: skip
 
 
 def _saved_native_kind(ref: ModelRef) -> bool:

@@ -17,6 +17,7 @@ UNKNOWN_RATE_BOUND = 0.05  # a vocabulary meant for Korean text leaves well unde
 SMALLER_VOCAB_SLACK = 128  # a config may round its embedding rows up (to a multiple of 8, 64 or 128)
 SAMPLE_ROWS = 64
 SAMPLE_CHARS = 2000  # per text: a KorQuAD context says enough in its first characters
+SERVED_MIN_TOKENS = 256  # prediction judges the unknown-token rate once its inputs give this many tokens
 SAMPLE_TEXTS = (  # the built-in Korean sample, when no task text is at hand
     "이 영화 정말 재밌다 최고 추천 감동 배우 연기 스토리 음악 장면 시간 오늘 그냥 별로 최악 지루하다 실망 아깝다",
     "그는 서울에서 태어났다 부산 대구 광주 대한민국 수도 년 월 일 사람 질문 답 문서 위원회 병합",
@@ -44,9 +45,16 @@ def sample_texts(rows: list[dict[str, Any]], columns: tuple[str, ...]) -> list[s
     return texts
 
 
-def check_tokenizer(
-    name: str, tokenizer: Any, vocab_size: int, texts: list[str] | tuple[str, ...], *, kind: str, folder: Path | None
-) -> None:
+def check_tokenizer(  # noqa: PLR0913
+    name: str,
+    tokenizer: Any,
+    vocab_size: int,
+    texts: list[str] | tuple[str, ...],
+    *,
+    kind: str,
+    folder: Path | None,
+    min_tokens: int = 0,
+) -> bool:
     """Raise unless ``tokenizer`` has about ``vocab_size`` entries and knows the pieces of ``texts``.
 
     Args:
@@ -56,6 +64,11 @@ def check_tokenizer(
         texts: a sample of the text the model will read.
         kind: the row's tokenizer kind (``auto``, ``sentencepiece-vocab``, ``hanbert-moran``).
         folder: the model's files, listed in the message when at hand.
+        min_tokens: measure the unknown-token rate only when ``texts`` give at least this many tokens (a served
+            model's first request may be one short sentence: too few to judge a vocabulary by).
+
+    Returns:
+        Whether the unknown-token rate was measured.
 
     Raises:
         KobenchError: one line naming the row, the size found, and the files that were expected.
@@ -69,16 +82,19 @@ def check_tokenizer(
         )
     unknown_id = tokenizer.unk_token_id
     if unknown_id is None or not texts:
-        return
+        return unknown_id is None
     encoded = tokenizer(list(texts), add_special_tokens=False)["input_ids"]
     total = sum(len(ids) for ids in encoded)
+    if total < max(min_tokens, 1):
+        return False
     unknown = sum(ids.count(unknown_id) for ids in encoded)
-    if total and unknown / total > UNKNOWN_RATE_BOUND:
+    if unknown / total > UNKNOWN_RATE_BOUND:
         raise KobenchError(
             f"model '{name}': {unknown / total:.1%} of the tokens of {len(texts)} sample texts are "
             f"{tokenizer.unk_token} (bound {UNKNOWN_RATE_BOUND:.0%}): the vocabulary ({size:,} entries) does not fit "
             f"this text ({_expected(kind, folder)})"
         )
+    return True
 
 
 def _expected(kind: str, folder: Path | None) -> str:
