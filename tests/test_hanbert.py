@@ -105,6 +105,17 @@ def test_a_korquad_answer_before_a_particle_is_a_whole_token_span(hanbert_dir: P
     assert span != (0, 0) and context[last[span[0]][0] : last[span[1]][1]] == "부산"  # 부산 ~~에서: no particle inside
 
 
+def test_cached_features_are_keyed_by_the_library_and_its_dictionary(hanbert_dir: Path, tmp_path: Path) -> None:
+    from kobench.engine.features import tokenizer_fingerprint
+
+    same = _copy(hanbert_dir, tmp_path / "same")
+    dictionary = (hanbert_dir / "moran.db").read_bytes() + b"final \xeb\x8b\xa8\n"  # one more ending
+    other = _copy(hanbert_dir, tmp_path / "other", write={"moran.db": dictionary})
+    original = tokenizer_fingerprint(load_tokenizer(_ref(hanbert_dir)))
+    assert tokenizer_fingerprint(load_tokenizer(_ref(same))) == original
+    assert tokenizer_fingerprint(load_tokenizer(_ref(other))) != original
+
+
 def _failure(ref: ModelRef) -> str:
     with pytest.raises(KobenchError) as info:
         load_tokenizer(ref)
