@@ -75,6 +75,30 @@ def hub_catalogue():  # noqa: ANN201
 
 
 @pytest.fixture(scope="session")
+def hanbert_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """HanBert-54kN-torch in the vendor's layout with the stand-in analyser, compiled once per session; skips
+    (saying why) where there is no C compiler or the platform is not the vendor library's."""
+    from kobench.engine.moran import AnalyserError, check_platform
+    from kobench.tools.hanbert_fixture import DIRECTORY_NAME, compiler, write_vendor_directory
+
+    try:
+        check_platform()
+    except AnalyserError as exc:
+        pytest.skip(str(exc))
+    if compiler() is None:
+        pytest.skip("no C compiler (cc or gcc) to build the stand-in analyser; .ci/run installs gcc")
+    return write_vendor_directory(tmp_path_factory.mktemp("vendor") / DIRECTORY_NAME, _fixture_texts())
+
+
+@pytest.fixture(scope="session")
+def hanbert_catalogue(hub_catalogue, hanbert_dir: Path):  # noqa: ANN001, ANN201
+    """``hub_catalogue`` with the HanBERT row pointing at the session's vendor directory."""
+    params = hub_catalogue.model_copy(deep=True)
+    params.models["hanbert"] = params.models["hanbert"].model_copy(update={"id": str(hanbert_dir)})
+    return params
+
+
+@pytest.fixture(scope="session")
 def tiny_models(tmp_path_factory: pytest.TempPathFactory):  # noqa: ANN201
     """Build (once per session) a tiny model per architecture; returns arch -> directory."""
     from kobench.tools.tiny_model import build_tiny_model

@@ -1,5 +1,6 @@
-"""Every published catalogue row, from an offline cache laid out like its hub repository, on every family:
-it trains a few steps, saves, reloads and predicts identically, and is registered and loadable by alias."""
+"""Every published catalogue row, from an offline cache laid out like its hub repository (HanBERT: from the vendor's
+directory layout with the stand-in analyser), on every family: it trains a few steps, saves, reloads and predicts
+identically, and is registered and loadable by alias."""
 
 from __future__ import annotations
 
@@ -50,14 +51,15 @@ def prepared_tasks(tmp_path_factory: pytest.TempPathFactory):  # noqa: ANN201
 
 
 @pytest.mark.parametrize("task", TASKS)
-@pytest.mark.parametrize("key", ROWS)
+@pytest.mark.parametrize("key", [*ROWS, "hanbert"])
 def test_row_trains_reloads_predicts_identically_and_registers(  # noqa: PLR0913
-    key: str, task: str, hub_catalogue, prepared_tasks: Path, registry, tmp_path: Path  # noqa: ANN001
+    key: str, task: str, request: pytest.FixtureRequest, prepared_tasks: Path, registry, tmp_path: Path  # noqa: ANN001
 ) -> None:
     import mlflow
     import transformers
 
-    params, spec = hub_catalogue, get_task(task)
+    # HanBERT: the vendor directory with the stand-in analyser (its row is not a hub repository)
+    params, spec = request.getfixturevalue("hanbert_catalogue" if key == "hanbert" else "hub_catalogue"), get_task(task)
     ref = resolve_model(key, params)
     family = get_family(spec.family)
     config = run_config(params, spec, ref, lr=1e-3, epochs=1, batch_size=8, max_seq_len=64, seed=1,
@@ -93,5 +95,12 @@ def test_row_trains_reloads_predicts_identically_and_registers(  # noqa: PLR0913
     assert model.config.model_type == json.loads((checkpoint / "config.json").read_text())["model_type"]
     if spec.family in ("classification", "token_classification"):  # label names, not LABEL_0 ...
         assert list(model.config.id2label.values()) == spec.label_names
-    assert transformers.AutoTokenizer.from_pretrained(downloaded).is_fast
+    if key == "hanbert":  # the tokenizer needs the vendor library: the checkpoint says so, plain transformers refuses
+        settings = json.loads((downloaded / "kobench_tokenizer.json").read_text())
+        assert settings["kind"] == "hanbert-moran" and settings["needs_native_library"] == "libmoran4dnlp.so"
+        assert (downloaded / "vocab_54k.txt").exists() and not (downloaded / "libmoran4dnlp.so").exists()
+        with pytest.raises(ValueError):
+            transformers.AutoTokenizer.from_pretrained(downloaded)
+    else:
+        assert transformers.AutoTokenizer.from_pretrained(downloaded).is_fast
     assert not any(name.startswith("transformers_modules") for name in sys.modules)  # no repository code ran

@@ -293,6 +293,23 @@ def hub_fixtures(
     typer.echo(f"use with: HF_HUB_CACHE={cache} HF_HUB_OFFLINE=1 kobench train --task ... --model <key>")
 
 
+@app.command("hanbert-fixture")
+def hanbert_fixture(
+    out: Annotated[Path, typer.Option("--out", help="Directory to write (e.g. HanBert-54kN-torch); replaced whole.")],
+    corpus: Annotated[Optional[str], typer.Option(help="Prepared task whose text trains the vocabulary.")] = None,
+    params_file: ParamsOpt = Path("params.yaml"),
+) -> None:
+    """Write a tiny HanBert-54kN-torch in the vendor layout, with a stand-in analyser built by the C compiler."""
+    from kobench.config import load_params
+    from kobench.tools.hanbert_fixture import write_vendor_directory
+    from kobench.tools.tiny_corpus import corpus_texts
+
+    params = load_params(params_file, missing_ok=True)
+    written = write_vendor_directory(out, corpus_texts(params.base.paths.prepared, corpus))
+    typer.echo(f"hanbert: {written} (stand-in analyser, random weights)")
+    typer.echo(f"use with: models.hanbert.id: {written} in params.yaml, then kobench train --task ... --model hanbert")
+
+
 @app.command()
 def tune(
     task: TaskOpt,

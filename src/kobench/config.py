@@ -72,8 +72,10 @@ class ModelParams(_Section):
     local_only: bool = False  # HanBERT: never fetched from a hub
     revision: str | None = None  # full 40-hex commit of the hub repository; None follows its main branch
     # how the tokenizer is built: from the repository's own files (auto), or a fast tokenizer made by kobench
-    # from a SentencePiece model plus vocab.txt (KoBERT, DistilKoBERT: no code from the repository runs)
-    tokenizer: Literal["auto", "sentencepiece-vocab"] = "auto"
+    # from a SentencePiece model plus vocab.txt (KoBERT, DistilKoBERT: no code from the repository runs), or
+    # HanBERT's: the vendor's compiled morpheme analyser, then WordPiece over vocab_54k.txt
+    tokenizer: Literal["auto", "sentencepiece-vocab", "hanbert-moran"] = "auto"
+    native_tokenizer: bool = False  # explicit opt-in per row: loads the vendor's native library (hanbert-moran)
     # this model's own search space, before tune.overrides and tune.search_space (a random-init model needs
     # learning rates ten times a pretrained one's)
     search_space: SearchSpaceParams | None = None

@@ -1,7 +1,8 @@
-"""The four tokenizer kinds of the published rows on real text: KoBERT's fast tokenizer against SentencePiece,
+"""The five tokenizer kinds of the published rows on real text: KoBERT's fast tokenizer against SentencePiece,
 first-sub-token NER alignment of pre-split eojeols, and KorQuAD answers recovered exactly from token spans.
 
-Tokenizers are the hub fixtures' (same files and kinds as the published repositories) trained on mirror text."""
+Tokenizers are the hub fixtures' (same files and kinds as the published repositories) trained on mirror text;
+HanBERT's is the vendor layout with the stand-in analyser, its vocabulary trained on the same text."""
 
 from __future__ import annotations
 
@@ -22,6 +23,7 @@ from kobench.families.qa_spans import decode_spans
 from kobench.families.qa_windows import _answer_tokens, _gold_chars, encode_eval
 from kobench.families.token_classification import for_split_words
 from kobench.tasks import get_task
+from kobench.tools.hanbert_fixture import DIRECTORY_NAME, compiler, write_vendor_directory
 from kobench.tools.hub_fixtures import KOBERT_SPM, write_hub_fixtures
 
 REPRESENTATIVE = {  # one published repository per tokenizer kind
@@ -30,7 +32,7 @@ REPRESENTATIVE = {  # one published repository per tokenizer kind
     "wordpiece": "monologg/koelectra-small-v3-discriminator",
     "byte-level-bpe": "jason9693/soongsil-bert-small",
 }
-KINDS = tuple(REPRESENTATIVE)
+KINDS = (*REPRESENTATIVE, "hanbert-moran")  # HanBERT: the vendor layout with the stand-in analyser
 
 
 def _nsmc(mirror: Path, start: int, count: int) -> list[str]:
@@ -53,6 +55,10 @@ def real(mirror: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, An
         kind: load_tokenizer(ModelRef(kind, row.model_copy(update={"id": str(folders[kind]), "local_only": True})))
         for kind, row in rows.items()
     }
+    if compiler() is not None:
+        vendor = write_vendor_directory(tmp_path_factory.mktemp("kinds-hanbert") / DIRECTORY_NAME, corpus, vocab_size=2000)
+        row = ModelParams(id=str(vendor), local_only=True, tokenizer="hanbert-moran", native_tokenizer=True)
+        tokenizers["hanbert-moran"] = load_tokenizer(ModelRef("hanbert", row))
     return {"korquad": korquad, "ner": ner, "tokenizers": tokenizers, "folders": folders, "mirror": mirror}
 
 
@@ -62,6 +68,12 @@ def _stand_in(folder: Path) -> Any:
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+def _tokenizer(real: dict[str, Any], kind: str) -> Any:
+    if kind not in real["tokenizers"]:
+        pytest.skip("no C compiler (cc or gcc) to build HanBERT's stand-in analyser")
+    return real["tokenizers"][kind]
 
 
 @pytest.mark.mirror
@@ -98,7 +110,7 @@ def test_kobert_fast_tokenizer_equals_sentencepiece_and_vocab_txt(real: dict[str
 @pytest.mark.mirror
 @pytest.mark.parametrize("kind", KINDS)
 def test_pre_split_eojeols_encode_as_in_running_text(real: dict[str, Any], kind: str) -> None:
-    tokenizer = real["tokenizers"][kind]
+    tokenizer = _tokenizer(real, kind)
     words_tokenizer = for_split_words(tokenizer)
     prefix = " " if kind == "byte-level-bpe" else ""  # every eojeol, the first too, as it follows a space
     differ = 0
@@ -114,7 +126,7 @@ def test_pre_split_eojeols_encode_as_in_running_text(real: dict[str, Any], kind:
 @pytest.mark.mirror
 @pytest.mark.parametrize("kind", KINDS)
 def test_korquad_gold_spans_decode_to_the_answer_text(real: dict[str, Any], kind: str) -> None:
-    rows, tokenizer = real["korquad"], real["tokenizers"][kind]
+    rows, tokenizer = real["korquad"], _tokenizer(real, kind)
     settings = EncodeSettings(max_seq_len=384, doc_stride=128, max_query_len=64)
     evals = encode_eval(rows, tokenizer, settings)
     starts, ends = [], []

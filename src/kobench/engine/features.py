@@ -25,7 +25,11 @@ def tokenizer_fingerprint(tokenizer: Any) -> str:
     """A digest of everything that decides token ids: the serialised fast tokenizer, or the vocab."""
     digest = hashlib.sha256(type(tokenizer).__name__.encode())
     backend = getattr(tokenizer, "backend_tokenizer", None)
-    if backend is not None:
+    native = getattr(tokenizer, "feature_cache_identity", None)
+    if native is not None:  # a Python step (HanBERT's analyser): its vocabulary and the analyser's file digests
+        digest.update(json.dumps(native(), sort_keys=True).encode())
+        digest.update(json.dumps(sorted(tokenizer.get_vocab().items())).encode())
+    elif backend is not None:
         # truncation/padding are per-call state the tokenizer carries over from its last call, not its identity
         state = {k: v for k, v in json.loads(backend.to_str()).items() if k not in ("truncation", "padding")}
         digest.update(json.dumps(state, sort_keys=True).encode())

@@ -13,8 +13,9 @@ from typing import Any
 from kobench.engine.batching import Collator
 from kobench.engine.evaluation import Evaluator
 from kobench.engine.features import load_features
-from kobench.engine.models import ModelRef, load_model, load_tokenizer
+from kobench.engine.models import ModelRef, check_fit, load_model, load_tokenizer
 from kobench.engine.runtime import Runtime
+from kobench.engine.tokenizer_check import SERVED_MIN_TOKENS, sample_texts
 from kobench.families import get_family
 from kobench.families.base import EncodeSettings, Row
 from kobench.tasks.spec import TaskSpec
@@ -52,9 +53,11 @@ class Predictor:
         self.family = get_family(spec.family)
         self.runtime = Runtime.create(device, precision)
         # a saved checkpoint is self-contained: its tokenizer.json, no repository code, no hub revision
-        saved = ModelRef.local(spec.name, checkpoint)
-        self.tokenizer = load_tokenizer(saved)
-        self.model = load_model(saved, self.family.auto_class, self.family.num_labels(self.spec)).to(self.runtime.device)
+        self.saved = ModelRef.local(spec.name, checkpoint)
+        self.tokenizer = load_tokenizer(self.saved)
+        self._fit_checked = False
+        num_labels = self.family.num_labels(self.spec)
+        self.model = load_model(self.saved, self.family.auto_class, num_labels).to(self.runtime.device)
         pad_id = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else 0
         max_length = setup.settings.max_seq_len if setup.padding == "max_length" else None
         self.collator = Collator(
@@ -63,6 +66,10 @@ class Predictor:
 
     def evaluator(self, rows: list[Row], features_dir: Path | None = None) -> Evaluator:
         """An evaluator of ``rows`` (features cached under ``features_dir`` when given)."""
+        if not self._fit_checked:  # no silent garbage tokenizer: judged on the first inputs that say enough
+            texts = sample_texts(rows, self.family.input_columns(self.spec))
+            vocab_size = self.model.config.vocab_size
+            self._fit_checked = check_fit(self.saved, self.tokenizer, vocab_size, texts, min_tokens=SERVED_MIN_TOKENS)
         features = load_features(
             self.spec, self.family, rows, self.tokenizer, self.setup.settings, train=False, cache_dir=features_dir
         )

@@ -144,14 +144,31 @@ def _quiet_transformers() -> None:
     hf_logging.disable_progress_bar()
 
 
-def load_config(ref: ModelRef) -> Any:
-    """The model's ``config.json`` as a transformers config (no weights)."""
-    from transformers import AutoConfig
+def load_config(ref: ModelRef, **overrides: Any) -> Any:
+    """The model's ``config.json`` as a transformers config (no weights); ``overrides`` set config fields.
 
+    HanBERT's archive holds the ``bert_config.json`` of its TensorFlow release as ``config.json``, without the
+    ``model_type`` that transformers 5 requires: for that row it is read as the BERT config it is.
+    """
+    from transformers import AutoConfig, BertConfig
+
+    loader = BertConfig if _untyped_vendor_config(ref) else AutoConfig
     try:
-        return AutoConfig.from_pretrained(ref.id, **load_kwargs(ref))
+        return loader.from_pretrained(ref.id, **load_kwargs(ref), **overrides)
     except (OSError, ValueError) as exc:
         raise loading_error(ref, exc) from None
+
+
+def _untyped_vendor_config(ref: ModelRef) -> bool:
+    import json
+
+    config = Path(ref.id) / "config.json"
+    if ref.row.tokenizer != "hanbert-moran" or not config.is_file():
+        return False
+    try:
+        return "model_type" not in json.loads(config.read_text(encoding="utf-8"))
+    except ValueError:
+        return False
 
 
 def repo_files(ref: ModelRef, patterns: list[str]) -> Path:
@@ -165,16 +182,80 @@ def repo_files(ref: ModelRef, patterns: list[str]) -> Path:
 
 
 def load_tokenizer(ref: ModelRef) -> Any:
-    """The model's fast tokenizer: the repository's own, or one built from SentencePiece + vocab.txt."""
+    """The model's fast tokenizer: the repository's own, one built from SentencePiece + vocab.txt, or HanBERT's."""
     _quiet_transformers()
     try:
         if ref.row.tokenizer == "sentencepiece-vocab":
             return _spm_vocab_tokenizer(ref)
+        if ref.row.tokenizer == "hanbert-moran" or _saved_native_kind(ref):
+            return _hanbert_tokenizer(ref)
         from transformers import AutoTokenizer
 
         return AutoTokenizer.from_pretrained(ref.id, **load_kwargs(ref))
     except (OSError, ValueError, ImportError) as exc:
         raise loading_error(ref, exc) from None
+
+
+def tokenizer_kind(ref: ModelRef) -> str:
+    """``auto``, ``sentencepiece-vocab`` or ``hanbert-moran`` (also for a checkpoint saved from HanBERT)."""
+    return "hanbert-moran" if _saved_native_kind(ref) else ref.row.tokenizer
+
+
+def check_fit(
+    ref: ModelRef, tokenizer: Any, vocab_size: int, texts: list[str] | tuple[str, ...] | None = None, min_tokens: int = 0
+) -> bool:
+    """No silent garbage tokenizer: its size fits ``vocab_size`` and it knows ``texts`` (else a built-in sample).
+
+    Returns:
+        Whether the unknown-token rate was measured (``texts`` gave at least ``min_tokens`` tokens).
+
+    Raises:
+        KobenchError: one line naming the row, the size found and the files expected.
+    """
+    from kobench.engine.tokenizer_check import SAMPLE_TEXTS, check_tokenizer
+
+    folder = Path(ref.id) if Path(ref.id).is_dir() else None
+    return check_tokenizer(ref.key, tokenizer, vocab_size, texts or SAMPLE_TEXTS, kind=tokenizer_kind(ref),
+                           folder=folder, min_tokens=min_tokens)  # fmt: skip
+
+
+def _saved_native_kind(ref: ModelRef) -> bool:
+    """A checkpoint that kobench saved from HanBERT (its ``kobench_tokenizer.json`` says so)."""
+    if ref.row.tokenizer != "auto" or not Path(ref.id).is_dir():
+        return False
+    from kobench.engine.hanbert_tokenizer import KIND, saved_kind
+
+    return saved_kind(Path(ref.id)) == KIND
+
+
+def _hanbert_tokenizer(ref: ModelRef) -> Any:
+    """HanBERT: the vendor's analyser (a native library, loaded only by opt-in) + WordPiece over vocab_54k.txt.
+
+    A checkpoint saved from HanBERT records that it needs the library; its row was opted in when it trained.
+    """
+    from kobench.engine import hanbert_tokenizer as hanbert
+    from kobench.engine.moran import LIBRARY, AnalyserError
+
+    directory = Path(ref.id)
+    try:
+        if _saved_native_kind(ref):
+            log.warning("model '%s': its tokenizer runs the vendor's native analyser %s (recorded at training)",
+                        ref.key, LIBRARY)  # fmt: skip
+            return hanbert.load_saved_tokenizer(directory)
+        if not ref.row.native_tokenizer:
+            raise KobenchError(
+                f"model '{ref.key}': tokenizer hanbert-moran loads the vendor's compiled analyser {LIBRARY} from "
+                f"{ref.id}; opt in with models.{ref.key}.native_tokenizer: true in params.yaml"
+            )
+        if not directory.is_dir():
+            raise KobenchError(
+                f"model '{ref.key}': local directory {ref.id} not found; the analyser {LIBRARY} is only read from a "
+                f"local directory (unpack the vendor archive there or change models.{ref.key}.id in params.yaml)"
+            )
+        log.warning("model '%s': native_tokenizer opted in: loading the vendor's analyser %s", ref.key, directory / LIBRARY)
+        return hanbert.load_vendor_tokenizer(directory)
+    except AnalyserError as exc:
+        raise KobenchError(f"model '{ref.key}': {exc}") from None
 
 
 def _spm_vocab_tokenizer(ref: ModelRef) -> Any:
@@ -209,8 +290,12 @@ def load_model(ref: ModelRef, auto_class: str, num_labels: int, **config: Any) -
 
     os.environ["DISABLE_SAFETENSORS_CONVERSION"] = "1"
     cls = getattr(transformers, auto_class)
+    if _untyped_vendor_config(ref):  # HanBERT's archive: its BERT config without model_type
+        config = {"config": load_config(ref, num_labels=num_labels, **config)}
+    else:
+        config = {"num_labels": num_labels, **config}
     try:
-        return cls.from_pretrained(ref.id, num_labels=num_labels, dtype=torch.float32, **load_kwargs(ref), **config)
+        return cls.from_pretrained(ref.id, dtype=torch.float32, **load_kwargs(ref), **config)
     except pickle.UnpicklingError as exc:
         raise KobenchError(
             f"model '{ref.key}': refused the pickled weights of {ref.id}: they would run code on load "

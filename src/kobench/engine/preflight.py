@@ -21,12 +21,22 @@ def check_data(spec: TaskSpec, prepared_dir: Path, splits: tuple[str, ...]) -> N
         check_task_split(spec, prepared_dir, split)
 
 
-def check_model(ref: ModelRef) -> None:
-    """The tokenizer and the config load (the weights are left for training: they can be gigabytes)."""
-    from kobench.engine.models import load_config, load_tokenizer
+def check_model(ref: ModelRef, texts: list[str] | None = None) -> None:
+    """The tokenizer and the config load and fit each other and ``texts`` (weights are left for training)."""
+    from kobench.engine.models import check_fit, load_config, load_tokenizer
 
-    load_tokenizer(ref)
-    load_config(ref)
+    tokenizer = load_tokenizer(ref)
+    check_fit(ref, tokenizer, load_config(ref).vocab_size, texts)
+
+
+def _sample_texts(spec: TaskSpec, prepared_dir: Path, split: str) -> list[str]:
+    """Text of the first rows of a prepared split, for the tokenizer check."""
+    from kobench.data.splits import task_rows
+    from kobench.engine.tokenizer_check import SAMPLE_ROWS, sample_texts
+    from kobench.families import get_family
+
+    rows = task_rows(spec, prepared_dir, split, max_rows=SAMPLE_ROWS)
+    return sample_texts(rows, get_family(spec.family).input_columns(spec))
 
 
 def preflight(
@@ -56,4 +66,4 @@ def preflight(
     from kobench.engine.runtime import Runtime
 
     Runtime.create(device, precision)
-    check_model(ref)
+    check_model(ref, _sample_texts(spec, prepared_dir, splits[0]))

@@ -18,9 +18,10 @@ from kobench.data.splits import prepared_digest, task_rows
 from kobench.engine.batching import Collator, make_batches
 from kobench.engine.evaluation import Evaluator
 from kobench.engine.features import load_features
-from kobench.engine.models import ModelRef, load_model, load_tokenizer
+from kobench.engine.models import ModelRef, check_fit, load_config, load_model, load_tokenizer
 from kobench.engine.runtime import Runtime
 from kobench.engine.scoring import with_intervals
+from kobench.engine.tokenizer_check import sample_texts
 from kobench.errors import KobenchError
 from kobench.families import get_family
 from kobench.families.base import EncodeSettings, TaskFamily, label_maps
@@ -109,6 +110,7 @@ def train(
     splits = ("train", "validation", "test") if evaluate_test or config.selection == "test" else ("train", "validation")
     limits = config.row_limits()
     rows = {s: task_rows(spec, prepared_dir, s, max_rows=limits[s], seed=config.seed) for s in splits}
+    check_fit(ref, tokenizer, load_config(ref).vocab_size, sample_texts(rows[splits[0]], family.input_columns(spec)))
     if on_rows is not None:  # e.g. data lineage: the rows as used, before anything trains
         on_rows(rows)
     features = {

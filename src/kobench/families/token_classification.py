@@ -55,7 +55,7 @@ def for_split_words(tokenizer: Any) -> Any:
     from tokenizers import Tokenizer
 
     backend = getattr(tokenizer, "backend_tokenizer", None)
-    if backend is None:
+    if backend is None or hasattr(tokenizer, "feature_cache_identity"):  # a Python step (HanBERT): no byte level
         return tokenizer
     state = json.loads(backend.to_str())
     if not (_prefix_space_on(state.get("pre_tokenizer")) | _prefix_space_on(state.get("post_processor"))):

@@ -37,8 +37,8 @@ def local_folder(row: ModelParams) -> Path | None:
 
 def tokenizer_kind(row: ModelParams, folder: Path | None) -> str:
     """The tokenizer's kind, from its files when present, else from what the published repository holds."""
-    if row.tokenizer == "sentencepiece-vocab":
-        return _KIND_NAMES["sentencepiece-vocab"]
+    if row.tokenizer in ("sentencepiece-vocab", "hanbert-moran"):
+        return _KIND_NAMES[row.tokenizer]
     if folder is None:
         from kobench.tools.hub_fixtures import HUB_REPOS
 
@@ -60,18 +60,22 @@ def tokenizer_kind(row: ModelParams, folder: Path | None) -> str:
 
 _KIND_NAMES = {
     "sentencepiece-vocab": "SentencePiece + vocab.txt (fast, built by kobench)",
+    "hanbert-moran": "morpheme analyser libmoran4dnlp.so + WordPiece vocab_54k.txt (vendor library)",
     "sentencepiece-unigram": "SentencePiece unigram (tokenizer.json)",
     "wordpiece": "WordPiece (vocab.txt)",
     "byte-level-bpe": "byte-level BPE (vocab.json + merges.txt)",
 }
 
 
-def parameter_count(folder: Path) -> int:
+def parameter_count(folder: Path, row: ModelParams | None = None) -> int:
     """Parameters of the encoder in ``folder``'s config, counted without allocating weights."""
     import torch
-    from transformers import AutoConfig, AutoModel
+    from transformers import AutoModel
 
-    config = AutoConfig.from_pretrained(str(folder))
+    from kobench.engine.models import ModelRef, load_config
+
+    row = (row or ModelParams(id=str(folder))).model_copy(update={"id": str(folder), "local_only": True})
+    config = load_config(ModelRef("count", row))
     with torch.device("meta"):
         model = AutoModel.from_config(config)
     return sum(p.numel() for p in model.parameters())
@@ -83,8 +87,8 @@ def describe(key: str, row: ModelParams, *, count: bool = True) -> RowInfo:
     parameters = "-"
     if folder is not None and count and (folder / "config.json").exists():
         try:
-            parameters = f"{parameter_count(folder) / 1e6:.1f}M"
-        except (OSError, ValueError, KeyError):
+            parameters = f"{parameter_count(folder, row) / 1e6:.1f}M"
+        except (OSError, ValueError, KeyError, KobenchError):
             parameters = "?"
     where = "local dir" if Path(row.id).is_dir() else "cached" if folder is not None else "absent"
     return RowInfo(
@@ -100,12 +104,13 @@ def describe(key: str, row: ModelParams, *, count: bool = True) -> RowInfo:
 
 def check(key: str, params: Params, *, weights: bool) -> tuple[bool, str]:
     """Load the row's tokenizer and config (and weights): ``(ok, one line)``, never a traceback."""
-    from kobench.engine.models import load_config, load_model, load_tokenizer, resolve_model
+    from kobench.engine.models import check_fit, load_config, load_model, load_tokenizer, resolve_model
 
     try:
         ref = resolve_model(key, params)
         tokenizer = load_tokenizer(ref)
         config = load_config(ref)
+        check_fit(ref, tokenizer, config.vocab_size)
         pair = tokenizer("한국어 문장", "두 번째 문장")
         if ref.row.token_type_ids and "token_type_ids" not in pair:
             return False, (
@@ -113,6 +118,8 @@ def check(key: str, params: Params, *, weights: bool) -> tuple[bool, str]:
                 f"set models.{key}.token_type_ids: false or fix the tokenizer"
             )
         detail = f"{type(tokenizer).__name__}, {config.model_type}, vocab {len(tokenizer)}"
+        if ref.row.tokenizer != "auto":
+            detail += f", tokenizer {ref.row.tokenizer}"
         if weights:
             model = load_model(ref, "AutoModel", 2)
             detail += f", weights {sum(p.numel() for p in model.parameters()) / 1e6:.1f}M parameters"

@@ -5,12 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
+from kobench.engine.tokenizer_check import SAMPLE_TEXTS as _SAMPLE  # what `kobench models --check` reads too
 from kobench.errors import KobenchError
-
-_SAMPLE = (
-    "이 영화 정말 재밌다 최고 추천 감동 배우 연기 스토리 음악 장면 시간 오늘 그냥 별로 최악 지루하다 실망 아깝다",
-    "그는 서울에서 태어났다 부산 대구 광주 대한민국 수도 년 월 일 사람 질문 답 문서 위원회 병합",
-)
 
 
 def corpus_texts(prepared_root: Path, task: str | None) -> Iterator[str]:
