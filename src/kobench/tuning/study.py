@@ -349,7 +349,11 @@ def _free_accelerator() -> None:
 
 
 def optimize(
-    study: optuna.Study, objective: Callable[[optuna.Trial], float], n_trials: int, storage_url: str = "", max_failures: int = 3
+    study: optuna.Study,
+    objective: Callable[[optuna.Trial], float],
+    n_trials: int,
+    storage_url: str = "",
+    max_failures: int = 3,
 ) -> None:
     """Run trials until ``n_trials`` are claimed in total (resume-safe, shared across workers).
 
