@@ -15,16 +15,8 @@ from kobench.tuning.study import Objective, run_study
 
 
 def _run(setup: dict, n_trials: int = 3) -> StudyResult:
-    return run_study(
-        setup["spec"],
-        setup["ref"],
-        setup["params"],
-        setup["base"],
-        setup["paths"],
-        n_trials=n_trials,
-        storage_url=setup["storage"],
-        tracker=setup["tracker"],
-    )
+    return run_study(setup["spec"], setup["ref"], setup["params"], setup["base"], setup["paths"],
+                     n_trials=n_trials, storage_url=setup["storage"], tracker=setup["tracker"])
 
 
 def test_study_tracks_trials_and_registers_the_champion(study_setup) -> None:  # noqa: ANN001
@@ -115,9 +107,7 @@ def test_a_study_without_any_completed_trial_writes_its_reason(study_setup, monk
 
 
 def test_failures_print_one_line_keep_the_traceback_and_a_fixed_rerun_trains_the_budget(
-    study_setup,
-    monkeypatch: pytest.MonkeyPatch,
-    capfd: pytest.CaptureFixture,  # noqa: ANN001
+    study_setup, monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture  # noqa: ANN001
 ) -> None:
     original = Objective._train
 
@@ -176,23 +166,17 @@ def test_with_test_selection_trials_are_ranked_by_their_test_score(study_setup) 
 
 @pytest.mark.timeout(120)  # the bug this guards against was a study that never ended
 def test_a_trial_that_cannot_be_sampled_is_a_counted_failure_and_the_study_ends(
-    study_setup,
-    capfd: pytest.CaptureFixture,  # noqa: ANN001
+    study_setup, capfd: pytest.CaptureFixture  # noqa: ANN001
 ) -> None:
     from kobench.config import RangeParams, SearchSpaceParams
 
     # lr low 0 on a log scale: Optuna's suggest_float raises before the trial body (params.yaml refuses it now;
     # model_construct skips that check to reach the code path a future sampling error would take)
-    space = SearchSpaceParams.model_construct(
-        lr=RangeParams.model_construct(low=0.0, high=1e-3), epochs=RangeParams.model_construct(low=1, high=1)
-    )
+    space = SearchSpaceParams.model_construct(lr=RangeParams.model_construct(low=0.0, high=1e-3),
+                                              epochs=RangeParams.model_construct(low=1, high=1))
     params = study_setup["params"]
-    setup = {
-        **study_setup,
-        "params": params.model_copy(
-            update={"tune": params.tune.model_copy(update={"search_space": space, "max_failures": 2})}
-        ),
-    }
+    setup = {**study_setup, "params": params.model_copy(update={"tune": params.tune.model_copy(
+        update={"search_space": space, "max_failures": 2})})}
     result = _run(setup, n_trials=3)
     assert [t["state"] for t in result.trials["trials"]] == ["FAIL"] * 2  # stopped by tune.max_failures
     assert result.status == "failed" and result.reason.startswith("ValueError: ")
