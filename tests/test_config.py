@@ -54,7 +54,7 @@ def test_splits_per_task(tmp_path: Path) -> None:
 
 
 def test_a_model_row_search_space_comes_before_task_overrides_and_the_default() -> None:
-    from kobench.config import RangeParams
+    from kobench.config import EpochRange
     from kobench.engine.models import resolve_model
     from kobench.tuning.study import search_space
 
@@ -65,7 +65,7 @@ def test_a_model_row_search_space_comes_before_task_overrides_and_the_default() 
 
     assert search_space(params, "nsmc", ModelRef("tiny", tiny)).lr.low == 1.0e-3
     overridden = params.model_copy(update={"tune": params.tune.model_copy(
-        update={"overrides": {"nsmc": params.tune.search_space.model_copy(update={"epochs": RangeParams(low=7, high=9)})}})})
+        update={"overrides": {"nsmc": params.tune.search_space.model_copy(update={"epochs": EpochRange(low=7, high=9)})}})})
     assert search_space(overridden, "nsmc", ModelRef("tiny", tiny)).lr.low == 1.0e-3
     assert search_space(overridden, "nsmc", resolve_model("koelectra-small-v3", params)).epochs.low == 7
 

@@ -52,6 +52,8 @@ def _splits(value: str | None, params, task: str) -> tuple[str, ...]:  # noqa: A
     bad = [s for s in splits if s not in ("train", "validation", "test")]
     if bad or not splits:
         raise KobenchError(f"--splits: unknown split {bad[0] if bad else value!r}; allowed: train, validation, test")
+    if len(set(splits)) != len(splits):
+        raise KobenchError(f"--splits {value!r}: a split is listed twice; list each once")
     return splits
 
 
@@ -200,7 +202,12 @@ def tiny_model(
     """Build a small randomly initialised model with a tokenizer trained on task text (offline use, tests)."""
     from kobench.config import load_params
     from kobench.tools.tiny_corpus import corpus_texts
-    from kobench.tools.tiny_model import build_tiny_model
+    from kobench.tools.tiny_model import ARCHS, build_tiny_model
+
+    if arch not in ARCHS:
+        raise KobenchError(f"--arch {arch!r}: not allowed; allowed: {', '.join(ARCHS)}")
+    if vocab_size < 1:
+        raise KobenchError(f"--vocab-size {vocab_size}: at least 1")
 
     params = load_params(params_file, missing_ok=True)
     texts = corpus_texts(params.base.paths.prepared, corpus)
@@ -293,11 +300,13 @@ def tune(
         for k, v in locals().items()
         if k not in ("task", "model", "n_trials", "storage", "workers", "worker", "params_file")
     }
+    from kobench.config import check_options
     from kobench.engine.devices import resolve_slots
     from kobench.names import metrics_file, study_outputs
     from kobench.tuning.study import StudyPaths, run_study, work
     from kobench.tuning.workers import worker_command
 
+    check_options({"n_trials": n_trials, "workers": workers})  # the bounds of tune.n_trials and tune.workers
     params, spec, ref, base = _run_setup(params_file, task, model, options)
     paths = params.base.paths
     url = storage or params.tune.storage
@@ -354,8 +363,13 @@ def reproduce(
 ) -> None:
     """Train the published recipe of TASK x MODEL once per seed (reference protocol); write <model>.recipe.json."""
     from kobench.atomic import write_json
+    from kobench.config import check_options
     from kobench.names import recipe_file, study_outputs
 
+    overrides = check_options(
+        {"max_train_samples": max_train_samples, "max_eval_samples": max_eval_samples, "device": device}
+    )
+    chosen = _seeds(seeds)
     params, spec, ref = _task_and_model(params_file, task, model)
     paths = params.base.paths
     if stage and not params.run.reproduce:  # answered before torch is imported: a switched-off stage costs nothing
@@ -365,12 +379,7 @@ def reproduce(
     from kobench.engine.devices import resolve_slots
     from kobench.engine.runs import recipe_config
     from kobench.tuning.reproduce import reproduce as run_recipe
-    try:
-        chosen = [int(s) for s in seeds.split(",")] if seeds else list(params.run.reproduce_seeds)
-    except ValueError:
-        raise KobenchError(f"--seeds: expected comma-separated integers, got {seeds!r}") from None
-    overrides = {k: v for k, v in {"max_train_samples": max_train_samples, "max_eval_samples": max_eval_samples,
-                                   "device": device}.items() if v is not None}  # fmt: skip
+    chosen = chosen or list(params.run.reproduce_seeds)
     config = recipe_config(params, spec, ref, **overrides)
     _preflight(params, spec, ref, config, {"MLflow store": _tracking_uri(params)})
     summary = run_recipe(
@@ -380,6 +389,19 @@ def reproduce(
     )  # fmt: skip
     typer.echo(f"{task}-{ref.slug} recipe: test {spec.main_metric} {summary['mean']:.4f} ± {summary['std']:.4f} "
                f"over {summary['n']} seed(s) -> {recipe_file(paths.metrics, task, ref.slug)}")  # fmt: skip
+
+
+def _seeds(value: str | None) -> list[int]:
+    """``--seeds 1,2,3`` as distinct integers (none given: an empty list)."""
+    if not value:
+        return []
+    try:
+        seeds = [int(s) for s in value.split(",")]
+    except ValueError:
+        raise KobenchError(f"--seeds: expected comma-separated integers, got {value!r}") from None
+    if len(set(seeds)) != len(seeds):
+        raise KobenchError(f"--seeds {value!r}: a seed is listed twice; list each once")
+    return seeds
 
 
 @app.command()
@@ -408,6 +430,8 @@ def queue(
     from kobench.tuning.queue import plan
     from kobench.tuning.workers import run_processes
 
+    if parallel is not None and parallel < 1:
+        raise KobenchError(f"--parallel {parallel}: at least 1")
     params = load_params(params_file)
     studies = plan(params)
     if not studies:
@@ -496,8 +520,11 @@ def _run_setup(params_file: Path, task: str, model: str, options: dict):  # noqa
     """Params, task, model and the RunConfig with every command-line option that was given."""
     from kobench.engine.runs import run_config
 
+    from kobench.config import check_options
+
+    given = check_options(options)  # before anything is loaded: a bad option is one line, nothing created
     params, spec, ref = _task_and_model(params_file, task, model)
-    config = run_config(params, spec, ref, **{k: v for k, v in options.items() if v is not None})
+    config = run_config(params, spec, ref, **given)
     return params, spec, ref, config
 
 

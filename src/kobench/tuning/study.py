@@ -189,7 +189,7 @@ class Objective:
     def config(self, trial: optuna.Trial) -> RunConfig:
         """The base run configuration with this trial's suggestions."""
         lr = trial.suggest_float("lr", self.space.lr.low, self.space.lr.high, log=True)
-        epochs = trial.suggest_int("epochs", int(self.space.epochs.low), int(self.space.epochs.high))
+        epochs = trial.suggest_int("epochs", self.space.epochs.low, self.space.epochs.high)
         return dataclasses.replace(self.base, lr=lr, epochs=epochs)
 
     def __call__(self, trial: optuna.Trial) -> float:
