@@ -518,9 +518,8 @@ def ui(
 
 def _run_setup(params_file: Path, task: str, model: str, options: dict):  # noqa: ANN202
     """Params, task, model and the RunConfig with every command-line option that was given."""
-    from kobench.engine.runs import run_config
-
     from kobench.config import check_options
+    from kobench.engine.runs import run_config
 
     given = check_options(options)  # before anything is loaded: a bad option is one line, nothing created
     params, spec, ref = _task_and_model(params_file, task, model)
