@@ -9,6 +9,7 @@ import os
 import socket
 import subprocess
 import sys
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -19,6 +20,7 @@ from kobench.config import ModelParams, Params
 from kobench.data.splits import task_rows
 from kobench.engine.models import ModelRef
 from kobench.engine.runs import run_config
+from kobench.families import get_family
 from kobench.names import registered_model
 from kobench.tasks import get_task
 from kobench.tuning.champion import CHECKPOINT, input_frame
@@ -77,6 +79,13 @@ def test_the_champion_pyfunc_predicts_what_predictions_test_holds(studies: dict,
     rows = task_rows(spec, study["paths"].prepared, "test")
     predicted = model.predict(input_frame(task, rows))
     assert [{"id": r["id"], "prediction": p} for r, p in zip(rows, predicted)] == _written(study)
+    column = get_family(spec.family).input_columns(spec)[-1]
+    bad = input_frame(task, rows[:2]).astype(object)
+    bad.loc[1, column] = 5  # a number where text (or a list of eojeols) belongs is refused, not stringified
+    # (a list column is refused by MLflow's own schema check first: "Expected data to be list ..., got int")
+    message = "got int" if column == "tokens" else rf"row 1: column '{column}': expected a string, got int 5"
+    with pytest.raises(mlflow.exceptions.MlflowException, match=message):
+        model.predict(bad)
 
     info = model.metadata
     assert [c["name"] for c in json.loads(info.signature.to_dict()["inputs"])] == list(input_frame(task, rows[:1]))
@@ -137,6 +146,15 @@ def test_mlflow_models_serve_answers_invocations(studies: dict, tmp_path: Path) 
         answer = json.loads(urllib.request.urlopen(request, timeout=60).read())
         expected = {r["id"]: r["prediction"] for r in _written(study)}
         assert answer["predictions"] == [expected[r["id"]] for r in rows]
+        for data, got in ([[None, "식사를 했다"]], "null"), ([["밥을 먹었다", "좋다"], ["밥", None]], "null"):
+            body = {"dataframe_split": {"columns": ["text", "text_pair"], "data": data}}
+            request = urllib.request.Request(f"http://127.0.0.1:{port}/invocations", data=json.dumps(body).encode(),
+                                             headers={"Content-Type": "application/json"})
+            with pytest.raises(urllib.error.HTTPError) as refused:
+                urllib.request.urlopen(request, timeout=60)
+            assert refused.value.code == 400
+            message = json.loads(refused.value.read())["message"]
+            assert f"column '{'text' if data[0][0] is None else 'text_pair'}': expected a string, got {got}" in message
     finally:
         server.terminate()
         server.wait(timeout=30)
@@ -166,3 +184,26 @@ def test_kobench_predict_writes_what_kobench_score_grades(studies: dict, tmp_pat
     bad.write_text('{"id": "1", "text": "no tokens"}\n', encoding="utf-8")
     out = CliRunner().invoke(app, ["predict", "--task", "naver-ner", "--model-uri", uri, "--input", str(bad)], env=env)
     assert out.exit_code != 0 and f"{bad}:1: missing input column(s) tokens" in str(out.exception)
+
+
+
+@pytest.mark.parametrize(("line", "message"), [
+    ('{"text": 5}', "column 'text': expected a string, got int 5"),
+    ('{"text": ["a"]}', "column 'text': expected a string, got list ['a']"),
+    ('{"text": null}', "missing input column(s) text; nsmc takes text"),
+])
+def test_kobench_predict_refuses_input_that_is_not_text_before_loading_a_model(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, line: str, message: str
+) -> None:
+    from typer.testing import CliRunner
+
+    from kobench.cli import app
+    from kobench.errors import DataError
+
+    monkeypatch.chdir(tmp_path)
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"text": "좋다"}\n' + line + "\n", encoding="utf-8")
+    out = CliRunner().invoke(app, ["predict", "--task", "nsmc", "--model-uri", "models:/absent/1", "--input", str(bad),
+                                   "--output", str(tmp_path / "p.jsonl")])
+    assert isinstance(out.exception, DataError) and str(out.exception) == f"{bad}:2: {message}"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.jsonl"]  # no store, no output

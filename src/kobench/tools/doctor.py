@@ -38,7 +38,7 @@ def diagnose(params_file: Path, mlflow_uri: str | None, *, fix: bool) -> list[Fi
     from kobench.config import MLFLOW_DEFAULT_URI, load_params
 
     try:
-        params = load_params(params_file, missing_ok=True)
+        params = load_params(params_file)  # no params.yaml: not a project (checking defaults would say "ok")
     except KobenchError as exc:
         return [Finding("params", PROBLEM, str(exc))]
     found = [Finding("params", OK, f"{params_file}: {len(params.run.tasks)} task(s) x {len(params.run.models)} model(s)")]
