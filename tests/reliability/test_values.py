@@ -136,3 +136,12 @@ def test_duplicate_splits_are_refused(tmp_path: Path) -> None:
     out = CliRunner().invoke(app, ["prepare", "nsmc", "--splits", "test,test"])
     assert str(out.exception) == "--splits 'test,test': a split is listed twice; list each once"
     assert _nothing_created(project)
+
+
+@pytest.mark.parametrize("command", [["plan", "--no-measure"], ["queue"], ["doctor"]])
+def test_a_task_listed_twice_is_refused_by_every_command_that_reads_the_run_set(tmp_path: Path, command: list) -> None:
+    project = _project(tmp_path, "run: {tasks: [nsmc, nsmc], models: []}\n")
+    out = CliRunner().invoke(app, command)
+    text = str(out.exception) if isinstance(out.exception, KobenchError) else out.output
+    assert "key 'run.tasks': 'nsmc' is listed twice; list each once" in text and out.exit_code != 0
+    assert _nothing_created(project)
