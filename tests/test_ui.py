@@ -53,6 +53,8 @@ def test_ui_serves_both_and_ctrl_c_stops_both(tmp_path: Path) -> None:
     assert process.returncode == 0, out
     assert f"MLflow UI: http://127.0.0.1:{mlflow_port}" in out and f"Optuna dashboard: http://127.0.0.1:{optuna_port}" in out
     assert not any(_answers(url) for url in urls)  # nothing left listening
+    assert out.splitlines()[-3:] == [f"MLflow UI: http://127.0.0.1:{mlflow_port}",  # the servers' own lines: in a log
+                                     f"Optuna dashboard: http://127.0.0.1:{optuna_port}", "Ctrl-C stops both"], out
 
 
 @pytest.mark.parametrize("option", ["--mlflow-port", "--optuna-port"])

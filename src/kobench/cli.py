@@ -24,10 +24,58 @@ app = typer.Typer(
 @app.callback()
 def _options(
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars or progress lines.")] = False,
+    verbose: Annotated[
+        bool, typer.Option("--verbose", "-v", help="Show the libraries' own log lines and warnings too.")
+    ] = False,
 ) -> None:
     """Options for every command."""
     if quiet:
         os.environ["KOBENCH_QUIET"] = "1"
+    if verbose:
+        os.environ["KOBENCH_VERBOSE"] = "1"
+
+
+# warnings that tell a library's user something kobench has handled, one regular expression each
+LIBRARY_WARNINGS = (
+    r"(?s).*Add type hints to the .predict. method",  # MLflow, on every load of a pyfunc without type hints
+    r"(?s).*The interface can change in the future",  # Optuna's ExperimentalWarning (heartbeats, plots)
+)
+
+
+def _quiet_libraries() -> None:
+    """Libraries' INFO lines (alembic, MLflow's store set-up) and known warnings off the terminal.
+
+    kobench's own INFO lines stay. ``--verbose`` (or ``KOBENCH_VERBOSE=1``) shows everything.
+    """
+    import warnings
+
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    logging.getLogger("kobench").setLevel(logging.INFO)
+    os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")  # MLflow sets up its own logger when imported
+    for pattern in LIBRARY_WARNINGS:
+        warnings.filterwarnings("ignore", message=pattern)
+    # MLflow re-enables UserWarnings inside its own calls (catch_warnings + simplefilter "once"), which puts its
+    # filter before ours: the display hook drops them too (catch_warnings restores, never replaces, the hook)
+    import re
+
+    known = [re.compile(pattern, re.IGNORECASE) for pattern in LIBRARY_WARNINGS]
+    show = warnings.showwarning
+
+    def show_unknown(message, category, filename, lineno, file=None, line=None) -> None:  # noqa: ANN001, PLR0913
+        if not any(p.match(str(message)) for p in known):
+            show(message, category, filename, lineno, file, line)
+
+    warnings.showwarning = show_unknown
+
+
+def _verbose(args: list[str]) -> bool:
+    """``--verbose`` among the global options (those before the command), or ``KOBENCH_VERBOSE=1``."""
+    for arg in args:
+        if not arg.startswith("-"):
+            break
+        if arg in ("--verbose", "-v"):
+            os.environ["KOBENCH_VERBOSE"] = "1"
+    return os.environ.get("KOBENCH_VERBOSE") == "1"
 
 
 ParamsOpt = Annotated[Path, typer.Option("--params", help="params.yaml to read.")]
@@ -568,7 +616,10 @@ def main() -> None:
     """Entry point: user-facing errors become one line on stderr and exit code 2."""
     from kobench.interrupts import received, stop_on_signals
 
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    if _verbose(sys.argv[1:]):
+        logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    else:
+        _quiet_libraries()
     stop_on_signals()
     try:
         app()

@@ -207,3 +207,15 @@ def test_kobench_predict_refuses_input_that_is_not_text_before_loading_a_model(
                                    "--output", str(tmp_path / "p.jsonl")])
     assert isinstance(out.exception, DataError) and str(out.exception) == f"{bad}:2: {message}"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.jsonl"]  # no store, no output
+
+
+def test_kobench_predict_prints_no_library_noise(studies: dict, tmp_path: Path) -> None:
+    inputs = tmp_path / "in.jsonl"
+    inputs.write_text('{"id": "a", "text": "정말 재밌다"}\n', encoding="utf-8")
+    env = {k: v for k, v in os.environ.items() if k not in ("KOBENCH_VERBOSE", "MLFLOW_LOGGING_LEVEL")}
+    uri = f"models:/{registered_model('nsmc', 'tiny')}@champion"
+    done = subprocess.run([sys.executable, "-m", "kobench.cli", "predict", "--task", "nsmc", "--model-uri", uri,
+                           "--input", str(inputs)], cwd=tmp_path, capture_output=True, text=True, timeout=300,
+                          env={**env, "MLFLOW_TRACKING_URI": studies["nsmc"]["uri"]})
+    assert done.returncode == 0 and json.loads(done.stdout)["id"] == "a", done.stderr
+    assert done.stderr == ""  # no "Add type hints to the predict method" warning, no INFO lines

@@ -98,8 +98,14 @@ def _tool(name: str) -> str:
     return found
 
 
-def run(found: list[Service]) -> int:
-    """Start every service, print its URL, wait; stop them all on Ctrl-C, SIGTERM or when one exits."""
+def run(found: list[Service], verbose: bool | None = None) -> int:
+    """Start every service, print its URL, wait; stop them all on Ctrl-C, SIGTERM or when one exits.
+
+    The servers' own lines go to a temporary log file, named if a server exits, unless ``verbose`` (default:
+    ``KOBENCH_VERBOSE=1``).
+    """
+    if verbose is None:
+        verbose = os.environ.get("KOBENCH_VERBOSE") == "1"
     env = {**os.environ, "PATH": _path()}
     children: list[tuple[Service, subprocess.Popen]] = []
     stop = {"signal": None}
@@ -107,18 +113,31 @@ def run(found: list[Service]) -> int:
     def on_signal(signum: int, _frame: object) -> None:
         stop["signal"] = signum
 
+    logs: dict[str, Path] = {}  # the servers' own output, kept off the terminal unless --verbose
     previous = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
     try:
         for service in found:
             if service.command is not None:
-                children.append((service, subprocess.Popen(service.command, env=env, start_new_session=True)))
+                output = None if verbose else _log_file(service, logs)
+                process = subprocess.Popen(
+                    service.command,
+                    env=env,
+                    start_new_session=True,
+                    stdout=output,
+                    stderr=subprocess.STDOUT if output else None,
+                )
+                if output is not None:
+                    output.close()  # the child holds its own descriptor
+                children.append((service, process))
             print(f"{service.name}: {service.url}", flush=True)
         print("Ctrl-C stops " + ("both" if len(children) > 1 else "it"), flush=True)
         while stop["signal"] is None:
             ended = [(s, p) for s, p in children if p.poll() is not None]
             if ended:
                 service, process = ended[0]
-                print(f"{service.name} exited with {process.returncode}; stopping", file=sys.stderr, flush=True)
+                where = f" (its output: {logs[service.name]})" if service.name in logs else ""
+                print(f"{service.name} exited with {process.returncode}{where}; stopping", file=sys.stderr, flush=True)
+                logs.pop(service.name, None)  # kept for the user to read
                 return 1
             time.sleep(0.2)
         return 0
@@ -127,6 +146,18 @@ def run(found: list[Service]) -> int:
             _stop(process)
         for signum, handler in previous.items():
             signal.signal(signum, handler)
+        for path in logs.values():
+            path.unlink(missing_ok=True)
+
+
+def _log_file(service: Service, logs: dict[str, Path]):  # noqa: ANN202
+    """A temporary file for ``service``'s output (recorded in ``logs``), open for writing."""
+    import tempfile
+
+    slug = service.name.lower().replace(" ", "-")
+    handle = tempfile.NamedTemporaryFile("wb", prefix=f"kobench-{slug}-", suffix=".log", delete=False)  # noqa: SIM115
+    logs[service.name] = Path(handle.name)
+    return handle
 
 
 def _stop(process: subprocess.Popen, grace: float = 10.0) -> None:
