@@ -348,6 +348,9 @@ def tune(
         for k, v in locals().items()
         if k not in ("task", "model", "n_trials", "storage", "workers", "worker", "params_file")
     }
+    import time
+
+    started = time.time()  # a concurrent process's final step after this moment is this one's too
     from kobench.config import check_options
     from kobench.engine.devices import resolve_slots
     from kobench.names import metrics_file, study_outputs
@@ -383,6 +386,7 @@ def tune(
         slots=slots,
         workers=workers or params.tune.workers or max(1, len(slots)),
         worker_command=worker_command(sys.argv[1:]),
+        started=started,
     )
     if not result.complete:
         # non-zero: DVC must not record the stage as done, so a re-run after the fix trains again

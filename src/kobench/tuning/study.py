@@ -414,15 +414,18 @@ def run_study(  # noqa: PLR0913
     slots: list[Slot] | tuple = (),
     workers: int = 1,
     worker_command: list[str] | None = None,
+    started: float | None = None,
 ) -> StudyResult:
     """Tune, then evaluate the best trial once on test, register it and write the metrics file.
 
     Trials run in this process, or in ``workers`` processes running ``worker_command``. The parent run ends
-    FINISHED, FAILED, or KILLED when interrupted (SIGINT/SIGTERM).
+    FINISHED, FAILED, or KILLED when interrupted (SIGINT/SIGTERM). Processes that tune one study at the same time
+    (``started``: when this one began) finalise it once: see ``_finalise_once``.
     """
     from kobench.tuning.registry import finalize, write_failed_study
     from kobench.tuning.workers import run_workers
 
+    started = time.time() if started is None else started
     study, objective = _open(spec, ref, params, base, paths, storage_url, tracker, slots)
     name, tags, parent = study.study_name, objective.tags, objective.parent
     status = "FAILED"
@@ -446,13 +449,17 @@ def run_study(  # noqa: PLR0913
         if summary["complete"] == 0:
             result = write_failed_study(spec, ref, paths, name, summary, parent)
         else:
-            best = study.best_trial
-            with lease(list(slots), f"{name} final") as held:  # the final evaluation and extra seeds hold a slot
-                final_base = dataclasses.replace(base, device=held.slot.device) if held is not None else base
-                result = finalize(
-                    spec, ref, params, final_base, paths, tracker, parent, tags, name, summary,
-                    best_number=best.number, best_params=best.params, best_attrs=best.user_attrs,
-                )  # fmt: skip
+
+            def final() -> StudyResult:
+                best = study.best_trial
+                with lease(list(slots), f"{name} final") as held:  # the final evaluation and extra seeds hold a slot
+                    final_base = dataclasses.replace(base, device=held.slot.device) if held is not None else base
+                    return finalize(
+                        spec, ref, params, final_base, paths, tracker, parent, tags, name, _summary(study),
+                        best_number=best.number, best_params=best.params, best_attrs=best.user_attrs,
+                    )  # fmt: skip
+
+            result = _finalise_once(study, storage_url, started, final, paths.metrics_file)
         status = "FINISHED"
         return result
     except Interrupted:
@@ -460,6 +467,64 @@ def run_study(  # noqa: PLR0913
         raise
     finally:
         tracker.end(parent, status)
+
+
+FINAL_ATTR = "kobench_final"  # the last final step: who, when, for which state of the study, its result
+FINALISING_ATTR = "kobench_finalising"  # who runs the final step now
+
+
+def _finalise_once(
+    study: optuna.Study, storage_url: str, started: float, final: Callable[[], StudyResult], metrics_file: Path
+) -> StudyResult:
+    """Run ``final`` unless another process finalised this same state of the study while this one ran.
+
+    Two ``kobench tune`` of one study at once (two terminals, two machines) would otherwise each test and register
+    the best trial: two final runs, two versions, and metrics files that disagree with the registry. The store's
+    lock elects one finaliser; the others wait for it, then take its result (and write it to their own metrics
+    file). Trials still running in other processes are waited for first, so that every process sees the same
+    best trial. A re-run that starts after a study was finalised finalises again, as it always did.
+    """
+    from kobench.records import StudyResult, write_study
+    from kobench.storelock import store_lock
+
+    _wait_for_running_trials(study)
+    name = study.study_name
+    finalising = study.user_attrs.get(FINALISING_ATTR)
+    if finalising and finalising != owner() and owner_alive(finalising) is not False:
+        _say(f"{name}: {finalising['host']} pid {finalising['pid']} is finalising this study; waiting for it")
+    with store_lock(storage_url, f"final-{name}"):
+        study = optuna.load_study(study_name=name, storage=study._storage)  # attributes as stored now
+        state = {"best": study.best_trial.number, "finished": finished_trials(study)}
+        recorded = study.user_attrs.get(FINAL_ATTR)
+        if recorded and recorded["at"] >= started and recorded["state"] == state:
+            by = recorded["by"]
+            _say(f"{name}: finalised by {by['host']} pid {by['pid']} while this process ran; not registered again")
+            result = StudyResult.from_json(recorded["result"])
+            write_study(metrics_file, result)
+            return result
+        study.set_user_attr(FINALISING_ATTR, owner())
+        try:
+            result = final()
+        finally:
+            study.set_user_attr(FINALISING_ATTR, None)
+        study.set_user_attr(FINAL_ATTR, {"by": owner(), "at": time.time(), "state": state, "result": result.to_json()})
+        return result
+
+
+def _wait_for_running_trials(study: optuna.Study, poll: float = 1.0) -> None:
+    """Until no trial of another process is RUNNING (dead owners' and stale trials are failed meanwhile)."""
+    said = False
+    while True:
+        fail_dead_owners(study)
+        optuna.storages.fail_stale_trials(study)
+        running = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,))
+        if not running:
+            return
+        if not said:
+            _say(f"{study.study_name}: waiting for {len(running)} running trial(s) of other processes before the final step")
+            said = True
+        check_interrupted()
+        time.sleep(poll)
 
 
 def work(  # noqa: PLR0913
