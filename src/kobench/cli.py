@@ -523,8 +523,11 @@ def backup(params_file: ParamsOpt = Path("params.yaml")) -> None:
     """Copy the local SQLite stores (Optuna, MLflow) consistently to backups/<timestamp>/."""
     from kobench.config import load_params
     from kobench.tuning.stores import backup as copy_stores
+    from kobench.tuning.stores import remove_partial_backups
 
     params = load_params(params_file, missing_ok=True)
+    for leftover in remove_partial_backups():
+        typer.echo(f"removed {leftover}: left by a backup that did not finish")
     copies = copy_stores({"Optuna storage": params.tune.storage, "MLflow store": _tracking_uri(params)})
     if not copies:
         raise KobenchError("no local SQLite store to back up (servers back up on their own)")
@@ -536,18 +539,38 @@ def backup(params_file: ParamsOpt = Path("params.yaml")) -> None:
 def report(params_file: ParamsOpt = Path("params.yaml")) -> None:
     """Rebuild the published tables from MLflow champions and metrics/*.json into reports/."""
     from kobench.config import load_params
+    from kobench.interrupts import check as check_interrupted
     from kobench.report.tables import report_path, write_report
+    from kobench.storelock import sqlite_path
     from kobench.tuning.plots import study_plots
     from kobench.tuning.tracking import champion_metrics, metric_curves
 
     params = load_params(params_file)
-    tracker = _tracker(params)
+    import kobench.metrics  # noqa: F401 - the long imports (scikit-learn, scipy, matplotlib) before the first safe point
+
+    if params.report.plots:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot  # noqa: F401
+    check_interrupted()  # a signal during the imports: nothing written yet
+    local = sqlite_path(_tracking_uri(params))
+    # no local store yet: there is no champion to read, and reading must not create a store
+    tracker = None if local is not None and not local.exists() else _tracker(params)
     storage = params.tune.storage
+
+    def checked(step):  # noqa: ANN001, ANN202 - every cell, plot and curve is a safe point to stop at
+        def run(*args):  # noqa: ANN002, ANN202
+            check_interrupted()
+            return step(*args)
+
+        return run
+
     rows = write_report(
         params,
-        champion_metrics=lambda task, model: champion_metrics(tracker, task, model),
-        study_plots=lambda study, out: study_plots(study, storage, out),
-        curves=lambda run_id: metric_curves(tracker, run_id),
+        champion_metrics=checked(lambda task, model: champion_metrics(tracker, task, model) if tracker else None),
+        study_plots=checked(lambda study, out: study_plots(study, storage, out)),
+        curves=checked(lambda run_id: metric_curves(tracker, run_id) if tracker else {}),
     )
     done = sum(c.status == "complete" for r in rows for c in r.cells.values())
     typer.echo(f"{done} result cell(s) -> {report_path(params)}")
