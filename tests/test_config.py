@@ -25,6 +25,8 @@ def test_project_params_load_with_the_eight_published_rows() -> None:
     assert not any(row.trust_remote_code for row in params.models.values())  # no row runs repository code
     assert params.models["kobert"].tokenizer == params.models["distilkobert"].tokenizer == "sentencepiece-vocab"
     assert not params.models["xlm-roberta-base"].token_type_ids and params.models["hanbert"].local_only
+    displays = [row.display for row in params.models.values()]
+    assert len(set(displays)) == len(displays)  # one name, one row (the report shows both sizes side by side)
 
 
 @pytest.mark.parametrize(
