@@ -25,6 +25,8 @@ def test_project_params_load_with_the_eight_published_rows() -> None:
     assert not any(row.trust_remote_code for row in params.models.values())  # no row runs repository code
     assert params.models["kobert"].tokenizer == params.models["distilkobert"].tokenizer == "sentencepiece-vocab"
     assert not params.models["xlm-roberta-base"].token_type_ids and params.models["hanbert"].local_only
+    displays = [row.display for row in params.models.values()]
+    assert len(set(displays)) == len(displays)  # one name, one row (the report shows both sizes side by side)
 
 
 @pytest.mark.parametrize(
@@ -54,7 +56,7 @@ def test_splits_per_task(tmp_path: Path) -> None:
 
 
 def test_a_model_row_search_space_comes_before_task_overrides_and_the_default() -> None:
-    from kobench.config import RangeParams
+    from kobench.config import EpochRange
     from kobench.engine.models import resolve_model
     from kobench.tuning.study import search_space
 
@@ -65,7 +67,7 @@ def test_a_model_row_search_space_comes_before_task_overrides_and_the_default() 
 
     assert search_space(params, "nsmc", ModelRef("tiny", tiny)).lr.low == 1.0e-3
     overridden = params.model_copy(update={"tune": params.tune.model_copy(
-        update={"overrides": {"nsmc": params.tune.search_space.model_copy(update={"epochs": RangeParams(low=7, high=9)})}})})
+        update={"overrides": {"nsmc": params.tune.search_space.model_copy(update={"epochs": EpochRange(low=7, high=9)})}})})
     assert search_space(overridden, "nsmc", ModelRef("tiny", tiny)).lr.low == 1.0e-3
     assert search_space(overridden, "nsmc", resolve_model("koelectra-small-v3", params)).epochs.low == 7
 

@@ -142,6 +142,7 @@ def test_an_unreachable_hub_fails_after_one_attempt_naming_id_cache_and_offline(
     assert len(lines) == 1 and lines[0].startswith("error: model 'org/not-cached-encoder': org/not-cached-encoder is "
                                                    "not in the Hugging Face cache (")
     assert "http://127.0.0.1:9 cannot be reached" in lines[0] and "HF_HUB_OFFLINE=1" in lines[0]
+    assert "offline: `kobench tiny-model --out models/tiny`, then --model tiny" in lines[0]  # the offline path
 
 
 def test_a_cached_row_loads_when_the_hub_is_unreachable(hub_catalogue, tmp_path: Path) -> None:  # noqa: ANN001

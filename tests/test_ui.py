@@ -53,3 +53,36 @@ def test_ui_serves_both_and_ctrl_c_stops_both(tmp_path: Path) -> None:
     assert process.returncode == 0, out
     assert f"MLflow UI: http://127.0.0.1:{mlflow_port}" in out and f"Optuna dashboard: http://127.0.0.1:{optuna_port}" in out
     assert not any(_answers(url) for url in urls)  # nothing left listening
+    assert out.splitlines()[-3:] == [f"MLflow UI: http://127.0.0.1:{mlflow_port}",  # the servers' own lines: in a log
+                                     f"Optuna dashboard: http://127.0.0.1:{optuna_port}", "Ctrl-C stops both"], out
+
+
+@pytest.mark.parametrize("option", ["--mlflow-port", "--optuna-port"])
+def test_a_taken_port_is_one_line_before_anything_starts(tmp_path: Path, option: str) -> None:
+    bin_dir = Path(sys.executable).parent
+    if option == "--optuna-port" and shutil.which("optuna-dashboard", path=str(bin_dir)) is None:
+        pytest.skip("optuna-dashboard is not installed (pip install -e '.[dev]')")
+    env = {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}"}
+    with socket.socket() as other:  # another program listening on the port
+        other.bind(("127.0.0.1", 0))
+        other.listen()
+        taken = other.getsockname()[1]
+        ports = {"--mlflow-port": str(_free_port()), "--optuna-port": str(_free_port()), option: str(taken)}
+        result = subprocess.run([sys.executable, "-m", "kobench.cli", "ui", *(x for kv in ports.items() for x in kv)],
+                                cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        f"error: {option} {taken}: 127.0.0.1:{taken} is in use by another program; pick another port"
+    ]
+    assert result.stdout == "" and list(tmp_path.iterdir()) == []  # no URL printed, no store created, nothing started
+
+
+def test_one_port_for_both_servers_is_refused() -> None:
+    from kobench.errors import KobenchError
+    from kobench.tools.ui import check_ports
+
+    port = _free_port()
+    with pytest.raises(KobenchError, match=rf"--optuna-port {port}: also given to --mlflow-port"):
+        check_ports("127.0.0.1", {"--mlflow-port": port, "--optuna-port": port})
+    with pytest.raises(KobenchError, match=r"--mlflow-port 70000: not a port; allowed: 1-65535"):
+        check_ports("127.0.0.1", {"--mlflow-port": 70000})

@@ -62,9 +62,15 @@ def write_json(target: str | os.PathLike[str], obj: Any) -> None:
 
 
 def save_png(fig: Any, target: str | os.PathLike[str]) -> None:
-    """Save a matplotlib figure to ``target`` atomically as PNG, then close it."""
+    """Save a matplotlib figure to ``target`` atomically as PNG, then close it.
+
+    Before it writes, a stop signal that arrived is raised (``interrupts.check``): a report stops between figures.
+    """
     import matplotlib.pyplot as plt
 
+    from kobench.interrupts import check
+
+    check()
     with atomic_path(target) as tmp:
         fig.savefig(tmp, format="png", dpi=110, bbox_inches="tight")
     plt.close(fig)

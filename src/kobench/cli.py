@@ -24,10 +24,58 @@ app = typer.Typer(
 @app.callback()
 def _options(
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars or progress lines.")] = False,
+    verbose: Annotated[
+        bool, typer.Option("--verbose", "-v", help="Show the libraries' own log lines and warnings too.")
+    ] = False,
 ) -> None:
     """Options for every command."""
     if quiet:
         os.environ["KOBENCH_QUIET"] = "1"
+    if verbose:
+        os.environ["KOBENCH_VERBOSE"] = "1"
+
+
+# warnings that tell a library's user something kobench has handled, one regular expression each
+LIBRARY_WARNINGS = (
+    r"(?s).*Add type hints to the .predict. method",  # MLflow, on every load of a pyfunc without type hints
+    r"(?s).*The interface can change in the future",  # Optuna's ExperimentalWarning (heartbeats, plots)
+)
+
+
+def _quiet_libraries() -> None:
+    """Libraries' INFO lines (alembic, MLflow's store set-up) and known warnings off the terminal.
+
+    kobench's own INFO lines stay. ``--verbose`` (or ``KOBENCH_VERBOSE=1``) shows everything.
+    """
+    import warnings
+
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    logging.getLogger("kobench").setLevel(logging.INFO)
+    os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")  # MLflow sets up its own logger when imported
+    for pattern in LIBRARY_WARNINGS:
+        warnings.filterwarnings("ignore", message=pattern)
+    # MLflow re-enables UserWarnings inside its own calls (catch_warnings + simplefilter "once"), which puts its
+    # filter before ours: the display hook drops them too (catch_warnings restores, never replaces, the hook)
+    import re
+
+    known = [re.compile(pattern, re.IGNORECASE) for pattern in LIBRARY_WARNINGS]
+    show = warnings.showwarning
+
+    def show_unknown(message, category, filename, lineno, file=None, line=None) -> None:  # noqa: ANN001, PLR0913
+        if not any(p.match(str(message)) for p in known):
+            show(message, category, filename, lineno, file, line)
+
+    warnings.showwarning = show_unknown
+
+
+def _verbose(args: list[str]) -> bool:
+    """``--verbose`` among the global options (those before the command), or ``KOBENCH_VERBOSE=1``."""
+    for arg in args:
+        if not arg.startswith("-"):
+            break
+        if arg in ("--verbose", "-v"):
+            os.environ["KOBENCH_VERBOSE"] = "1"
+    return os.environ.get("KOBENCH_VERBOSE") == "1"
 
 
 MLFLOW_UI_PORT = 5000  # `kobench ui`'s MLflow UI, which the report links runs to by default
@@ -53,6 +101,8 @@ def _splits(value: str | None, params, task: str) -> tuple[str, ...]:  # noqa: A
     bad = [s for s in splits if s not in ("train", "validation", "test")]
     if bad or not splits:
         raise KobenchError(f"--splits: unknown split {bad[0] if bad else value!r}; allowed: train, validation, test")
+    if len(set(splits)) != len(splits):
+        raise KobenchError(f"--splits {value!r}: a split is listed twice; list each once")
     return splits
 
 
@@ -229,7 +279,12 @@ def tiny_model(
     """Build a small randomly initialised model with a tokenizer trained on task text (offline use, tests)."""
     from kobench.config import load_params
     from kobench.tools.tiny_corpus import corpus_texts
-    from kobench.tools.tiny_model import build_tiny_model
+    from kobench.tools.tiny_model import ARCHS, build_tiny_model
+
+    if arch not in ARCHS:
+        raise KobenchError(f"--arch {arch!r}: not allowed; allowed: {', '.join(ARCHS)}")
+    if vocab_size < 1:
+        raise KobenchError(f"--vocab-size {vocab_size}: at least 1")
 
     params = load_params(params_file, missing_ok=True)
     texts = corpus_texts(params.base.paths.prepared, corpus)
@@ -339,11 +394,16 @@ def tune(
         for k, v in locals().items()
         if k not in ("task", "model", "n_trials", "storage", "workers", "worker", "params_file")
     }
+    import time
+
+    started = time.time()  # a concurrent process's final step after this moment is this one's too
+    from kobench.config import check_options
     from kobench.engine.devices import resolve_slots
     from kobench.names import metrics_file, study_outputs
     from kobench.tuning.study import StudyPaths, run_study, work
     from kobench.tuning.workers import worker_command
 
+    check_options({"n_trials": n_trials, "workers": workers})  # the bounds of tune.n_trials and tune.workers
     params, spec, ref, base = _run_setup(params_file, task, model, options)
     paths = params.base.paths
     url = storage or params.tune.storage
@@ -372,6 +432,7 @@ def tune(
         slots=slots,
         workers=workers or params.tune.workers or max(1, len(slots)),
         worker_command=worker_command(sys.argv[1:]),
+        started=started,
     )
     if not result.complete:
         # non-zero: DVC must not record the stage as done, so a re-run after the fix trains again
@@ -400,8 +461,13 @@ def reproduce(
 ) -> None:
     """Train the published recipe of TASK x MODEL once per seed (reference protocol); write <model>.recipe.json."""
     from kobench.atomic import write_json
+    from kobench.config import check_options
     from kobench.names import recipe_file, study_outputs
 
+    overrides = check_options(
+        {"max_train_samples": max_train_samples, "max_eval_samples": max_eval_samples, "device": device}
+    )
+    chosen = _seeds(seeds)
     params, spec, ref = _task_and_model(params_file, task, model)
     paths = params.base.paths
     if stage and not params.run.reproduce:  # answered before torch is imported: a switched-off stage costs nothing
@@ -411,12 +477,7 @@ def reproduce(
     from kobench.engine.devices import resolve_slots
     from kobench.engine.runs import recipe_config
     from kobench.tuning.reproduce import reproduce as run_recipe
-    try:
-        chosen = [int(s) for s in seeds.split(",")] if seeds else list(params.run.reproduce_seeds)
-    except ValueError:
-        raise KobenchError(f"--seeds: expected comma-separated integers, got {seeds!r}") from None
-    overrides = {k: v for k, v in {"max_train_samples": max_train_samples, "max_eval_samples": max_eval_samples,
-                                   "device": device}.items() if v is not None}  # fmt: skip
+    chosen = chosen or list(params.run.reproduce_seeds)
     config = recipe_config(params, spec, ref, **overrides)
     _preflight(params, spec, ref, config, {"MLflow store": _tracking_uri(params)})
     summary = run_recipe(
@@ -426,6 +487,19 @@ def reproduce(
     )  # fmt: skip
     typer.echo(f"{task}-{ref.slug} recipe: test {spec.main_metric} {summary['mean']:.4f} ± {summary['std']:.4f} "
                f"over {summary['n']} seed(s) -> {recipe_file(paths.metrics, task, ref.slug)}")  # fmt: skip
+
+
+def _seeds(value: str | None) -> list[int]:
+    """``--seeds 1,2,3`` as distinct integers (none given: an empty list)."""
+    if not value:
+        return []
+    try:
+        seeds = [int(s) for s in value.split(",")]
+    except ValueError:
+        raise KobenchError(f"--seeds: expected comma-separated integers, got {value!r}") from None
+    if len(set(seeds)) != len(seeds):
+        raise KobenchError(f"--seeds {value!r}: a seed is listed twice; list each once")
+    return seeds
 
 
 @app.command()
@@ -454,6 +528,8 @@ def queue(
     from kobench.tuning.queue import plan
     from kobench.tuning.workers import run_processes
 
+    if parallel is not None and parallel < 1:
+        raise KobenchError(f"--parallel {parallel}: at least 1")
     params = load_params(params_file)
     studies = plan(params)
     if not studies:
@@ -493,8 +569,11 @@ def backup(params_file: ParamsOpt = Path("params.yaml")) -> None:
     """Copy the local SQLite stores (Optuna, MLflow) consistently to backups/<timestamp>/."""
     from kobench.config import load_params
     from kobench.tuning.stores import backup as copy_stores
+    from kobench.tuning.stores import remove_partial_backups
 
     params = load_params(params_file, missing_ok=True)
+    for leftover in remove_partial_backups():
+        typer.echo(f"removed {leftover}: left by a backup that did not finish")
     copies = copy_stores({"Optuna storage": params.tune.storage, "MLflow store": _tracking_uri(params)})
     if not copies:
         raise KobenchError("no local SQLite store to back up (servers back up on their own)")
@@ -506,21 +585,41 @@ def backup(params_file: ParamsOpt = Path("params.yaml")) -> None:
 def report(params_file: ParamsOpt = Path("params.yaml")) -> None:
     """Rebuild the published tables from MLflow champions and metrics/*.json into reports/."""
     from kobench.config import load_params
+    from kobench.interrupts import check as check_interrupted
     from kobench.report.tables import report_path, write_report
+    from kobench.storelock import sqlite_path
     from kobench.tuning.plots import study_plots
     from kobench.tuning.tracking import champion_metrics, metric_curves
 
     params = load_params(params_file)
-    tracker = _tracker(params)
+    import kobench.metrics  # noqa: F401 - the long imports (scikit-learn, scipy, matplotlib) before the first safe point
+
+    if params.report.plots:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot  # noqa: F401
+    check_interrupted()  # a signal during the imports: nothing written yet
+    local = sqlite_path(_tracking_uri(params))
+    # no local store yet: there is no champion to read, and reading must not create a store
+    tracker = None if local is not None and not local.exists() else _tracker(params)
     storage = params.tune.storage
     uri = _tracking_uri(params)
     ui = params.report.tracking_ui or (uri if uri.startswith(("http://", "https://")) else f"http://127.0.0.1:{MLFLOW_UI_PORT}")
+
+    def checked(step):  # noqa: ANN001, ANN202 - every cell, plot and curve is a safe point to stop at
+        def run(*args):  # noqa: ANN002, ANN202
+            check_interrupted()
+            return step(*args)
+
+        return run
+
     rows = write_report(
         params,
-        champion_metrics=lambda task, model: champion_metrics(tracker, task, model),
-        study_plots=lambda study, out: study_plots(study, storage, out),
-        curves=lambda run_id: metric_curves(tracker, run_id),
-        run_link=lambda run_id: f"{ui.rstrip('/')}/#/experiments/{tracker.experiment_id}/runs/{run_id}",
+        champion_metrics=checked(lambda task, model: champion_metrics(tracker, task, model) if tracker else None),
+        study_plots=checked(lambda study, out: study_plots(study, storage, out)),
+        curves=checked(lambda run_id: metric_curves(tracker, run_id) if tracker else {}),
+        run_link=(lambda run_id: f"{ui.rstrip('/')}/#/experiments/{tracker.experiment_id}/runs/{run_id}") if tracker else None,
     )
     done = sum(c.status == "complete" for r in rows for c in r.cells.values())
     typer.echo(f"{done} result cell(s) -> {report_path(params)}")
@@ -543,10 +642,12 @@ def ui(
 
 def _run_setup(params_file: Path, task: str, model: str, options: dict):  # noqa: ANN202
     """Params, task, model and the RunConfig with every command-line option that was given."""
+    from kobench.config import check_options
     from kobench.engine.runs import run_config
 
+    given = check_options(options)  # before anything is loaded: a bad option is one line, nothing created
     params, spec, ref = _task_and_model(params_file, task, model)
-    config = run_config(params, spec, ref, **{k: v for k, v in options.items() if v is not None})
+    config = run_config(params, spec, ref, **given)
     return params, spec, ref, config
 
 
@@ -591,7 +692,10 @@ def main() -> None:
     """Entry point: user-facing errors become one line on stderr and exit code 2."""
     from kobench.interrupts import received, stop_on_signals
 
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    if _verbose(sys.argv[1:]):
+        logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    else:
+        _quiet_libraries()
     stop_on_signals()
     try:
         app()

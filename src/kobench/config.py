@@ -7,15 +7,41 @@ import os
 import re
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Any, Literal, get_args
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictFloat,
+    StrictInt,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from kobench.errors import ConfigError
 from kobench.tasks import TASKS
 
 DEFAULT_PARAMS = Path("params.yaml")
+
+# The types of every value a user gives, in params.yaml or as a command-line option (RunOptions below): one
+# definition, so both refuse the same values. Numbers are strict: a quoted '1e-3' or `true` is not a number.
+Precision = Literal["auto", "fp32", "bf16"]
+Selection = Literal["validation", "test"]
+Padding = Literal["dynamic", "max_length"]
+Device = Literal["auto", "cpu", "cuda"]
+Split = Literal["train", "validation", "test"]
+PRECISIONS: tuple[str, ...] = get_args(Precision)
+Count = Annotated[StrictInt, Field(ge=1)]  # epochs, batch sizes, trials, rows, workers
+Seed = StrictInt
+LearningRate = Annotated[StrictFloat, Field(gt=0.0)]  # sampled on a log scale: 0 has no logarithm
+SeqLen = Annotated[StrictInt, Field(gt=8)]
+Fraction = Annotated[StrictFloat, Field(gt=0.0, lt=1.0)]
+Ratio = Annotated[StrictFloat, Field(ge=0.0, lt=1.0)]
+NonNegative = Annotated[StrictFloat, Field(ge=0.0)]
 
 
 class _Section(BaseModel):
@@ -36,28 +62,37 @@ class PathsParams(_Section):
 class BaseParams(_Section):
     """Seed and paths shared by every stage."""
 
-    seed: int = 42
+    seed: Seed = 42
     paths: PathsParams = PathsParams()
 
 
-class RangeParams(_Section):
-    """A closed search range."""
-
-    low: float
-    high: float
-
+class _Range(_Section):
     @model_validator(mode="after")
-    def _ordered(self) -> RangeParams:
+    def _ordered(self) -> _Range:
         if self.low > self.high:
             raise ValueError(f"low {self.low} > high {self.high}")
         return self
 
 
+class LearningRateRange(_Range):
+    """A closed learning-rate range, sampled on a log scale: both ends above 0."""
+
+    low: LearningRate
+    high: LearningRate
+
+
+class EpochRange(_Range):
+    """A closed range of whole epochs, at least 1."""
+
+    low: Count
+    high: Count
+
+
 class SearchSpaceParams(_Section):
     """What Optuna tunes: learning rate (log scale) and epochs."""
 
-    lr: RangeParams = RangeParams(low=1e-5, high=1e-4)
-    epochs: RangeParams = RangeParams(low=2, high=5)
+    lr: LearningRateRange = LearningRateRange(low=1e-5, high=1e-4)
+    epochs: EpochRange = EpochRange(low=2, high=5)
 
 
 class ModelParams(_Section):
@@ -67,9 +102,9 @@ class ModelParams(_Section):
     display: str | None = None
     size: Literal["base", "small"] = "base"
     published_size: str | None = None  # the "Size" column of the published table
-    trust_remote_code: bool = False  # explicit opt-in per row: runs code from the model repository
-    token_type_ids: bool = True  # False for XLM-R, DistilBERT and RoBERTa-type models
-    local_only: bool = False  # HanBERT: never fetched from a hub
+    trust_remote_code: StrictBool = False  # explicit opt-in per row: runs code from the model repository
+    token_type_ids: StrictBool = True  # False for XLM-R, DistilBERT and RoBERTa-type models
+    local_only: StrictBool = False  # HanBERT: never fetched from a hub
     revision: str | None = None  # full 40-hex commit of the hub repository; None follows its main branch
     # how the tokenizer is built: from the repository's own files (auto), or a fast tokenizer made by kobench
     # from a SentencePiece model plus vocab.txt (KoBERT, DistilKoBERT: no code from the repository runs), or
@@ -93,56 +128,75 @@ class RunParams(_Section):
 
     tasks: list[str] = []
     models: list[str] = []
-    reproduce: bool = False  # dvc repro also runs each cell's published recipe (kobench reproduce)
-    reproduce_seeds: list[int] = []  # seeds of the recipe runs; empty: the recipe's own seed
+    reproduce: StrictBool = False  # dvc repro also runs each cell's published recipe (kobench reproduce)
+    reproduce_seeds: list[Seed] = []  # seeds of the recipe runs; empty: the recipe's own seed
+
+    @field_validator("tasks", "models", "reproduce_seeds")
+    @classmethod
+    def _no_duplicates(cls, values: list) -> list:
+        return _unique(values)
 
 
 class DataParams(_Section):
     """Fetch and prepare options, and subsampling for quick runs."""
 
     mirror: Path | None = None
-    validation_fraction: float = Field(0.1, gt=0.0, lt=1.0)
-    split_seed: int = 42
+    validation_fraction: Fraction = 0.1
+    split_seed: Seed = 42
     # per task: the splits to fetch and prepare (e.g. only test when a train file is unavailable)
-    splits: dict[str, list[Literal["train", "validation", "test"]]] = {}
-    max_train_samples: int | None = Field(None, gt=0)
-    max_eval_samples: int | None = Field(None, gt=0)
+    splits: dict[str, list[Split]] = {}
+    max_train_samples: Count | None = None
+    max_eval_samples: Count | None = None
+
+    @field_validator("splits")
+    @classmethod
+    def _no_duplicate_splits(cls, splits: dict[str, list[str]]) -> dict[str, list[str]]:
+        for task, names in splits.items():
+            if not names:
+                raise ValueError(f"data.splits.{task} is empty; list at least one of train, validation, test")
+            _unique(names)
+        return splits
 
 
 class TrainParams(_Section):
     """Defaults of every fine-tune (the CLI and trials override lr, epochs, ...)."""
 
-    batch_size: int = Field(32, gt=0)
-    eval_batch_size: int = Field(128, gt=0)
-    max_seq_len: int | None = Field(None, gt=8)  # None: the task's published value
-    warmup_ratio: float = Field(0.0, ge=0.0, lt=1.0)
-    weight_decay: float = Field(0.0, ge=0.0)
-    evals_per_epoch: int = Field(1, gt=0)
-    padding: Literal["dynamic", "max_length"] = "dynamic"
-    group_by_length: bool = True
-    precision: Literal["auto", "fp32", "bf16"] = "auto"
-    selection: Literal["validation", "test"] = "validation"
-    device: Literal["auto", "cpu", "cuda"] = "auto"
-    save_checkpoint: bool = True
+    batch_size: Count = 32
+    eval_batch_size: Count = 128
+    max_seq_len: SeqLen | None = None  # None: the task's published value
+    warmup_ratio: Ratio = 0.0
+    weight_decay: NonNegative = 0.0
+    evals_per_epoch: Count = 1
+    padding: Padding = "dynamic"
+    group_by_length: StrictBool = True
+    precision: Precision = "auto"
+    selection: Selection = "validation"
+    device: Device = "auto"
+    save_checkpoint: StrictBool = True
     # device slots that trials lease (engine/devices.py): auto = every visible GPU (none on a CPU-only machine),
     # or a list of GPU indices and "cpu" entries; trials_per_device slots on each
-    devices: Literal["auto"] | list[int | Literal["cpu"]] = "auto"
-    trials_per_device: int = Field(1, gt=0)
+    devices: Literal["auto"] | list[Annotated[StrictInt, Field(ge=0)] | Literal["cpu"]] = "auto"
+    trials_per_device: Count = 1
 
 
 class TuneParams(_Section):
     """Study budget, sampler, pruner, search space, extra seeds and storage."""
 
-    n_trials: int = Field(4, gt=0)
-    sampler_seed: int = 42
+    n_trials: Count = 4
+    sampler_seed: Seed = 42
     pruner: Literal["median", "none"] = "median"
     search_space: SearchSpaceParams = SearchSpaceParams()
     overrides: dict[str, SearchSpaceParams] = {}  # per task
-    final_seeds: list[int] = []
-    max_failures: int = Field(3, gt=0)  # consecutive failed trials after which a study stops
-    heartbeat_seconds: int = Field(60, gt=0)
+    final_seeds: list[Seed] = []
+    max_failures: Count = 3  # consecutive failed trials after which a study stops
+    heartbeat_seconds: Count = 60
     storage: str = "sqlite:///optuna.db"
-    workers: int | None = Field(None, gt=0)  # processes per study on this machine; None: one per device slot
+    workers: Count | None = None  # processes per study on this machine; None: one per device slot
+
+    @field_validator("final_seeds")
+    @classmethod
+    def _no_duplicates(cls, values: list) -> list:
+        return _unique(values)
 
 
 class TrackingParams(_Section):
@@ -150,13 +204,13 @@ class TrackingParams(_Section):
 
     mlflow_uri: str | None = None  # None: MLflow's default sqlite:///mlflow.db + ./mlruns
     experiment: str = "kobench"
-    log_system_metrics: bool = False
+    log_system_metrics: StrictBool = False
 
 
 class ReportParams(_Section):
     """Report options."""
 
-    plots: bool = True
+    plots: StrictBool = True
     tracking_ui: str | None = None  # address the report links runs to; None: the tracking server, else `kobench ui`'s
 
 
@@ -206,6 +260,57 @@ class Params(_Section):
         return tuple(self.data.splits.get(task, ("train", "validation", "test")))
 
 
+class RunOptions(_Section):
+    """Command-line options of ``train``, ``tune`` and ``reproduce``, typed as the params.yaml keys they override."""
+
+    lr: LearningRate | None = None
+    epochs: Count | None = None
+    batch_size: Count | None = None
+    seed: Seed | None = None
+    max_train_samples: Count | None = None
+    max_eval_samples: Count | None = None
+    max_seq_len: SeqLen | None = None
+    selection: Selection | None = None
+    padding: Padding | None = None
+    precision: Precision | None = None
+    device: Device | None = None
+    n_trials: Count | None = None
+    workers: Count | None = None
+
+
+def check_options(options: Mapping[str, Any]) -> dict[str, Any]:
+    """The options that were given (not None), checked as params.yaml checks the same keys.
+
+    Raises:
+        ConfigError: one line naming the option (``--n-trials``) and what it allows.
+    """
+    given = {k: v for k, v in options.items() if v is not None}
+    try:
+        RunOptions.model_validate(given)
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        flag = "--" + str(error["loc"][0]).replace("_", "-")
+        raise ConfigError(f"{flag} {error.get('input')!r}: {_message(error)}") from None
+    return given
+
+
+def _message(error: Any) -> str:
+    """Pydantic's message; for a choice, the allowed values as a plain list."""
+    if error["type"] == "literal_error":
+        allowed = error["ctx"]["expected"].replace("'", "").replace(" or ", ", ")
+        return f"not allowed; allowed: {allowed}"
+    return error["msg"].removeprefix("Value error, ")
+
+
+def _unique(values: list) -> list:
+    seen = set()
+    for value in values:
+        if value in seen:
+            raise ValueError(f"{value!r} is listed twice; list each once")
+        seen.add(value)
+    return values
+
+
 def _check_name(name: str, allowed: object, kind: str, key: str) -> None:
     if name not in allowed:
         close = difflib.get_close_matches(name, list(allowed), n=1)
@@ -243,11 +348,20 @@ def load_params(
     return params
 
 
+class _YamlLoader(yaml.SafeLoader):
+    """YAML 1.2's numbers: ``1e-5`` is a float (PyYAML's YAML 1.1 reads it as a string; DVC's ``-S`` writes it)."""
+
+
+_YamlLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:float", re.compile(r"^[-+]?[0-9][0-9_]*[eE][-+]?[0-9]+$"), list("-+0123456789")
+)
+
+
 def _read_params(path: Path, missing_ok: bool) -> Params:
     if missing_ok and not path.exists():
         return Params()
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        raw = yaml.load(path.read_text(encoding="utf-8"), Loader=_YamlLoader)  # noqa: S506 (a SafeLoader)
     except FileNotFoundError:
         raise ConfigError(f"{path}: not found (run from the project root or pass --params)") from None
     except yaml.YAMLError as exc:
@@ -269,7 +383,7 @@ def _one_line(exc: ValidationError) -> str:
         return f"missing key '{key}'"
     if "unknown " in message and " at " in message:
         return message
-    return f"key '{key}': {message} (got {error.get('input')!r})"
+    return f"key '{key}': {_message(error)} (got {error.get('input')!r})"
 
 
 def _allowed_keys(loc: tuple) -> list[str]:

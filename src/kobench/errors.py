@@ -25,3 +25,13 @@ class DiskFullError(KobenchError):
         wanted = f" ({needed:,} bytes needed)" if needed is not None else ""
         super().__init__(f"{path}: no space left on the device{wanted}; free space there and run the command again")
         self.path, self.needed = path, needed
+
+
+class InputError(KobenchError):
+    """A prediction input whose column holds a value of the wrong type (a number or null where text belongs)."""
+
+    def __init__(self, column: str, value: object, expected: str = "a string") -> None:
+        missing = value is None or (isinstance(value, float) and value != value)  # None, or pandas' NaN
+        got = "null" if missing else f"{type(value).__name__} {value!r}"[:80]
+        super().__init__(f"column '{column}': expected {expected}, got {got}")
+        self.column = column

@@ -64,3 +64,46 @@ def test_a_store_at_another_schema_revision_is_backed_up_and_left_alone(
         assert db.execute("select version_num from alembic_version").fetchone()[0] == "an0lder0rev"
     assert (tmp_path / "mlflow.db").read_bytes() == before  # never migrated in place
     assert backup({"MLflow store": "postgresql://h/db"}) == {}  # servers back up on their own
+
+
+def test_a_backup_is_complete_with_its_manifest_or_invisible(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import json
+
+    from kobench.hashing import sha256_file
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "params.yaml").write_text(
+        f"tune: {{storage: 'sqlite:///{tmp_path}/optuna.db'}}\ntracking: {{mlflow_uri: 'sqlite:///{tmp_path}/mlflow.db'}}\n",
+        encoding="utf-8",
+    )
+    optuna.create_study(study_name="s", storage=f"sqlite:///{tmp_path}/optuna.db")
+    Tracker(f"sqlite:///{tmp_path}/mlflow.db", "kobench")
+    # what a backup killed midway left: its hidden folder with one complete store, and an old-style .partial file
+    killed = tmp_path / "backups" / ".20260101T000000Z.123.partial"
+    killed.mkdir(parents=True)
+    (killed / "optuna.db").write_bytes((tmp_path / "optuna.db").read_bytes())
+    (tmp_path / "backups" / "20251231T000000Z").mkdir()
+    (tmp_path / "backups" / "20251231T000000Z" / ".mlflow.db.partial").write_bytes(b"\0" * 4096)
+
+    doctor = CliRunner().invoke(app, ["doctor"])
+    assert doctor.exit_code == 1 and "backups         PROBLEM  2 incomplete backup(s)" in doctor.output, doctor.output
+    out = CliRunner().invoke(app, ["backup"])
+    assert out.exit_code == 0, out.output
+    assert f"removed {Path('backups') / '.20260101T000000Z.123.partial'}: left by a backup that did not finish" in out.output
+    assert not killed.exists() and not list(Path("backups").rglob("*.partial"))
+    [folder] = [p for p in Path("backups").iterdir() if p.name != "20251231T000000Z"]
+    manifest = json.loads((folder / "manifest.json").read_text())
+    assert manifest["complete"] is True and {f["file"] for f in manifest["files"]} == {"optuna.db", "mlflow.db"}
+    for entry in manifest["files"]:
+        copy = folder / entry["file"]
+        assert entry["bytes"] == copy.stat().st_size and entry["sha256"] == sha256_file(copy) and entry["revision"]
+    assert "backups         ok" in CliRunner().invoke(app, ["doctor"]).output
+
+
+def test_a_failed_backup_leaves_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    optuna.create_study(study_name="s", storage=f"sqlite:///{tmp_path}/optuna.db")
+    (tmp_path / "mlflow.db").write_bytes(b"not a database" * 100)  # the second store cannot be copied
+    with pytest.raises(sqlite3.DatabaseError):
+        backup({"Optuna storage": f"sqlite:///{tmp_path}/optuna.db", "MLflow store": f"sqlite:///{tmp_path}/mlflow.db"})
+    assert list((tmp_path / "backups").iterdir()) == []  # neither a folder nor a hidden partial one

@@ -55,6 +55,17 @@ def test_doctor_finds_dead_owners_and_fix_repairs_them(tmp_path: Path, monkeypat
 
 def test_doctor_names_a_damaged_store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
+    (tmp_path / "params.yaml").write_text("run: {tasks: [], models: []}\n", encoding="utf-8")
     (tmp_path / "optuna.db").write_bytes(b"not a database, only some bytes where one should be" * 4)
     out = CliRunner().invoke(app, ["doctor"])
     assert out.exit_code == 1 and "Optuna storage  PROBLEM  Optuna storage optuna.db: not a SQLite database" in out.output
+
+
+def test_doctor_outside_a_project_says_so_in_one_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    out = CliRunner().invoke(app, ["doctor"])
+    assert out.exit_code == 1
+    assert out.output.strip().splitlines() == [
+        "params  PROBLEM  params.yaml: not found (run from the project root or pass --params)"
+    ]
+    assert list(tmp_path.iterdir()) == []  # no store created by looking

@@ -38,7 +38,8 @@ def _free_port() -> int:
     ("fault", "message"),
     [
         ("refused",
-         r"could not download http://127\.0\.0\.1:\d+/sts-train\.tsv after 2 attempts \(.*refused.*\); pass --mirror"),
+         r"could not download http://127\.0\.0\.1:\d+/sts-train\.tsv after 2 attempts \(.*refused.*\); "
+         r"offline, set KOBENCH_MIRROR"),
         ("slow", r"could not download .*sts-train\.tsv after 2 attempts \(.*timed out.*\)"),
         ("truncate", r"could not download .*sts-train\.tsv after 2 attempts \(.*IncompleteRead.*\)"),
         ("corrupt", r"sts-train\.tsv: refused, sha256 [0-9a-f]{64} != pinned [0-9a-f]{64}"),
@@ -90,5 +91,7 @@ def test_mirror_copy_picks_the_file_whose_hash_matches(tmp_path: Path, mirror: P
 def test_missing_mirror_file_fails_only_when_a_requested_split_needs_it(tmp_path: Path, mirror: Path) -> None:
     done = fetch_task(get_task("naver-ner"), tmp_path / "raw", mirror=mirror, splits=("test",))
     assert [f.name for f in done] == ["test.tsv"]
-    with pytest.raises(FetchError, match=r"train.tsv is not in mirror .*naver-ner; download it from https://"):
+    with pytest.raises(FetchError, match=r"train.tsv is not in mirror .*naver-ner; download it from https://.*, or "
+                       r"limit data.splits.naver-ner in params.yaml to the splits the mirror has \(naver-ner cannot be "
+                       r"tuned without its train split\)"):
         fetch_task(get_task("naver-ner"), tmp_path / "raw", mirror=mirror, splits=("train", "test"))

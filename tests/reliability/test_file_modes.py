@@ -48,3 +48,13 @@ def test_prepared_data_run_outputs_and_reports_follow_the_umask(tmp_path: Path, 
              run / "metrics.json", run / "predictions-test.jsonl", run / "checkpoint" / "model.safetensors",
              tmp_path / "reports" / "results.md", tmp_path / "reports" / "index.html"]
     assert {f.name: oct(stat.S_IMODE(f.stat().st_mode)) for f in files} == {f.name: oct(mode) for f in files}
+
+
+def test_a_tiny_model_follows_the_umask_and_models_is_ignored_by_git(tmp_path: Path) -> None:
+    _kobench("tiny-model", "--out", "models/tiny", cwd=tmp_path, umask=0o022)
+    files = sorted((tmp_path / "models" / "tiny").iterdir())
+    assert "model.safetensors" in [f.name for f in files]
+    assert {f.name: oct(stat.S_IMODE(f.stat().st_mode)) for f in files} == {f.name: oct(0o644) for f in files}
+    root = Path(__file__).resolve().parents[2]
+    ignored = subprocess.run(["git", "check-ignore", "-q", "models/tiny/model.safetensors"], cwd=root)
+    assert ignored.returncode == 0  # a built model never lands in a commit

@@ -9,6 +9,7 @@ import os
 import socket
 import subprocess
 import sys
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -79,6 +80,13 @@ def test_the_champion_pyfunc_predicts_what_predictions_test_holds(studies: dict,
     rows = task_rows(spec, study["paths"].prepared, "test")
     predicted = model.predict(input_frame(task, rows))
     assert [{"id": r["id"], "prediction": p} for r, p in zip(rows, predicted)] == _written(study)
+    column = get_family(spec.family).input_columns(spec)[-1]
+    bad = input_frame(task, rows[:2]).astype(object)
+    bad.loc[1, column] = 5  # a number where text (or a list of eojeols) belongs is refused, not stringified
+    # (a list column is refused by MLflow's own schema check first: "Expected data to be list ..., got int")
+    message = "got int" if column == "tokens" else rf"row 1: column '{column}': expected a string, got int 5"
+    with pytest.raises(mlflow.exceptions.MlflowException, match=message):
+        model.predict(bad)
 
     info = model.metadata
     assert [c["name"] for c in json.loads(info.signature.to_dict()["inputs"])] == list(input_frame(task, rows[:1]))
@@ -139,6 +147,15 @@ def test_mlflow_models_serve_answers_invocations(studies: dict, tmp_path: Path) 
         answer = json.loads(urllib.request.urlopen(request, timeout=60).read())
         expected = {r["id"]: r["prediction"] for r in _written(study)}
         assert answer["predictions"] == [expected[r["id"]] for r in rows]
+        for data, got in ([[None, "식사를 했다"]], "null"), ([["밥을 먹었다", "좋다"], ["밥", None]], "null"):
+            body = {"dataframe_split": {"columns": ["text", "text_pair"], "data": data}}
+            request = urllib.request.Request(f"http://127.0.0.1:{port}/invocations", data=json.dumps(body).encode(),
+                                             headers={"Content-Type": "application/json"})
+            with pytest.raises(urllib.error.HTTPError) as refused:
+                urllib.request.urlopen(request, timeout=60)
+            assert refused.value.code == 400
+            message = json.loads(refused.value.read())["message"]
+            assert f"column '{'text' if data[0][0] is None else 'text_pair'}': expected a string, got {got}" in message
     finally:
         server.terminate()
         server.wait(timeout=30)
@@ -202,3 +219,37 @@ def test_compare_pairs_a_registered_champion_with_a_predictions_file(studies: di
     assert result.scores[0].score == pytest.approx(study["result"].test["spearman"], abs=1e-12)
     with pytest.raises(KobenchError, match=r"models:/kobench-korsts-tiny/99: no such registered model version"):
         compare(get_task("korsts"), params, ["models:/kobench-korsts-tiny/99", written], download)
+
+
+@pytest.mark.parametrize(("line", "message"), [
+    ('{"text": 5}', "column 'text': expected a string, got int 5"),
+    ('{"text": ["a"]}', "column 'text': expected a string, got list ['a']"),
+    ('{"text": null}', "missing input column(s) text; nsmc takes text"),
+])
+def test_kobench_predict_refuses_input_that_is_not_text_before_loading_a_model(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, line: str, message: str
+) -> None:
+    from typer.testing import CliRunner
+
+    from kobench.cli import app
+    from kobench.errors import DataError
+
+    monkeypatch.chdir(tmp_path)
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"text": "좋다"}\n' + line + "\n", encoding="utf-8")
+    out = CliRunner().invoke(app, ["predict", "--task", "nsmc", "--model-uri", "models:/absent/1", "--input", str(bad),
+                                   "--output", str(tmp_path / "p.jsonl")])
+    assert isinstance(out.exception, DataError) and str(out.exception) == f"{bad}:2: {message}"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.jsonl"]  # no store, no output
+
+
+def test_kobench_predict_prints_no_library_noise(studies: dict, tmp_path: Path) -> None:
+    inputs = tmp_path / "in.jsonl"
+    inputs.write_text('{"id": "a", "text": "정말 재밌다"}\n', encoding="utf-8")
+    env = {k: v for k, v in os.environ.items() if k not in ("KOBENCH_VERBOSE", "MLFLOW_LOGGING_LEVEL")}
+    uri = f"models:/{registered_model('nsmc', 'tiny')}@champion"
+    done = subprocess.run([sys.executable, "-m", "kobench.cli", "predict", "--task", "nsmc", "--model-uri", uri,
+                           "--input", str(inputs)], cwd=tmp_path, capture_output=True, text=True, timeout=300,
+                          env={**env, "MLFLOW_TRACKING_URI": studies["nsmc"]["uri"]})
+    assert done.returncode == 0 and json.loads(done.stdout)["id"] == "a", done.stderr
+    assert done.stderr == ""  # no "Add type hints to the predict method" warning, no INFO lines

@@ -164,3 +164,39 @@ def test_with_test_selection_trials_are_ranked_by_their_test_score(study_setup) 
     complete = study.get_trials(states=(optuna.trial.TrialState.COMPLETE,))
     assert len(complete) == 2  # the median pruner waits for 2 startup trials
     assert all(t.value == t.user_attrs["test"]["accuracy"] for t in complete)
+
+
+@pytest.mark.timeout(120)  # the bug this guards against was a study that never ended
+def test_a_trial_that_cannot_be_sampled_is_a_counted_failure_and_the_study_ends(
+    study_setup, capfd: pytest.CaptureFixture  # noqa: ANN001
+) -> None:
+    from kobench.config import EpochRange, LearningRateRange, SearchSpaceParams
+
+    # lr low 0 on a log scale: Optuna's suggest_float raises before the trial body (params.yaml refuses it now;
+    # model_construct skips that check to reach the code path a future sampling error would take)
+    space = SearchSpaceParams.model_construct(lr=LearningRateRange.model_construct(low=0.0, high=1e-3),
+                                              epochs=EpochRange.model_construct(low=1, high=1))
+    params = study_setup["params"]
+    setup = {**study_setup, "params": params.model_copy(update={"tune": params.tune.model_copy(
+        update={"search_space": space, "max_failures": 2})})}
+    result = _run(setup, n_trials=3)
+    assert [t["state"] for t in result.trials["trials"]] == ["FAIL"] * 2  # stopped by tune.max_failures
+    assert result.status == "failed" and result.reason.startswith("ValueError: ")
+    assert all(t["reason"].startswith("ValueError: ") for t in result.trials["trials"])
+    err = capfd.readouterr().err
+    lines = [line for line in err.splitlines() if line.startswith("trial ")]
+    log_file = study_setup["paths"].outputs / "trials" / "trial-1" / "error.log"
+    assert len(lines) == 2 and lines[1].startswith("trial 1 failed: ValueError: ") and f"(traceback: {log_file})" in lines[1]
+    assert "suggest_float" in log_file.read_text()
+    parent = study_setup["tracker"].client.get_run(result.run_ids["study"])
+    assert parent.info.status == "FINISHED"  # not left RUNNING
+
+
+@pytest.mark.timeout(60)
+def test_any_failed_trial_counts_towards_max_failures_even_without_an_exception(tmp_path: Path) -> None:
+    from kobench.tuning.study import optimize
+
+    url = f"sqlite:///{tmp_path}/optuna.db"
+    study = optuna.create_study(study_name="nan", storage=url, direction="maximize")
+    optimize(study, lambda trial: float("nan"), n_trials=5, storage_url=url, max_failures=3)
+    assert [t.state.name for t in study.trials] == ["FAIL"] * 3  # Optuna fails a NaN value: counted, then stop

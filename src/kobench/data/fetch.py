@@ -19,7 +19,8 @@ from kobench.interrupts import check as check_interrupted
 from kobench.tasks.spec import SPLITS, SourceFile, TaskSpec
 
 log = logging.getLogger(__name__)
-MIRROR_HINT = "pass --mirror DIR, set data.mirror in params.yaml or KOBENCH_MIRROR to use a local mirror"
+# KOBENCH_MIRROR and data.mirror first: under `dvc repro` there is no command line to pass --mirror on
+MIRROR_HINT = "offline, set KOBENCH_MIRROR=DIR or data.mirror in params.yaml (or pass --mirror DIR) to use a local mirror"
 
 
 class FetchError(KobenchError):
@@ -94,7 +95,10 @@ def _copy_from_mirror(spec: TaskSpec, source: SourceFile, mirror: Path, dest: Pa
         reasons.append(f"{candidate}: {reason}")
     if reasons:
         raise FetchError(f"{source.name}: no verified copy in mirror {task_dir} ({'; '.join(reasons)})")
-    raise FetchError(f"{source.name} is not in mirror {task_dir}; download it from {source.url}")
+    raise FetchError(
+        f"{source.name} is not in mirror {task_dir}; download it from {source.url}, or limit data.splits.{spec.name} "
+        f"in params.yaml to the splits the mirror has ({spec.name} cannot be tuned without its train split)"
+    )
 
 
 def download(source: SourceFile, dest: Path, *, retries: int = 3, timeout: float = 60.0) -> None:

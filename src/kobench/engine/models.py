@@ -110,7 +110,8 @@ def _offline_or_fail(ref: ModelRef) -> bool:
     raise KobenchError(
         f"model '{ref.key}': {ref.id} is not in the Hugging Face cache ({constants.HF_HUB_CACHE}) and "
         f"{constants.ENDPOINT} cannot be reached; download it once with network, point HF_HOME at a copied "
-        f"cache, or use a local directory (HF_HUB_OFFLINE=1 skips the network)"
+        f"cache, or use a local directory (offline: `kobench tiny-model --out models/tiny`, then --model tiny; "
+        f"HF_HUB_OFFLINE=1 skips the network)"
     )
 
 

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import contextlib
+import re
 from dataclasses import dataclass
 
 import torch
 
+from kobench.config import PRECISIONS
 from kobench.errors import KobenchError
 
 
@@ -19,7 +21,16 @@ class Runtime:
 
     @classmethod
     def create(cls, device: str = "auto", precision: str = "auto") -> Runtime:
-        """Resolve ``auto`` choices; asking for CUDA or bf16 where unavailable is an error, not a fallback."""
+        """Resolve ``auto`` choices; asking for CUDA or bf16 where unavailable is an error, not a fallback.
+
+        Raises:
+            KobenchError: an unknown precision or device (``fp16`` would otherwise train in fp32 and be recorded
+                as fp16), or one this machine lacks.
+        """
+        if precision not in PRECISIONS:
+            raise KobenchError(f"train.precision {precision!r}: not allowed; allowed: {', '.join(PRECISIONS)}")
+        if not re.fullmatch(r"auto|cpu|cuda(:[0-9]+)?", device):
+            raise KobenchError(f"train.device {device!r}: not allowed; allowed: auto, cpu, cuda, cuda:N")
         if device == "auto":
             device = "cuda" if torch.cuda.is_available() else "cpu"
         cuda = device.startswith("cuda")  # "cuda" or a leased "cuda:N"

@@ -16,7 +16,7 @@ from typing import Any, ClassVar, Literal
 import numpy as np
 import pyarrow as pa
 
-from kobench.errors import DataError
+from kobench.errors import DataError, InputError
 from kobench.metrics.unit_stats import UnitStats
 from kobench.tasks.spec import TaskSpec
 
@@ -26,6 +26,18 @@ Row = dict[str, Any]  # one prepared row, shaped by the family's schema
 Carved = tuple[list[bool], str]  # which train rows go to validation, and how they were chosen
 
 TEXT_PAIR_FIELDS = [("id", pa.string()), ("text", pa.string()), ("text_pair", pa.string())]
+
+
+def text_input(record: dict[str, Any], column: str) -> str:
+    """A prediction input's text column: a string, never a number or null turned into one.
+
+    Raises:
+        InputError: naming the column and what it holds.
+    """
+    value = record.get(column)
+    if not isinstance(value, str):
+        raise InputError(column, value)
+    return value
 
 
 @dataclass(frozen=True)

@@ -21,6 +21,7 @@ from kobench.families.base import (
     TaskFamily,
     field,
     stratified,
+    text_input,
     token_type_column,
 )
 from kobench.metrics.classification import score_classification
@@ -57,8 +58,8 @@ def text_columns(spec: TaskSpec) -> tuple[str, ...]:
 
 def text_inputs(spec: TaskSpec, record: dict[str, Any], row_id: str) -> Row:
     """``id``, ``text`` and ``text_pair`` (None for single-sentence tasks) of an input record."""
-    pair = str(record["text_pair"]) if spec.columns.text_pair else None
-    return {"id": row_id, "text": str(record["text"]), "text_pair": pair}
+    pair = text_input(record, "text_pair") if spec.columns.text_pair else None
+    return {"id": row_id, "text": text_input(record, "text"), "text_pair": pair}
 
 
 @functools.cache

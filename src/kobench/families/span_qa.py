@@ -12,7 +12,17 @@ from typing import Any
 
 import pyarrow as pa
 
-from kobench.families.base import Carved, EncodeSettings, Features, LabelColumn, Origin, Outputs, Row, TaskFamily
+from kobench.families.base import (
+    Carved,
+    EncodeSettings,
+    Features,
+    LabelColumn,
+    Origin,
+    Outputs,
+    Row,
+    TaskFamily,
+    text_input,
+)
 from kobench.families.qa_spans import decode_spans
 from kobench.families.qa_windows import check_fast, encode_eval, encode_train
 from kobench.metrics.korquad import paragraph_sums, score_korquad
@@ -58,7 +68,7 @@ class SpanQAFamily(TaskFamily):
 
     def input_row(self, spec: TaskSpec, record: dict[str, Any], row_id: str) -> Row:
         """A question about a context; no gold answer."""
-        context, question = str(record["context"]), str(record["question"])
+        context, question = text_input(record, "context"), text_input(record, "question")
         return {"id": row_id, "title": "", "context": context, "question": question, "answers": NO_ANSWER}
 
     def num_labels(self, spec: TaskSpec) -> int:

@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
+from kobench.errors import InputError
 from kobench.families.base import EncodeSettings, Features, LabelColumn, Origin, Outputs, Row, TaskFamily, token_type_column
 from kobench.metrics.ner import score_entities, sentence_entity_counts
 from kobench.metrics.unit_stats import EntityCounts, UnitStats
@@ -106,8 +107,13 @@ class TokenClassificationFamily(TaskFamily):
 
     def input_row(self, spec: TaskSpec, record: dict[str, Any], row_id: str) -> Row:
         """The eojeols (a list, or one space-separated string); every tag a placeholder ``O``."""
-        tokens = record["tokens"]
-        tokens = tokens.split() if isinstance(tokens, str) else [str(t) for t in tokens]
+        tokens = record.get("tokens")
+        if isinstance(tokens, str):
+            tokens = tokens.split()
+        elif isinstance(tokens, list | tuple | np.ndarray) and all(isinstance(t, str) for t in tokens):
+            tokens = list(tokens)
+        else:
+            raise InputError("tokens", tokens, "a list of strings or one space-separated string")
         return {"id": row_id, "tokens": tokens, "tags": ["O"] * len(tokens)}
 
     def num_labels(self, spec: TaskSpec) -> int:

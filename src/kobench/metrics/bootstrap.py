@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 from scipy import stats as scipy_stats
 
+from kobench.interrupts import check as check_interrupted
 from kobench.metrics.unit_stats import Replicates, UnitStats, compress
 
 CELLS_PER_CHUNK = 65_536  # resamples x distinct rows per chunk: arrays that stay in cache (3x faster than 4M)
@@ -52,11 +53,13 @@ def count_chunks(multiplicity: np.ndarray, resamples: int, rng: np.random.Genera
     piece = max(1, CELLS_PER_CHUNK // distinct)
     if distinct * 16 <= n:
         for start in range(0, resamples, piece):
+            check_interrupted()  # a report or compare stops within a chunk of a signal
             yield rng.multinomial(n, multiplicity / n, size=min(piece, resamples - start)).astype(float)
         return
     row_of_unit = np.repeat(np.arange(distinct, dtype=np.int64), multiplicity)
     batch = max(piece, _DRAWS_PER_BATCH // n)
     for start in range(0, resamples, batch):
+        check_interrupted()
         size = min(batch, resamples - start)
         drawn = row_of_unit[rng.integers(0, n, size=(size, n))] + distinct * np.arange(size)[:, None]
         counts = np.bincount(drawn.ravel(), minlength=size * distinct).reshape(size, distinct).astype(float)

@@ -17,6 +17,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 from scipy import stats as scipy_stats
 
+from kobench.interrupts import check as check_interrupted
 from kobench.metrics.bootstrap import CELLS_PER_CHUNK, Bootstrap, count_chunks, percentile_interval
 from kobench.metrics.unit_stats import UnitStats, compress
 
@@ -77,6 +78,7 @@ def randomization_differences(a: UnitStats, b: UnitStats, metric: str, settings:
     chunk = max(1, CELLS_PER_CHUNK // (2 * len(multiplicity)))
     out = []
     for start in range(0, settings.resamples, chunk):
+        check_interrupted()
         swapped = _swaps(rng, multiplicity, min(chunk, settings.resamples - start))
         as_a = np.concatenate([multiplicity - swapped, swapped], axis=1)
         as_b = np.concatenate([swapped, as_a[:, : len(multiplicity)]], axis=1)

@@ -1,7 +1,8 @@
-"""``kobench doctor``: params, prepared data, stores, cache and devices checked in one table.
+"""``kobench doctor``: params, prepared data, stores, backups, cache and devices checked in one table.
 
 A problem makes the exit code 1. ``--fix`` applies the safe repairs: RUNNING trials whose owner process on
-this host is gone are failed in Optuna, and RUNNING MLflow runs whose owner is gone are ended FAILED.
+this host is gone are failed in Optuna, RUNNING MLflow runs whose owner is gone are ended FAILED, and what a
+killed backup left is removed.
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ def diagnose(params_file: Path, mlflow_uri: str | None, *, fix: bool) -> list[Fi
     from kobench.config import MLFLOW_DEFAULT_URI, load_params
 
     try:
-        params = load_params(params_file, missing_ok=True)
+        params = load_params(params_file)  # no params.yaml: not a project (checking defaults would say "ok")
     except KobenchError as exc:
         return [Finding("params", PROBLEM, str(exc))]
     found = [Finding("params", OK, f"{params_file}: {len(params.run.tasks)} task(s) x {len(params.run.models)} model(s)")]
@@ -46,6 +47,7 @@ def diagnose(params_file: Path, mlflow_uri: str | None, *, fix: bool) -> list[Fi
     found += _guarded("Optuna storage", lambda: _optuna(params.tune.storage, fix))
     found += _guarded("MLflow store", lambda: _mlflow(mlflow_uri or params.tracking.mlflow_uri or MLFLOW_DEFAULT_URI,
                                                       params.tracking.experiment, fix))  # fmt: skip
+    found += _guarded("backups", lambda: _backups(fix))
     found += _guarded("cache", _cache)
     found += _guarded("devices", lambda: _devices(params))
     return found
@@ -135,6 +137,21 @@ def _owner_dead(tag: str | None) -> bool:
         return False
     host, pid = tag.rsplit(":", 1)
     return owner_alive({"host": host, "pid": int(pid)}) is False
+
+
+def _backups(fix: bool) -> list[Finding]:
+    from kobench.tuning.stores import BACKUPS, partial_backups, remove_partial_backups
+
+    left = partial_backups()
+    if not left:
+        complete = [p for p in BACKUPS.iterdir() if p.is_dir()] if BACKUPS.is_dir() else []
+        return [Finding("backups", OK, f"{BACKUPS}: {len(complete)} complete, none partial")]
+    names = ", ".join(str(p) for p in left[:3])
+    if fix:
+        remove_partial_backups()
+        return [Finding("backups", FIXED, f"removed {len(left)} incomplete backup(s): {names}")]
+    detail = f"{len(left)} incomplete backup(s), of backups that did not finish: {names} (--fix)"
+    return [Finding("backups", PROBLEM, detail)]
 
 
 def _cache() -> list[Finding]:

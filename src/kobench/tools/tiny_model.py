@@ -16,6 +16,8 @@ from transformers import (
     RobertaConfig,
 )
 
+from kobench.atomic import umask_mode
+
 ARCHS = ("bert", "electra", "roberta")
 
 # Special-token roles per tokenizer family; the dict order is also the id order (BERT puts [PAD] at 0,
@@ -234,4 +236,7 @@ def build_tiny_model(
     out = Path(out_dir)
     tokenizer.save_pretrained(out)
     _init_model(config, seed).save_pretrained(out)
+    for path in out.iterdir():  # transformers writes the weights 0600 whatever the umask
+        if path.is_file():
+            path.chmod(umask_mode())
     return out

@@ -6,6 +6,7 @@ the other is stopped too, so nothing is left listening.
 
 from __future__ import annotations
 
+import errno
 import os
 import shutil
 import signal
@@ -28,14 +29,25 @@ class Service:
 
 
 def services(mlflow_uri: str, optuna_storage: str, host: str, mlflow_port: int, optuna_port: int) -> list[Service]:
-    """What to start: ``mlflow ui`` over a local store (a tracking server is only named), ``optuna-dashboard``."""
+    """What to start: ``mlflow ui`` over a local store (a tracking server is only named), ``optuna-dashboard``.
+
+    Every port is checked first, before any store is created or any server started.
+
+    Raises:
+        KobenchError: a port that is out of range, taken by another program, or given to both servers.
+    """
+    remote = mlflow_uri.startswith(("http://", "https://"))
+    dashboard = shutil.which("optuna-dashboard", path=_path())
+    ports = {"--mlflow-port": mlflow_port} if not remote else {}
+    if dashboard is not None:
+        ports["--optuna-port"] = optuna_port
+    check_ports(host, ports)
     found = []
-    if mlflow_uri.startswith(("http://", "https://")):
+    if remote:
         found.append(Service("MLflow", mlflow_uri, None))
     else:
         command = [_tool("mlflow"), "ui", "--backend-store-uri", mlflow_uri, "--host", host, "--port", str(mlflow_port)]
         found.append(Service("MLflow UI", f"http://{host}:{mlflow_port}", command))
-    dashboard = shutil.which("optuna-dashboard", path=_path())
     if dashboard is None:
         print("optuna-dashboard is not installed (pip install 'kobench[ui]'): MLflow only", file=sys.stderr)
     else:
@@ -45,6 +57,33 @@ def services(mlflow_uri: str, optuna_storage: str, host: str, mlflow_port: int, 
         command = [dashboard, optuna_storage, "--host", host, "--port", str(optuna_port), "--quiet"]
         found.append(Service("Optuna dashboard", f"http://{host}:{optuna_port}", command))
     return found
+
+
+def check_ports(host: str, ports: dict[str, int]) -> None:
+    """Each port can be listened on at ``host`` now (a server started later would fail after printing its URL).
+
+    Raises:
+        KobenchError: one line naming the option and the port.
+    """
+    import socket
+
+    seen: dict[int, str] = {}
+    for option, port in ports.items():
+        if not 1 <= port <= 65535:
+            raise KobenchError(f"{option} {port}: not a port; allowed: 1-65535")
+        if port in seen:
+            raise KobenchError(f"{option} {port}: also given to {seen[port]}; give each server its own port")
+        seen[port] = option
+        try:
+            family = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0][0]
+            with socket.socket(family, socket.SOCK_STREAM) as probe:
+                probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as servers do: TIME_WAIT is free
+                probe.bind((host, port))
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                taken = f"{option} {port}: {host}:{port} is in use by another program; pick another port"
+                raise KobenchError(taken) from None
+            raise KobenchError(f"{option} {port}: cannot listen on {host}:{port} ({exc.strerror or exc})") from None
 
 
 def _path() -> str:
@@ -59,8 +98,14 @@ def _tool(name: str) -> str:
     return found
 
 
-def run(found: list[Service]) -> int:
-    """Start every service, print its URL, wait; stop them all on Ctrl-C, SIGTERM or when one exits."""
+def run(found: list[Service], verbose: bool | None = None) -> int:
+    """Start every service, print its URL, wait; stop them all on Ctrl-C, SIGTERM or when one exits.
+
+    The servers' own lines go to a temporary log file, named if a server exits, unless ``verbose`` (default:
+    ``KOBENCH_VERBOSE=1``).
+    """
+    if verbose is None:
+        verbose = os.environ.get("KOBENCH_VERBOSE") == "1"
     env = {**os.environ, "PATH": _path()}
     children: list[tuple[Service, subprocess.Popen]] = []
     stop = {"signal": None}
@@ -68,18 +113,31 @@ def run(found: list[Service]) -> int:
     def on_signal(signum: int, _frame: object) -> None:
         stop["signal"] = signum
 
+    logs: dict[str, Path] = {}  # the servers' own output, kept off the terminal unless --verbose
     previous = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
     try:
         for service in found:
             if service.command is not None:
-                children.append((service, subprocess.Popen(service.command, env=env, start_new_session=True)))
+                output = None if verbose else _log_file(service, logs)
+                process = subprocess.Popen(
+                    service.command,
+                    env=env,
+                    start_new_session=True,
+                    stdout=output,
+                    stderr=subprocess.STDOUT if output else None,
+                )
+                if output is not None:
+                    output.close()  # the child holds its own descriptor
+                children.append((service, process))
             print(f"{service.name}: {service.url}", flush=True)
         print("Ctrl-C stops " + ("both" if len(children) > 1 else "it"), flush=True)
         while stop["signal"] is None:
             ended = [(s, p) for s, p in children if p.poll() is not None]
             if ended:
                 service, process = ended[0]
-                print(f"{service.name} exited with {process.returncode}; stopping", file=sys.stderr, flush=True)
+                where = f" (its output: {logs[service.name]})" if service.name in logs else ""
+                print(f"{service.name} exited with {process.returncode}{where}; stopping", file=sys.stderr, flush=True)
+                logs.pop(service.name, None)  # kept for the user to read
                 return 1
             time.sleep(0.2)
         return 0
@@ -88,6 +146,18 @@ def run(found: list[Service]) -> int:
             _stop(process)
         for signum, handler in previous.items():
             signal.signal(signum, handler)
+        for path in logs.values():
+            path.unlink(missing_ok=True)
+
+
+def _log_file(service: Service, logs: dict[str, Path]):  # noqa: ANN202
+    """A temporary file for ``service``'s output (recorded in ``logs``), open for writing."""
+    import tempfile
+
+    slug = service.name.lower().replace(" ", "-")
+    handle = tempfile.NamedTemporaryFile("wb", prefix=f"kobench-{slug}-", suffix=".log", delete=False)  # noqa: SIM115
+    logs[service.name] = Path(handle.name)
+    return handle
 
 
 def _stop(process: subprocess.Popen, grace: float = 10.0) -> None:

@@ -56,9 +56,19 @@ class ChampionModel(mlflow.pyfunc.PythonModel):
 
     def predict(self, context, model_input, params=None):  # noqa: ANN001, ANN201 - MLflow reads type hints as a schema
         """One prediction per input row, in input order (the caller keeps its own ids)."""
+        from mlflow.exceptions import MlflowException
+        from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE
+
+        from kobench.errors import InputError
+
         records = model_input.to_dict(orient="records")
         ids = [str(i) for i in range(len(records))]
-        rows = [self.family.input_row(self.spec, r, row_id) for r, row_id in zip(records, ids)]
+        rows = []
+        for record, row_id in zip(records, ids):
+            try:
+                rows.append(self.family.input_row(self.spec, record, row_id))
+            except InputError as exc:  # a number or null where text belongs: the caller's error (HTTP 400 served)
+                raise MlflowException(f"row {row_id}: {exc}", INVALID_PARAMETER_VALUE) from None
         predictions = self.predictor.predict(rows)
         return [self.family.to_json(self.spec, predictions[row_id]) for row_id in ids]
 
@@ -119,7 +129,7 @@ def read_inputs(path: Path, task: str) -> tuple[list[str], Any]:
 
     import pandas as pd
 
-    from kobench.errors import DataError
+    from kobench.errors import DataError, InputError
 
     spec = get_task(task)
     family = get_family(spec.family)
@@ -146,7 +156,10 @@ def read_inputs(path: Path, task: str) -> tuple[list[str], Any]:
         if missing:
             raise DataError(path, f"missing input column(s) {', '.join(missing)}; {task} takes {', '.join(columns)}", number)
         ids.append(str(record.get("id", number)))
-        row = family.input_row(spec, record, ids[-1])  # the column types the signature declares
+        try:
+            row = family.input_row(spec, record, ids[-1])  # the column types the signature declares
+        except InputError as exc:
+            raise DataError(path, str(exc), number) from None
         for column in columns:
             frame[column].append(row[column])
     if len(set(ids)) != len(ids):

@@ -10,6 +10,7 @@ import optuna
 from kobench.atomic import save_png
 
 log = logging.getLogger(__name__)
+MIN_TRIALS_FOR_IMPORTANCE = 5
 
 
 def study_plots(study: str, storage_url: str, out_dir: Path) -> list[tuple[str, str]]:
@@ -26,7 +27,8 @@ def study_plots(study: str, storage_url: str, out_dir: Path) -> list[tuple[str, 
     loaded = optuna.load_study(study_name=study, storage=storage_url)
     plots = []
     drawers = [("history", optuna_plots.plot_optimization_history)]
-    if len(loaded.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))) >= 2:
+    # importances from a handful of trials are noise (two trials always give lr about 0.97): not drawn
+    if len(loaded.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))) >= MIN_TRIALS_FOR_IMPORTANCE:
         drawers.append(("importance", optuna_plots.plot_param_importances))
     for kind, draw in drawers:
         try:

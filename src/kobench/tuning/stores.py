@@ -1,7 +1,10 @@
 """The local SQLite stores (Optuna's, MLflow's): consistent backups, and no schema migration without one.
 
 ``kobench backup`` copies each store with SQLite's online backup (a consistent snapshot even while another
-process writes, unlike a file copy) to ``backups/<UTC timestamp>/<file>``. Opening a store whose schema
+process writes, unlike a file copy) to ``backups/<UTC timestamp>/<file>``. A backup is complete or invisible:
+it is written to ``backups/.<timestamp>.partial/``, each copy integrity-checked, a ``manifest.json`` written
+(files, sizes, sha256, schema revisions), and only then renamed; what a killed backup left is removed by the
+next one and reported by ``kobench doctor``. Opening a store whose schema
 revision is not the one the installed library expects backs it up first and stops with one line saying how
 to upgrade or restore: no migration ever runs on the only copy.
 """
@@ -10,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import sqlite3
 import time
 from pathlib import Path
@@ -20,23 +24,72 @@ from kobench.storelock import sqlite_path
 BACKUPS = Path("backups")
 
 
+MANIFEST = "manifest.json"
+
+
 def backup(urls: dict[str, str], root: Path = BACKUPS) -> dict[str, Path]:
-    """Copy every existing ``sqlite:///`` store of ``urls`` (name -> URL) to ``root/<timestamp>/``; return the copies."""
-    folder = root / time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
-    copies = {}
-    for what, url in urls.items():
-        path = sqlite_path(url)
-        if path is None or not path.exists():
-            continue
-        folder.mkdir(parents=True, exist_ok=True)
-        target = folder / path.name
-        partial = target.with_name(f".{target.name}.partial")
-        with contextlib.closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=60)) as source, \
-                contextlib.closing(sqlite3.connect(partial)) as copy:  # fmt: skip
-            source.backup(copy)
-        os.replace(partial, target)
-        copies[what] = target
-    return copies
+    """Copy every existing ``sqlite:///`` store of ``urls`` (name -> URL) to ``root/<timestamp>/``; return the copies.
+
+    The folder appears only once every copy is complete and passed SQLite's integrity check, with its manifest.
+
+    Raises:
+        KobenchError: a copy that fails its integrity check (nothing is left behind).
+    """
+    from kobench.atomic import write_json
+    from kobench.hashing import sha256_file
+
+    stores = {what: path for what, url in urls.items() if (path := sqlite_path(url)) is not None and path.exists()}
+    if not stores:
+        return {}
+    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+    partial = root / f".{stamp}.{os.getpid()}.partial"
+    partial.mkdir(parents=True)
+    try:
+        manifest = {"created": stamp, "complete": True, "files": []}
+        for what, path in stores.items():
+            target = partial / path.name
+            with contextlib.closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=60)) as source, \
+                    contextlib.closing(sqlite3.connect(target)) as copy:  # fmt: skip
+                source.backup(copy)
+                if (check := copy.execute("pragma integrity_check").fetchone()[0]) != "ok":
+                    raise KobenchError(f"{what} {path}: its backup copy fails SQLite's integrity check ({check})")
+            manifest["files"].append({"store": what, "source": str(path), "file": target.name,
+                                      "bytes": target.stat().st_size, "sha256": sha256_file(target),
+                                      "revision": revision(target)})  # fmt: skip
+        write_json(partial / MANIFEST, manifest)
+        folder = _free_name(root / stamp)
+        os.rename(partial, folder)  # the whole backup appears at once
+    except BaseException:
+        shutil.rmtree(partial, ignore_errors=True)
+        raise
+    return {what: folder / path.name for what, path in stores.items()}
+
+
+def _free_name(folder: Path) -> Path:
+    """``folder``, or ``folder-2``, ``-3``… when a backup of the same second exists."""
+    candidate, n = folder, 1
+    while candidate.exists():
+        n += 1
+        candidate = folder.with_name(f"{folder.name}-{n}")
+    return candidate
+
+
+def partial_backups(root: Path = BACKUPS) -> list[Path]:
+    """What killed backups left under ``root``: ``.<timestamp>.partial`` folders and ``.partial`` files."""
+    if not root.is_dir():
+        return []
+    return sorted(p for p in [*root.glob(".*.partial"), *root.glob("*/.*.partial")])
+
+
+def remove_partial_backups(root: Path = BACKUPS) -> list[Path]:
+    """Remove what killed backups left; return what was removed."""
+    found = partial_backups(root)
+    for path in found:
+        if path.is_dir():
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            path.unlink(missing_ok=True)
+    return found
 
 
 def revision(path: Path) -> str | None:

@@ -5,11 +5,13 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import logging
+import math
 import os
 import shutil
 import socket
 import time
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -182,12 +184,12 @@ class Objective:
         self.spec, self.ref, self.base, self.space, self.paths = spec, ref, base, space, paths
         self.tracker, self.parent, self.tags = tracker, parent, tags
         self.slots = list(slots)  # device slots to lease (engine/devices.py); none: the configured device
-        self.consecutive_failures = 0  # of this process: a re-run after a fix starts from zero
+        self._recorded: int | None = None  # the trial whose failure _run recorded already (with its MLflow run)
 
     def config(self, trial: optuna.Trial) -> RunConfig:
         """The base run configuration with this trial's suggestions."""
         lr = trial.suggest_float("lr", self.space.lr.low, self.space.lr.high, log=True)
-        epochs = trial.suggest_int("epochs", int(self.space.epochs.low), int(self.space.epochs.high))
+        epochs = trial.suggest_int("epochs", self.space.epochs.low, self.space.epochs.high)
         return dataclasses.replace(self.base, lr=lr, epochs=epochs)
 
     def __call__(self, trial: optuna.Trial) -> float:
@@ -195,17 +197,24 @@ class Objective:
 
         Its MLflow run ends FINISHED, KILLED (pruned or interrupted) or FAILED (with the reason).
         """
-        config = self.config(trial)
-        trial.set_user_attr("owner", owner())
-        with lease(self.slots, f"{self.tags.get('kobench.study', 'study')} trial {trial.number}") as held:
-            if held is not None:
-                config = dataclasses.replace(config, device=held.slot.device)
-                trial.set_user_attr("slot", {"device": held.slot.device, "name": held.slot.name, "start": held.since})
-            try:
-                return self._run(trial, config, held)
-            finally:
-                if held is not None:  # recorded while the slot is still held
-                    trial.set_user_attr("slot", {**trial.user_attrs["slot"], "end": time.time()})
+        try:
+            config = self.config(trial)  # sampling raises on a space Optuna refuses (lr low 0 on a log scale)
+            trial.set_user_attr("owner", owner())
+            with lease(self.slots, f"{self.tags.get('kobench.study', 'study')} trial {trial.number}") as held:
+                if held is not None:
+                    config = dataclasses.replace(config, device=held.slot.device)
+                    trial.set_user_attr("slot", {"device": held.slot.device, "name": held.slot.name, "start": held.since})
+                try:
+                    return self._run(trial, config, held)
+                finally:
+                    if held is not None:  # recorded while the slot is still held
+                        trial.set_user_attr("slot", {**trial.user_attrs["slot"], "end": time.time()})
+        except (optuna.TrialPruned, Interrupted):
+            raise
+        except Exception as exc:
+            if self._recorded != trial.number:  # raised before the trial's MLflow run existed
+                self._record_failure(trial, exc, None)
+            raise
 
     def _run(self, trial: optuna.Trial, config: RunConfig, held: Lease | None) -> float:
         params = {**dataclasses.asdict(config), "model_id": self.ref.id, "task": self.spec.name, "trial": trial.number}
@@ -215,11 +224,11 @@ class Objective:
         monitor, status = self.tracker.system_monitor(run_id), "FAILED"
         try:
             value = self._train(trial, config, run_id)
-            status, self.consecutive_failures = "FINISHED", 0
+            status = "FINISHED"
             _say(f"trial {trial.number}: lr {config.lr:.3g} epochs {config.epochs} -> {self.spec.main_metric} {value:.4f}")
             return value
         except optuna.TrialPruned as pruned:
-            status, self.consecutive_failures = "KILLED", 0
+            status = "KILLED"
             _say(f"trial {trial.number}: lr {config.lr:.3g} epochs {config.epochs} -> {pruned}")
             raise
         except Interrupted as stop:
@@ -229,12 +238,7 @@ class Objective:
             _say(f"trial {trial.number}: interrupted ({stop})")
             raise
         except Exception as exc:
-            self.consecutive_failures += 1
-            reason = f"{type(exc).__name__}: {str(exc)[:500]}"
-            trial.set_user_attr("failure", reason)
-            self.tracker.set_tags(run_id, {"kobench.failure": reason})
-            log_file = self._write_traceback(trial.number, run_id)
-            _say(f"trial {trial.number} failed: {reason.splitlines()[0][:300]} (traceback: {log_file})")
+            self._record_failure(trial, exc, run_id)
             _free_accelerator()
             raise
         finally:
@@ -273,6 +277,8 @@ class Objective:
         if result.test is not None:  # --selection test: the reference protocol picks on test
             trial.set_user_attr("test", result.test)
             value = result.test[main]
+        if not math.isfinite(value):  # Optuna would fail the trial without a word; say why
+            raise ValueError(f"the trial's {main} is {value}, not a number Optuna can rank")
         self._drop_beaten_checkpoints(trial, value)
         return value
 
@@ -281,8 +287,20 @@ class Objective:
         digest = self.tags["kobench.prepared_digest"]
         self.tracker.log_inputs(run_id, dataset_inputs(self.spec, self.paths.prepared, rows, digest, seed))
 
-    def _write_traceback(self, number: int, run_id: str) -> Path:
-        """The failed trial's traceback, to ``trials/trial-N/error.log`` and to its MLflow run."""
+    def _record_failure(self, trial: optuna.Trial, exc: Exception, run_id: str | None) -> None:
+        """A failed trial's reason: Optuna attribute ``failure``, MLflow tag, ``error.log`` and one printed line."""
+        self._recorded = trial.number
+        reason = f"{type(exc).__name__}: {str(exc)[:500]}"
+        with contextlib.suppress(Exception):  # the storage itself may be what failed; the line still prints
+            trial.set_user_attr("failure", reason)
+        if run_id is not None:
+            with contextlib.suppress(Exception):
+                self.tracker.set_tags(run_id, {"kobench.failure": reason})
+        log_file = self._write_traceback(trial.number, run_id)
+        _say(f"trial {trial.number} failed: {reason.splitlines()[0][:300]} (traceback: {log_file})")
+
+    def _write_traceback(self, number: int, run_id: str | None) -> Path:
+        """The failed trial's traceback, to ``trials/trial-N/error.log`` and to its MLflow run (if it has one)."""
         import traceback
 
         from kobench.atomic import write_text
@@ -290,8 +308,9 @@ class Objective:
         text = traceback.format_exc()
         path = self._trial_dir(number) / "error.log"
         write_text(path, text)
-        with contextlib.suppress(Exception):  # the traceback file exists already; MLflow is a copy
-            self.tracker.client.log_text(run_id, text, "error.log")
+        if run_id is not None:
+            with contextlib.suppress(Exception):  # the traceback file exists already; MLflow is a copy
+                self.tracker.client.log_text(run_id, text, "error.log")
         return path
 
     def _trial_dir(self, number: int) -> Path:
@@ -330,7 +349,11 @@ def _free_accelerator() -> None:
 
 
 def optimize(
-    study: optuna.Study, objective: Objective, n_trials: int, storage_url: str = "", max_failures: int = 3
+    study: optuna.Study,
+    objective: Callable[[optuna.Trial], float],
+    n_trials: int,
+    storage_url: str = "",
+    max_failures: int = 3,
 ) -> None:
     """Run trials until ``n_trials`` are claimed in total (resume-safe, shared across workers).
 
@@ -338,14 +361,21 @@ def optimize(
     two workers finishing at the same instant would otherwise both start one more trial (overshoot). WAITING
     trials (heartbeat retries of killed ones) are claimed already and are run too: study.optimize(n_trials=k)
     pops them first, so a plain ``n_trials - claimed`` would stop one trial short after a crash. Failed trials
-    claim nothing, so ``max_failures`` failures in a row stop this worker instead.
+    claim nothing, so ``max_failures`` failures in a row stop this worker instead. They are counted from the
+    state each trial ends in, whatever failed (sampling, the objective, a NaN objective value Optuna refuses),
+    so no failure can keep this loop going.
     """
     from kobench.storelock import store_lock
 
     fail_dead_owners(study)
     optuna.storages.fail_stale_trials(study)
     waiting_state = (optuna.trial.TrialState.WAITING,)
-    while objective.consecutive_failures < max_failures:
+    failures = [0]  # consecutive, of this process: a re-run after a fix starts from zero
+
+    def count(_: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
+        failures[0] = failures[0] + 1 if trial.state == optuna.trial.TrialState.FAIL else 0
+
+    while failures[0] < max_failures:
         check_interrupted()
         with contextlib.ExitStack() as held:
             held.enter_context(store_lock(storage_url, f"budget-{study.study_name}"))
@@ -358,7 +388,7 @@ def optimize(
                 held.close()  # the trial exists in the storage now: the other workers count it
                 return objective(trial)
 
-            study.optimize(guarded, n_trials=1, catch=(Exception,), gc_after_trial=True)
+            study.optimize(guarded, n_trials=1, catch=(Exception,), callbacks=[count], gc_after_trial=True)
         if not waiting and len(study.get_trials(deepcopy=False)) == before:
             break  # no trial could be created: do not spin
     optuna.storages.fail_stale_trials(study)
@@ -384,15 +414,18 @@ def run_study(  # noqa: PLR0913
     slots: list[Slot] | tuple = (),
     workers: int = 1,
     worker_command: list[str] | None = None,
+    started: float | None = None,
 ) -> StudyResult:
     """Tune, then evaluate the best trial once on test, register it and write the metrics file.
 
     Trials run in this process, or in ``workers`` processes running ``worker_command``. The parent run ends
-    FINISHED, FAILED, or KILLED when interrupted (SIGINT/SIGTERM).
+    FINISHED, FAILED, or KILLED when interrupted (SIGINT/SIGTERM). Processes that tune one study at the same time
+    (``started``: when this one began) finalise it once: see ``_finalise_once``.
     """
     from kobench.tuning.registry import finalize, write_failed_study
     from kobench.tuning.workers import run_workers
 
+    started = time.time() if started is None else started
     study, objective = _open(spec, ref, params, base, paths, storage_url, tracker, slots)
     name, tags, parent = study.study_name, objective.tags, objective.parent
     status = "FAILED"
@@ -416,13 +449,17 @@ def run_study(  # noqa: PLR0913
         if summary["complete"] == 0:
             result = write_failed_study(spec, ref, paths, name, summary, parent)
         else:
-            best = study.best_trial
-            with lease(list(slots), f"{name} final") as held:  # the final evaluation and extra seeds hold a slot
-                final_base = dataclasses.replace(base, device=held.slot.device) if held is not None else base
-                result = finalize(
-                    spec, ref, params, final_base, paths, tracker, parent, tags, name, summary,
-                    best_number=best.number, best_params=best.params, best_attrs=best.user_attrs,
-                )  # fmt: skip
+
+            def final() -> StudyResult:
+                best = study.best_trial
+                with lease(list(slots), f"{name} final") as held:  # the final evaluation and extra seeds hold a slot
+                    final_base = dataclasses.replace(base, device=held.slot.device) if held is not None else base
+                    return finalize(
+                        spec, ref, params, final_base, paths, tracker, parent, tags, name, _summary(study),
+                        best_number=best.number, best_params=best.params, best_attrs=best.user_attrs,
+                    )  # fmt: skip
+
+            result = _finalise_once(study, storage_url, started, final, paths.metrics_file)
         status = "FINISHED"
         return result
     except Interrupted:
@@ -430,6 +467,64 @@ def run_study(  # noqa: PLR0913
         raise
     finally:
         tracker.end(parent, status)
+
+
+FINAL_ATTR = "kobench_final"  # the last final step: who, when, for which state of the study, its result
+FINALISING_ATTR = "kobench_finalising"  # who runs the final step now
+
+
+def _finalise_once(
+    study: optuna.Study, storage_url: str, started: float, final: Callable[[], StudyResult], metrics_file: Path
+) -> StudyResult:
+    """Run ``final`` unless another process finalised this same state of the study while this one ran.
+
+    Two ``kobench tune`` of one study at once (two terminals, two machines) would otherwise each test and register
+    the best trial: two final runs, two versions, and metrics files that disagree with the registry. The store's
+    lock elects one finaliser; the others wait for it, then take its result (and write it to their own metrics
+    file). Trials still running in other processes are waited for first, so that every process sees the same
+    best trial. A re-run that starts after a study was finalised finalises again, as it always did.
+    """
+    from kobench.records import StudyResult, write_study
+    from kobench.storelock import store_lock
+
+    _wait_for_running_trials(study)
+    name = study.study_name
+    finalising = study.user_attrs.get(FINALISING_ATTR)
+    if finalising and finalising != owner() and owner_alive(finalising) is not False:
+        _say(f"{name}: {finalising['host']} pid {finalising['pid']} is finalising this study; waiting for it")
+    with store_lock(storage_url, f"final-{name}"):
+        study = optuna.load_study(study_name=name, storage=study._storage)  # attributes as stored now
+        state = {"best": study.best_trial.number, "finished": finished_trials(study)}
+        recorded = study.user_attrs.get(FINAL_ATTR)
+        if recorded and recorded["at"] >= started and recorded["state"] == state:
+            by = recorded["by"]
+            _say(f"{name}: finalised by {by['host']} pid {by['pid']} while this process ran; not registered again")
+            result = StudyResult.from_json(recorded["result"])
+            write_study(metrics_file, result)
+            return result
+        study.set_user_attr(FINALISING_ATTR, owner())
+        try:
+            result = final()
+        finally:
+            study.set_user_attr(FINALISING_ATTR, None)
+        study.set_user_attr(FINAL_ATTR, {"by": owner(), "at": time.time(), "state": state, "result": result.to_json()})
+        return result
+
+
+def _wait_for_running_trials(study: optuna.Study, poll: float = 1.0) -> None:
+    """Until no trial of another process is RUNNING (dead owners' and stale trials are failed meanwhile)."""
+    said = False
+    while True:
+        fail_dead_owners(study)
+        optuna.storages.fail_stale_trials(study)
+        running = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,))
+        if not running:
+            return
+        if not said:
+            _say(f"{study.study_name}: waiting for {len(running)} running trial(s) of other processes before the final step")
+            said = True
+        check_interrupted()
+        time.sleep(poll)
 
 
 def work(  # noqa: PLR0913
