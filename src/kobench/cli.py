@@ -619,7 +619,7 @@ def report(params_file: ParamsOpt = Path("params.yaml")) -> None:
         champion_metrics=checked(lambda task, model: champion_metrics(tracker, task, model) if tracker else None),
         study_plots=checked(lambda study, out: study_plots(study, storage, out)),
         curves=checked(lambda run_id: metric_curves(tracker, run_id) if tracker else {}),
-        run_link=(lambda run_id: f"{ui.rstrip('/')}/#/experiments/{tracker.experiment_id}/runs/{run_id}") if tracker else None,
+        run_link=(lambda run: f"{ui.rstrip('/')}/#/experiments/{tracker.experiment_id}/runs/{run}") if tracker else None,
     )
     done = sum(c.status == "complete" for r in rows for c in r.cells.values())
     typer.echo(f"{done} result cell(s) -> {report_path(params)}")
