@@ -73,16 +73,13 @@ def randomization_differences(a: UnitStats, b: UnitStats, metric: str, settings:
     _check_same_units({"a": a, "b": b})
     k = a.kind.columns
     rows, multiplicity = compress(np.hstack([a.values, b.values]))
-    side_rows = np.vstack([rows[:, :k], rows[:, k:]])  # first the a outputs of each group, then the b outputs
     rng = np.random.default_rng(settings.seed + 1)
     chunk = max(1, CELLS_PER_CHUNK // (2 * len(multiplicity)))
     out = []
     for start in range(0, settings.resamples, chunk):
         check_interrupted()
         swapped = _swaps(rng, multiplicity, min(chunk, settings.resamples - start))
-        as_a = np.concatenate([multiplicity - swapped, swapped], axis=1)
-        as_b = np.concatenate([swapped, as_a[:, : len(multiplicity)]], axis=1)
-        out.append(a.kind.compute(side_rows, as_a)[metric] - a.kind.compute(side_rows, as_b)[metric])
+        out.append(a.kind.swap_difference(rows[:, :k], rows[:, k:], multiplicity, swapped, metric))
     return np.concatenate(out)
 
 

@@ -42,6 +42,22 @@ class StatKind:
         """Per unit 1/0, where the metric is accuracy (McNemar's test needs it), else None."""
         return None
 
+    def swap_difference(
+        self, rows_a: np.ndarray, rows_b: np.ndarray, multiplicity: np.ndarray, swapped: np.ndarray, metric: str
+    ) -> np.ndarray:
+        """``metric(a') - metric(b')`` where, of each distinct (a, b) row's units, ``swapped`` exchanged outputs.
+
+        Args:
+            rows_a: a's statistics per distinct row, ``(U, columns)``.
+            rows_b: b's statistics per distinct row.
+            multiplicity: units per distinct row.
+            swapped: ``(draws, U)``: how many of each row's units swapped.
+            metric: the metric compared.
+        """
+        side = np.vstack([rows_a, rows_b])
+        as_a, as_b = _sides(multiplicity, swapped)
+        return self.compute(side, as_a)[metric] - self.compute(side, as_b)[metric]
+
 
 @dataclass(frozen=True)
 class Confusion(StatKind):
@@ -114,21 +130,56 @@ class Correlation(StatKind):
     def compute(self, values: np.ndarray, counts: np.ndarray) -> Replicates:
         """Pearson and MSE from weighted sums; Spearman as Pearson on mid-ranks within each resample."""
         gold, predicted = values[:, 0], values[:, 1]
-        x, y = gold - gold.mean(), predicted - predicted.mean()  # shift-free correlations, less cancellation
-        total, sx, sy, sxx, syy, sxy, squared = (
-            counts @ np.c_[np.ones_like(x), x, y, x * x, y * y, x * y, (gold - predicted) ** 2]
-        ).T
-        rank_x, rank_y = _weighted_ranks(gold, counts), _weighted_ranks(predicted, counts)
-        mean_rank = (total + 1) / 2  # mid-ranks of n values always sum to n (n + 1) / 2
-        weighted_x = counts * rank_x
-        rxx = np.einsum("ij,ij->i", weighted_x, rank_x) - total * mean_rank**2
-        rxy = np.einsum("ij,ij->i", weighted_x, rank_y) - total * mean_rank**2
-        ryy = np.einsum("ij,ij->i", counts * rank_y, rank_y) - total * mean_rank**2
         return {
-            "spearman": _correlation(rxy, rxx, ryy, total),
-            "pearson": _correlation(sxy - sx * sy / total, sxx - sx**2 / total, syy - sy**2 / total, total),
-            "mse": _ratio(squared, total),
+            "spearman": _ranked(_weighted_ranks(gold, counts), _weighted_ranks(predicted, counts), counts),
+            **_moments(gold, predicted, counts),
         }
+
+    def swap_difference(
+        self, rows_a: np.ndarray, rows_b: np.ndarray, multiplicity: np.ndarray, swapped: np.ndarray, metric: str
+    ) -> np.ndarray:
+        """As the default, except that Spearman ranks the gold scores once.
+
+        Whatever is swapped, every unit keeps its gold score exactly as often, so the gold ranks are fixed.
+        """
+        if metric != "spearman":
+            return super().swap_difference(rows_a, rows_b, multiplicity, swapped, metric)
+        gold_ranks = _weighted_ranks(rows_a[:, 0], multiplicity[None, :].astype(float))[0]
+        rank_x = np.concatenate([gold_ranks, gold_ranks])
+        predicted = np.concatenate([rows_a[:, 1], rows_b[:, 1]])
+        as_a, as_b = _sides(multiplicity, swapped)
+        return _ranked(rank_x, _weighted_ranks(predicted, as_a), as_a) - _ranked(
+            rank_x, _weighted_ranks(predicted, as_b), as_b
+        )
+
+
+def _moments(gold: np.ndarray, predicted: np.ndarray, counts: np.ndarray) -> Replicates:
+    """Pearson and MSE from weighted sums of the (centred) scores, their squares and products."""
+    x, y = gold - gold.mean(), predicted - predicted.mean()  # shift-free correlations, less cancellation
+    total, sx, sy, sxx, syy, sxy, squared = (
+        counts @ np.c_[np.ones_like(x), x, y, x * x, y * y, x * y, (gold - predicted) ** 2]
+    ).T
+    return {
+        "pearson": _correlation(sxy - sx * sy / total, sxx - sx**2 / total, syy - sy**2 / total, total),
+        "mse": _ratio(squared, total),
+    }
+
+
+def _ranked(rank_x: np.ndarray, rank_y: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    """Weighted Pearson correlation of mid-ranks (Spearman); mid-ranks of n values always average (n + 1) / 2."""
+    total = counts.sum(axis=1)
+    centre = total * ((total + 1) / 2) ** 2
+    weighted_x = counts * rank_x
+    rxx = np.einsum("ij,ij->i", weighted_x, np.broadcast_to(rank_x, counts.shape)) - centre
+    rxy = np.einsum("ij,ij->i", weighted_x, rank_y) - centre
+    ryy = np.einsum("ij,ij->i", counts * rank_y, rank_y) - centre
+    return _correlation(rxy, rxx, ryy, total)
+
+
+def _sides(multiplicity: np.ndarray, swapped: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Counts over (a's outputs, b's outputs) of each distinct row, for the swapped systems a' and b'."""
+    kept = multiplicity - swapped
+    return np.concatenate([kept, swapped], axis=1), np.concatenate([swapped, kept], axis=1)
 
 
 def _weighted_ranks(x: np.ndarray, counts: np.ndarray) -> np.ndarray:
