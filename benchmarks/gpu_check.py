@@ -439,12 +439,12 @@ def main() -> int:
     training = c.import_training()
     quick = args.quick
     sizes = {
-        "hidden": 128 if quick else 768,
-        "layers": 2 if quick else 12,
-        "heads": 2 if quick else 12,
-        "train": args.train_samples or (128 if quick else 8192),
+        "hidden": 64 if quick else 768,
+        "layers": 1 if quick else 12,
+        "heads": 1 if quick else 12,
+        "train": args.train_samples or (64 if quick else 8192),
         "warm": 32 if quick else 256,
-        "eval": 128 if quick else 2000,
+        "eval": 64 if quick else 2000,
         "repeats": args.repeats or (1 if quick else 3),
         "ft_train": 256 if quick else 20000,
         "ft_val": 64 if quick else 1000,

@@ -33,6 +33,9 @@ os.environ.update(
     # `mlflow server`/`mlflow ui` would start seven job-runner processes, each importing mlflow, that no test uses
     MLFLOW_SERVER_ENABLE_JOB_EXECUTION="false",
 )
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    # two test workers on a 2-core machine: one torch thread each (children inherit it) instead of 2 x 2 thrashing
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
 for _name in ("KOBENCH_MIRROR", "KOBENCH_OPTUNA_STORAGE", "MLFLOW_TRACKING_URI", "HF_TOKEN"):
     os.environ.pop(_name, None)
 
