@@ -272,6 +272,52 @@ def nsmc_rows_from_files(directory: Path, n_train: int, n_test: int, seed: int) 
     return out[0], out[1]
 
 
+def write_synthetic_korquad(path: Path, n_questions: int, seed: int = 0) -> Path:
+    """A KorQuAD 1.0 (SQuAD JSON) file of ``n_questions`` over long synthetic Hangul contexts, each answerable.
+
+    Contexts of ~800 characters (several windows at max_seq_len 512 with a small vocabulary), three questions
+    each, the answer a span of the context with its character offset.
+    """
+    import json
+
+    rng = random.Random(seed)
+    paragraphs = []
+    for index in range(0, n_questions, 3):
+        context = " ".join(r["text"] for r in synthetic_nsmc_rows(24, seed * 100_003 + index, "k"))
+        qas = []
+        for q in range(min(3, n_questions - index)):
+            words = context.split()
+            start_word = rng.randrange(max(1, len(words) - 3))
+            answer = " ".join(words[start_word : start_word + rng.randint(1, 3)])
+            question = " ".join(rng.sample(words, min(5, len(words)))) + "?"
+            answers = [{"text": answer, "answer_start": context.index(answer)}]
+            qas.append({"id": f"q{index + q}", "question": question, "answers": answers})
+        paragraphs.append({"context": context, "qas": qas})
+    articles = [{"title": f"문서{i}", "paragraphs": paragraphs[i : i + 5]} for i in range(0, len(paragraphs), 5)]
+    path.write_text(json.dumps({"version": "KorQuAD_v1.0_dev", "data": articles}, ensure_ascii=False), encoding="utf-8")
+    return path
+
+
+def write_synthetic_prepared(prepared: Path, sizes: dict[str, int]) -> list[str]:
+    """Synthetic NSMC-like ``{split}.parquet`` files in ``prepared`` (what ``kobench prepare`` writes); their texts.
+
+    ``sizes`` maps split to rows, e.g. ``{"train": 4000, "validation": 1000, "test": 1000}``.
+    """
+    import json
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    prepared.mkdir(parents=True, exist_ok=True)
+    texts = []
+    for split, n in sizes.items():
+        rows = synthetic_nsmc_rows(n, seed=len(split), prefix=split)
+        pq.write_table(pa.Table.from_pylist(rows), prepared / f"{split}.parquet")
+        texts += [r["text"] for r in rows]
+    (prepared / "meta.json").write_text(json.dumps({"task": "nsmc"}))
+    return texts
+
+
 def prepare_nsmc(mirror: Path, work: Path) -> Path:  # mirror: the datasets root holding nsmc/
     """Fetch NSMC from the local mirror and prepare it with kobench (as ``kobench fetch/prepare`` do)."""
     from kobench.data.fetch import fetch_task
@@ -302,7 +348,19 @@ def real_tokens(features: dict) -> int:
 
 
 # --------------------------------------------------------------------------------------------- training setups
-SETUPS = ("kobench", "reference", "trainer")
+SETUPS = ("kobench", "reference", "trainer", "trainer_grouped")
+SETUP_LABELS = {
+    "kobench": "kobench (dynamic, grouped)",
+    "reference": "reference (static 128, fp32)",
+    "trainer": "HF Trainer defaults",
+    "trainer_grouped": "HF Trainer, group_by_length",
+}
+
+
+def rotated(names: tuple[str, ...], repeat: int) -> tuple[str, ...]:
+    """``names`` rotated by ``repeat``: over the repeats each setup runs in every position, so load drift hits all alike."""
+    shift = repeat % len(names)
+    return names[shift:] + names[:shift]
 
 
 def setup_runner(  # noqa: PLR0913
@@ -324,7 +382,8 @@ def setup_runner(  # noqa: PLR0913
     and the RunConfigs of the two kobench-engine setups.
 
     kobench: RunConfig defaults (bf16 autocast when ``bf16``); reference: static padding to ``max_seq_len``,
-    random order, fp32; trainer: ``transformers.Trainer`` defaults.
+    random order, fp32; trainer: ``transformers.Trainer`` defaults; trainer_grouped: the same with
+    ``train_sampling_strategy="group_by_length"`` (its ``LengthGroupedSampler``).
     """
     common = {
         "lr": lr,
@@ -343,9 +402,19 @@ def setup_runner(  # noqa: PLR0913
     pad_id = tokenizer.pad_token_id
 
     def run(name: str, features: dict) -> dict[str, float]:
-        if name == "trainer":
+        if name in ("trainer", "trainer_grouped"):
+            sampling = "group_by_length" if name == "trainer_grouped" else "random"
             return trainer_epoch(
-                make_model, features, tokenizer, device=device, bf16=bf16, batch_size=batch_size, lr=lr, seed=seed, work=work
+                make_model,
+                features,
+                tokenizer,
+                device=device,
+                bf16=bf16,
+                batch_size=batch_size,
+                lr=lr,
+                seed=seed,
+                work=work,
+                sampling=sampling,
             )
         return kobench_epoch(training, make_model, features, val, configs[name], pad_id)
 
@@ -399,10 +468,13 @@ def trainer_epoch(
     lr: float,
     seed: int,
     work: Path,
+    sampling: str = "random",
 ) -> dict[str, float]:
     """One epoch of the real ``transformers.Trainer`` with its defaults (random order, DataCollatorWithPadding).
 
-    Only what must change is set: no reporting, saving, evaluation or logging, the batch size, learning rate
+    ``sampling="group_by_length"`` is what a careful user switches on for variable-length text: Trainer's
+    ``LengthGroupedSampler`` (mega-batches of 50 batches sorted by length, as kobench's pools). Only what must
+    change is set: no reporting, saving, evaluation or logging, the batch size, learning rate
     and seed of the kobench runs, and bf16 where kobench uses it. The data is a plain list of dicts (the
     fastest thing to index; a ``datasets.Dataset`` would only add per-row Arrow reads). The epoch is timed
     between the ``on_epoch_begin``/``on_epoch_end`` callbacks, like kobench's loop timer (setup excluded).
@@ -454,6 +526,7 @@ def trainer_epoch(
         disable_tqdm=True,
         use_cpu=device == "cpu",
         bf16=bf16,
+        train_sampling_strategy=sampling,
     )
     trainer = Trainer(
         model=model,

@@ -13,7 +13,8 @@ missing (see ``_common.import_training``), so the measured loop is kobench's own
 1. Training throughput, BERT-base-sized random-init model (hidden 768, 12 layers, 12 heads, vocab 32000), one
    epoch per run, median of ``--repeats`` after a warm-up: kobench (bf16 autocast, dynamic padding to a
    multiple of 8, length-grouped) vs the reference (static 128, fp32 - TF32 matmuls on CUDA, random order)
-   vs ``transformers.Trainer`` defaults (DataCollatorWithPadding, random order) with ``bf16=True``.
+   vs ``transformers.Trainer`` defaults (DataCollatorWithPadding, random order) with ``bf16=True``, and the same
+   Trainer with ``train_sampling_strategy="group_by_length"``.
    MFU = 6 x parameters x real (non-pad) tokens / seconds / peak dense bf16 FLOP/s of the device.
 2. Evaluation throughput of the same model: Evaluator sorted+dynamic vs static 128 vs unsorted dynamic.
 4. Trials per device: a KoELECTRA-Small-sized model (ELECTRA, hidden 256, 12 layers, 4 heads) trained as 1, 2 and 4
@@ -135,7 +136,7 @@ def throughput_section(args, sizes, data, tokenizer, training, budget, report) -
     device, cuda = args.device, args.device == "cuda"
     pad_id = tokenizer.pad_token_id
     config = BertConfig(
-        vocab_size=max(32000, len(tokenizer)),
+        vocab_size=len(tokenizer) if args.quick else max(32000, len(tokenizer)),
         hidden_size=sizes["hidden"],
         num_hidden_layers=sizes["layers"],
         num_attention_heads=sizes["heads"],
@@ -190,7 +191,7 @@ def throughput_section(args, sizes, data, tokenizer, training, budget, report) -
         if repeat and not budget.left():
             print(f"  budget of {budget.seconds:.0f} s reached: stopping after {repeat} repeat(s)")
             break
-        for name in setups[repeat % 3 :] + setups[: repeat % 3]:
+        for name in c.rotated(setups, repeat):
             with c.PeakMemory(device) as memory:
                 result = run(name, features)
             result.update(peak_rss_mib=memory.peak_rss, gpu_peak_mib=memory.gpu_peak)
@@ -220,6 +221,7 @@ def throughput_section(args, sizes, data, tokenizer, training, budget, report) -
         runs=runs,
         speedup_vs_reference=k / summary["reference"]["samples_per_second"],
         speedup_vs_trainer_default=k / summary["trainer"]["samples_per_second"],
+        speedup_vs_trainer_grouped=k / summary["trainer_grouped"]["samples_per_second"],
     )
     for name, s in summary.items():
         mfu = f"{s['mfu'] * 100:.2f}%" if s["mfu"] is not None else "n/a"
@@ -228,7 +230,8 @@ def throughput_section(args, sizes, data, tokenizer, training, budget, report) -
         )
     print(
         f"  speedup vs reference {report['throughput']['speedup_vs_reference']:.2f}x, vs Trainer defaults "
-        f"{report['throughput']['speedup_vs_trainer_default']:.2f}x",
+        f"{report['throughput']['speedup_vs_trainer_default']:.2f}x, vs Trainer group_by_length "
+        f"{report['throughput']['speedup_vs_trainer_grouped']:.2f}x",
         flush=True,
     )
 
@@ -339,7 +342,7 @@ def finetune_section(args, sizes, data, corpus_model, training, report) -> None:
     )
 
 
-def _trial_process(model_dir: str, features_path: str, device: str, start: object, results: object) -> None:
+def _trial_process(model_dir: str, features_path: str, device: str, ready: object, start: object, results: object) -> None:
     """One trial in its own process: kobench's loop on the saved features, one epoch, then validation."""
     import pickle
 
@@ -367,7 +370,8 @@ def _trial_process(model_dir: str, features_path: str, device: str, start: objec
     collator = Collator(pad_id, family.label_columns, multiple_of=runtime.pad_multiple)
     settings = EncodeSettings(max_seq_len=128)
     evaluators = {"validation": Evaluator(spec, family, val_rows, feats["validation"], settings, collator, runtime, 128)}
-    start.wait()  # every trial of the round starts together
+    ready.put(True)
+    start.wait()  # every trial of the round starts together, once all have loaded
     began = time.perf_counter()
     loop = training._TrainLoop(spec, model, config, runtime, feats["train"], collator, evaluators, None)
     loop.run()
@@ -385,9 +389,10 @@ def concurrency_section(args, sizes, data, report) -> None:
     from kobench.tools.tiny_model import build_tiny_model
 
     work = Path(report["_work"])
-    small = {"hidden_size": 128, "num_layers": 2, "num_heads": 2, "intermediate_size": 256} if args.quick else {
+    small = {"hidden_size": 64, "num_layers": 1, "num_heads": 1, "intermediate_size": 128} if args.quick else {
         "hidden_size": 256, "num_layers": 12, "num_heads": 4, "intermediate_size": 1024}  # fmt: skip
-    model_dir = build_tiny_model(work / "electra-small", data["corpus"][:20000], arch="electra", vocab_size=8000, seed=0,
+    model_dir = build_tiny_model(work / "electra-small", data["corpus"][:20000], arch="electra",
+                                 vocab_size=2000 if args.quick else 8000, seed=0,
                                  **small)  # fmt: skip
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
     train_rows, val_rows = data["train"][: sizes["trial_train"]], data["test"][: sizes["ft_val"]]
@@ -398,12 +403,14 @@ def concurrency_section(args, sizes, data, report) -> None:
     device = "cuda:0" if args.device == "cuda" else "cpu"
     rounds = {}
     for k in sizes["trials_per_device"]:
-        start, results = spawn.Event(), spawn.Queue()
-        procs = [spawn.Process(target=_trial_process, args=(str(model_dir), str(features_path), device, start, results))
+        ready, start, results = spawn.Queue(), spawn.Event(), spawn.Queue()
+        procs = [spawn.Process(target=_trial_process,
+                               args=(str(model_dir), str(features_path), device, ready, start, results))
                  for _ in range(k)]  # fmt: skip
         for proc in procs:
             proc.start()
-        time.sleep(1.0)  # let every process load its model before the clock starts
+        for _ in procs:  # the clock starts once every process has imported torch and loaded its model
+            ready.get(timeout=600)
         began = time.perf_counter()
         start.set()
         walls = [results.get(timeout=1800) for _ in procs]
@@ -432,14 +439,14 @@ def main() -> int:
     training = c.import_training()
     quick = args.quick
     sizes = {
-        "hidden": 128 if quick else 768,
-        "layers": 2 if quick else 12,
-        "heads": 2 if quick else 12,
-        "train": args.train_samples or (128 if quick else 8192),
+        "hidden": 64 if quick else 768,
+        "layers": 1 if quick else 12,
+        "heads": 1 if quick else 12,
+        "train": args.train_samples or (64 if quick else 8192),
         "warm": 32 if quick else 256,
-        "eval": 128 if quick else 2000,
+        "eval": 64 if quick else 2000,
         "repeats": args.repeats or (1 if quick else 3),
-        "ft_train": 512 if quick else 20000,
+        "ft_train": 256 if quick else 20000,
         "ft_val": 64 if quick else 1000,
         "ft_test": 256 if quick else 5000,
         "ft_epochs": 1 if quick else 2,
@@ -467,15 +474,10 @@ def main() -> int:
         report["_work"] = scratch
         data = _data(args, max(sizes["train"], sizes["ft_train"]), sizes["eval"] + sizes["ft_val"] + sizes["ft_test"])
         print(f"data: {data['source']}: {len(data['train'])} train rows, {len(data['test'])} test rows", flush=True)
+        small = {"hidden_size": 64, "num_layers": 1, "num_heads": 1, "intermediate_size": 128} if quick else {
+            "hidden_size": 256, "num_layers": 4, "num_heads": 4, "intermediate_size": 1024}  # fmt: skip
         model_dir = build_tiny_model(
-            Path(scratch) / "small",
-            data["corpus"][:20000],
-            vocab_size=8000,
-            hidden_size=256,
-            num_layers=4,
-            num_heads=4,
-            intermediate_size=1024,
-            seed=0,
+            Path(scratch) / "small", data["corpus"][:20000], vocab_size=2000 if quick else 8000, seed=0, **small
         )
         from transformers import AutoTokenizer
 
@@ -512,6 +514,7 @@ def main() -> int:
         f"gpu_check: device={args.device}{' quick' if quick else ''} seconds={budget.elapsed:.0f} "
         f"speedup_vs_reference={c.fmt(t.get('speedup_vs_reference', float('nan')), 2)} "
         f"speedup_vs_trainer_default={c.fmt(t.get('speedup_vs_trainer_default', float('nan')), 2)} "
+        f"speedup_vs_trainer_grouped={c.fmt(t.get('speedup_vs_trainer_grouped', float('nan')), 2)} "
         f"mfu_kobench={'n/a' if mfu is None else f'{mfu * 100:.2f}%'} "
         f"finetune_test_accuracy={'n/a' if ft is None else f'{ft:.4f}'} "
         f"trials_per_hour_{'_'.join(str(k) for k in sorted(per_device)) or 'n/a'}={trials_hour} errors={len(errors)}"

@@ -1,6 +1,7 @@
-"""Training and evaluation throughput of the kobench engine against the reference setup and HF Trainer defaults.
+"""Training and evaluation throughput of the kobench engine against the reference setup and HF Trainer.
 
     python benchmarks/throughput.py [--train-samples 2048] [--repeats 3] [--threads N] [--json out.json]
+    python benchmarks/throughput.py --quick   # tiny sizes, one repeat, synthetic data: proves the script runs
 
 Same model (a small BERT built with kobench.tools.tiny_model on NSMC text), same samples, same batch size, one epoch
 per measurement, every setup repeated ``--repeats`` times after one warm-up, in rotating order:
@@ -8,11 +9,14 @@ per measurement, every setup repeated ``--repeats`` times after one warm-up, in 
 * kobench   - kobench's training loop with its defaults: dynamic padding, length-grouped batches.
 * reference - the same loop with the reference setup: static padding to 128, fp32, random order.
 * trainer   - the real ``transformers.Trainer`` with its defaults (DataCollatorWithPadding, random order).
+* trainer_grouped - the same Trainer with ``train_sampling_strategy="group_by_length"`` (LengthGroupedSampler).
 
 Then evaluation: ``Evaluator.evaluate`` length-sorted with dynamic padding (kobench) vs static 128 vs
 unsorted dynamic. Data: NSMC from the mirror (``--mirror``, default ./mirror), or synthetic text
 with NSMC's length distribution where it is absent. The last line printed is
-``speedup_vs_reference=X speedup_vs_trainer_default=Y`` (ratios of median training samples/s).
+``speedup_vs_reference=X speedup_vs_trainer_default=Y speedup_vs_trainer_grouped=Z loss_gap=G loss_ok=B``
+(ratios of median training samples/s; G the largest relative gap between kobench's mean training loss of the
+epoch and a Trainer setup's, B whether it is within ``--loss-tolerance``).
 """
 
 from __future__ import annotations
@@ -47,7 +51,21 @@ def _args() -> argparse.Namespace:
     parser.add_argument("--no-crosscheck", action="store_true", help="skip the one training.train() call")
     parser.add_argument("--work", type=Path, default=None, help="scratch folder (default: a temporary one)")
     parser.add_argument("--json", type=Path, default=None, help="also write every figure here")
-    return parser.parse_args()
+    parser.add_argument(
+        "--loss-tolerance",
+        type=float,
+        default=0.05,
+        help="largest relative gap allowed between the epoch's mean training loss of kobench and of each Trainer setup",
+    )
+    parser.add_argument("--quick", action="store_true", help="tiny sizes, one repeat, synthetic data (figures mean nothing)")
+    args = parser.parse_args()
+    args.corpus_rows, args.warm_samples = 20000, 256
+    if args.quick:
+        args.mirror = Path("/nonexistent")  # the synthetic rows: no fetch and prepare of NSMC
+        args.train_samples, args.eval_samples, args.repeats = 96, 64, 1
+        args.hidden, args.layers, args.vocab = 32, 1, 500
+        args.corpus_rows, args.warm_samples = 400, 32
+    return args
 
 
 def _load_data(args: argparse.Namespace, work: Path) -> dict:
@@ -61,16 +79,17 @@ def _load_data(args: argparse.Namespace, work: Path) -> dict:
             "train": load_split(prepared, "train", max_rows=args.train_samples, seed=args.seed),
             "validation": load_split(prepared, "validation", max_rows=64, seed=args.seed),
             "test": load_split(prepared, "test", max_rows=args.eval_samples, seed=args.seed),
-            "corpus": [r["text"] for r in load_split(prepared, "train", max_rows=20000, seed=1) if r["text"]],
+            "corpus": [r["text"] for r in load_split(prepared, "train", max_rows=args.corpus_rows, seed=1) if r["text"]],
         }
     print(f"no NSMC under {args.mirror}: using synthetic text with NSMC's length distribution")
+    prepared = work / "prepared" / "nsmc"  # the same rows as files, for the cross-check's training.train()
+    sizes = {"train": args.train_samples, "validation": 64, "test": args.eval_samples}
+    corpus = c.write_synthetic_prepared(prepared, sizes)
     return {
         "source": "synthetic (NSMC length distribution)",
-        "prepared": None,
-        "train": c.synthetic_nsmc_rows(args.train_samples, args.seed, "tr"),
-        "validation": c.synthetic_nsmc_rows(64, args.seed + 1, "va"),
-        "test": c.synthetic_nsmc_rows(args.eval_samples, args.seed + 2, "te"),
-        "corpus": [r["text"] for r in c.synthetic_nsmc_rows(20000, 1, "co")],
+        "prepared": prepared,
+        **{split: load_split(prepared, split, max_rows=n, seed=args.seed) for split, n in sizes.items()},
+        "corpus": corpus[: args.corpus_rows],
     }
 
 
@@ -199,13 +218,12 @@ def main() -> int:
             work=work,
         )
         setups = c.SETUPS
-        warm = {k: v[:256] for k, v in feats["train"].items()}
+        warm = {k: v[: args.warm_samples] for k, v in feats["train"].items()}
         for name in setups:
             run(name, warm)
         results: dict[str, list[dict]] = {name: [] for name in setups}
         for repeat in range(args.repeats):
-            order = setups[repeat % 3 :] + setups[: repeat % 3]  # rotate so load drift hits every setup alike
-            for name in order:
+            for name in c.rotated(setups, repeat):
                 with c.PeakMemory() as memory:
                     result = run(name, feats["train"])
                 result.update(peak_rss_mib=memory.peak_rss, rss_growth_mib=memory.grew)
@@ -213,7 +231,7 @@ def main() -> int:
                 print(
                     f"  train repeat {repeat + 1} {name:9s} {result['train_samples_per_second']:8.1f} samples/s "
                     f"{result['train_tokens_per_second']:10.1f} tokens/s  ({result['train_seconds']:.2f} s, "
-                    f"peak RSS {memory.peak_rss:.0f} MiB)",
+                    f"loss {result['loss']:.4f}, peak RSS {memory.peak_rss:.0f} MiB)",
                     flush=True,
                 )
 
@@ -224,6 +242,7 @@ def main() -> int:
                 "seconds": c.median([r["train_seconds"] for r in rs]),
                 "peak_rss_mib": max(r["peak_rss_mib"] for r in rs),
                 "rss_growth_mib": max(r["rss_growth_mib"] for r in rs),
+                "loss": c.median([r["loss"] for r in rs]),
             }
             for name, rs in results.items()
         }
@@ -266,7 +285,7 @@ def main() -> int:
         }
 
         crosscheck = None
-        if not args.no_crosscheck and data["prepared"] is not None:
+        if not args.no_crosscheck:
             config = dataclasses.replace(configs["kobench"], max_train_samples=args.train_samples, max_eval_samples=64)
             result = training.train(
                 get_task("nsmc"),
@@ -276,28 +295,40 @@ def main() -> int:
                 run_dir=work / "crosscheck",
                 evaluate_test=False,
             )
-            crosscheck = result["throughput"]
+            crosscheck = result.throughput
 
-    k, ref_s, hf_s = (train_summary[n]["samples_per_second"] for n in setups)
-    speedups = {"vs_reference": k / ref_s, "vs_trainer_default": k / hf_s}
+    k = train_summary["kobench"]["samples_per_second"]
+    speedups = {
+        "vs_reference": k / train_summary["reference"]["samples_per_second"],
+        "vs_trainer_default": k / train_summary["trainer"]["samples_per_second"],
+        "vs_trainer_grouped": k / train_summary["trainer_grouped"]["samples_per_second"],
+    }
+    k_loss = train_summary["kobench"]["loss"]
+    loss_gaps = {
+        n: abs(k_loss - train_summary[n]["loss"]) / train_summary[n]["loss"] for n in ("trainer", "trainer_grouped")
+    }
+    loss_gap = max(loss_gaps.values())
     ek, es, eu = (eval_summary[n]["samples_per_second"] for n in ("kobench", "static", "unsorted"))
     print()
     print(f"TRAINING (one epoch, {len(lengths)} samples, median of {args.repeats} after a warm-up)")
-    print(f"  {'setup':28s} {'samples/s':>10s} {'real tok/s':>11s} {'seconds':>8s} {'peak RSS':>9s} {'RSS +':>7s}")
-    labels = {
-        "kobench": "kobench (dynamic, grouped)",
-        "reference": "reference (static 128, fp32)",
-        "trainer": "HF Trainer defaults",
-    }
+    print(
+        f"  {'setup':28s} {'samples/s':>10s} {'real tok/s':>11s} {'seconds':>8s} {'loss':>7s} {'peak RSS':>9s} {'RSS +':>7s}"
+    )
     for name in setups:
         s = train_summary[name]
         print(
-            f"  {labels[name]:28s} {s['samples_per_second']:10.1f} {s['tokens_per_second']:11.1f} "
-            f"{s['seconds']:8.2f} {s['peak_rss_mib']:7.0f}Mi {s['rss_growth_mib']:5.0f}Mi"
+            f"  {c.SETUP_LABELS[name]:28s} {s['samples_per_second']:10.1f} {s['tokens_per_second']:11.1f} "
+            f"{s['seconds']:8.2f} {s['loss']:7.4f} {s['peak_rss_mib']:7.0f}Mi {s['rss_growth_mib']:5.0f}Mi"
         )
     print(
         f"  kobench / reference = {speedups['vs_reference']:.2f}x   "
-        f"kobench / trainer = {speedups['vs_trainer_default']:.2f}x"
+        f"kobench / trainer = {speedups['vs_trainer_default']:.2f}x   "
+        f"kobench / trainer grouped = {speedups['vs_trainer_grouped']:.2f}x"
+    )
+    print(
+        "  mean training loss of the epoch, kobench vs Trainer: "
+        + ", ".join(f"{n} {gap:.1%} apart" for n, gap in loss_gaps.items())
+        + f" (tolerance {args.loss_tolerance:.0%}: {'met' if loss_gap <= args.loss_tolerance else 'NOT met'})"
     )
     if crosscheck:
         print(
@@ -329,6 +360,7 @@ def main() -> int:
                     "eval": eval_summary,
                     "crosscheck": crosscheck,
                     "speedups": speedups,
+                    "loss_gaps": loss_gaps,
                     "eval_speedups": {"vs_static": ek / es, "vs_unsorted": ek / eu},
                 },
                 indent=2,
@@ -338,7 +370,9 @@ def main() -> int:
         )
     print(
         f"speedup_vs_reference={speedups['vs_reference']:.2f} "
-        f"speedup_vs_trainer_default={speedups['vs_trainer_default']:.2f}"
+        f"speedup_vs_trainer_default={speedups['vs_trainer_default']:.2f} "
+        f"speedup_vs_trainer_grouped={speedups['vs_trainer_grouped']:.2f} "
+        f"loss_gap={loss_gap:.4f} loss_ok={loss_gap <= args.loss_tolerance}"
     )
     return 0
 

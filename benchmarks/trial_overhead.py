@@ -1,6 +1,7 @@
 """Where the time of a `kobench tune` goes besides training: loading, evaluation, checkpoints, MLflow, Optuna.
 
     python benchmarks/trial_overhead.py [--trials 4] [--max-train 2000] [--max-eval 1000] [--checkpoint-hidden 768]
+    python benchmarks/trial_overhead.py --quick   # tiny sizes, every section, ~20 s: proves the script runs
 
 1. Import time of the entry points (fresh interpreters, median of 5): `kobench --help`, the modules that
    `kobench tune` needs.
@@ -49,10 +50,16 @@ def _args() -> argparse.Namespace:
     parser.add_argument("--system-metrics", action="store_true", help="tracking.log_system_metrics: true")
     parser.add_argument("--threads", type=int, default=0)
     parser.add_argument("--json", type=Path, help="also write the figures here")
-    return parser.parse_args()
+    parser.add_argument("--quick", action="store_true", help="tiny sizes, one import timing each (figures mean nothing)")
+    args = parser.parse_args()
+    args.import_repeats = 5
+    if args.quick:
+        args.trials, args.max_train, args.max_eval, args.hidden = 2, 128, 64, 32
+        args.checkpoint_hidden, args.import_repeats = 64, 1
+    return args
 
 
-def import_times(repeats: int = 5) -> dict[str, float]:
+def import_times(repeats: int) -> dict[str, float]:
     """Median seconds of each entry point in a fresh interpreter."""
     out = {}
     for name, command in IMPORTS.items():
@@ -128,7 +135,7 @@ def instrument(timers: Timers, train_seconds: list[float], checkpoints_mib: list
 
     original_train, original_evaluate, in_train = tuning.train, evaluation.Evaluator.evaluate, [False]
 
-    def train(*args: Any, **kwargs: Any) -> dict:
+    def train(*args: Any, **kwargs: Any) -> Any:
         began, in_train[0] = time.perf_counter(), True
         try:
             result = original_train(*args, **kwargs)
@@ -136,7 +143,7 @@ def instrument(timers: Timers, train_seconds: list[float], checkpoints_mib: list
             in_train[0] = False
         timers.seconds["train()"] += time.perf_counter() - began
         timers.calls["train()"] += 1
-        train_seconds.append(result["throughput"]["train_seconds"])
+        train_seconds.append(result.throughput["train_seconds"])
         return result
 
     def evaluate(self: Any, model: Any) -> Any:  # validation in a trial (the final test is in evaluate_checkpoint)
@@ -157,6 +164,7 @@ def study(args: argparse.Namespace, work: Path) -> dict[str, Any]:
     import yaml
 
     from kobench.cli import app
+    from kobench.records import read_study
     from kobench.tools.tiny_model import build_tiny_model
 
     if (args.mirror / "nsmc").is_dir():
@@ -165,7 +173,9 @@ def study(args: argparse.Namespace, work: Path) -> dict[str, Any]:
         corpus = [r["text"] for r in c.nsmc_rows_from_files(args.mirror / "nsmc", 20_000, 1, 0)[0]]
     else:
         prepared_root, source = work / "prepared", "synthetic NSMC-like rows (no mirror)"
-        corpus = _write_synthetic_nsmc(prepared_root / "nsmc")
+        corpus = c.write_synthetic_prepared(
+            prepared_root / "nsmc", {"train": 2 * args.max_train, "validation": args.max_eval, "test": args.max_eval}
+        )
     model_dir = build_tiny_model(
         work / "model",
         corpus,
@@ -207,7 +217,8 @@ def study(args: argparse.Namespace, work: Path) -> dict[str, Any]:
     finally:
         timers.restore()
     wall = time.perf_counter() - began
-    metrics = json.loads((work / "metrics" / "nsmc" / "bench.json").read_text())
+    study_result = read_study(work / "metrics" / "nsmc" / "bench.json")  # the typed StudyResult tune wrote
+    metrics = {"best_trial": study_result.best_trial, "test": study_result.test}
     return {
         "source": source,
         "wall": wall,
@@ -217,20 +228,6 @@ def study(args: argparse.Namespace, work: Path) -> dict[str, Any]:
         "max_checkpoints_mib": max(checkpoints_mib),
         "metrics": metrics,
     }
-
-
-def _write_synthetic_nsmc(prepared: Path) -> list[str]:
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    prepared.mkdir(parents=True, exist_ok=True)
-    corpus = []
-    for split, n in (("train", 4000), ("validation", 1000), ("test", 1000)):
-        rows = c.synthetic_nsmc_rows(n, seed=len(split), prefix=split)
-        pq.write_table(pa.Table.from_pylist(rows), prepared / f"{split}.parquet")
-        corpus += [r["text"] for r in rows]
-    (prepared / "meta.json").write_text(json.dumps({"task": "nsmc"}))
-    return corpus
 
 
 def breakdown(result: dict[str, Any]) -> list[tuple[str, float]]:
@@ -314,8 +311,8 @@ def main() -> int:
     c.quiet_torch(args.threads)
     print(f"environment: {c.environment_line('cpu')}")
     figures: dict[str, Any] = {}
-    print("1. import time (fresh interpreter, median of 5)")
-    figures["imports"] = import_times()
+    print(f"1. import time (fresh interpreter, median of {args.import_repeats})")
+    figures["imports"] = import_times(args.import_repeats)
 
     with tempfile.TemporaryDirectory(prefix="kobench-overhead-") as scratch:
         work = Path(scratch)

@@ -30,9 +30,49 @@ os.environ.update(
     MPLCONFIGDIR=str(_HOME / "mpl"),
     TOKENIZERS_PARALLELISM="false",
     KOBENCH_CACHE=str(_HOME / "kobench-cache"),
+    # `mlflow server`/`mlflow ui` would start seven job-runner processes, each importing mlflow, that no test uses
+    MLFLOW_SERVER_ENABLE_JOB_EXECUTION="false",
 )
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    # two test workers on a 2-core machine: one torch thread each (children inherit it) instead of 2 x 2 thrashing
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
 for _name in ("KOBENCH_MIRROR", "KOBENCH_OPTUNA_STORAGE", "MLFLOW_TRACKING_URI", "HF_TOKEN"):
     os.environ.pop(_name, None)
+
+
+# End-to-end modules and tests (real DVC runs, studies, servers, worker processes, signals, the benchmarks, the real
+# data): marked `slow`, so `pytest -m "not slow"` is the quick inner loop. The default run still runs them all.
+SLOW = (
+    "tests/pipeline/",
+    "tests/test_benchmarks.py",
+    "tests/test_ui.py",
+    "tests/test_real_training.py",
+    "tests/test_train_tracking.py",
+    "tests/test_progress.py",
+    "tests/test_models.py",
+    "tests/test_hub_rows.py",
+    "tests/test_report_browser.py",
+    "tests/tuning/",
+    "tests/reliability/test_crashes.py",
+    "tests/reliability/test_preflight.py",
+    "tests/reliability/test_file_modes.py",
+    "tests/reliability/test_resource_faults.py",
+    "tests/reliability/test_signals.py",
+    "tests/reliability/test_security.py",
+    "tests/reliability/test_disk_full.py",
+    "tests/reliability/test_backups.py",
+    "tests/reliability/test_doctor.py",
+    "tests/families/test_tokenizer_kinds.py",
+    "tests/test_cli.py::test_tiny_model_train_score_from_the_command_line",
+    "tests/families/test_span_qa.py::test_oracle_on_korquad_dev",
+)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark the end-to-end tests listed in SLOW (by path or node id prefix) as `slow`."""
+    for item in items:
+        if item.nodeid.startswith(SLOW):
+            item.add_marker(pytest.mark.slow)
 
 
 @pytest.fixture(autouse=True)

@@ -1,0 +1,84 @@
+"""Every script under benchmarks/ runs end to end on CPU in its ``--quick`` mode and ends with its figures.
+
+Benchmarks are scripts that print figures, not timed tests: these tests only assert that each one runs
+through (every section, no error) and that its last line is the parseable summary the README documents.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
+
+pytestmark = pytest.mark.slow
+
+
+def run_script(script: str, *args: str, cwd: Path) -> tuple[dict[str, str], str]:
+    """Run ``benchmarks/<script> --quick ARGS`` from ``cwd``: (the last line's key=value fields, stdout)."""
+    proc = subprocess.run(
+        [sys.executable, str(BENCHMARKS / script), "--quick", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=400,
+    )
+    assert proc.returncode == 0, f"{script} exited {proc.returncode}\n{proc.stdout[-4000:]}\n{proc.stderr[-4000:]}"
+    last = proc.stdout.strip().splitlines()[-1]
+    fields = dict(token.split("=", 1) for token in last.split() if "=" in token)
+    assert fields, f"{script}: no key=value figures in its last line: {last!r}"
+    return fields, proc.stdout
+
+
+def positive(value: str) -> float:
+    number = float(value)
+    assert math.isfinite(number) and number > 0, value
+    return number
+
+
+def test_throughput_quick(tmp_path: Path) -> None:
+    out = tmp_path / "throughput.json"
+    fields, stdout = run_script("throughput.py", "--json", str(out), cwd=tmp_path)
+    for key in ("speedup_vs_reference", "speedup_vs_trainer_default", "speedup_vs_trainer_grouped"):
+        positive(fields[key])
+    assert 0 <= float(fields["loss_gap"]) and fields["loss_ok"] == "True"
+    figures = json.loads(out.read_text())
+    assert set(figures["train"]) == {"kobench", "reference", "trainer", "trainer_grouped"}
+    assert all(positive(str(s["samples_per_second"])) and s["loss"] > 0 for s in figures["train"].values())
+    assert positive(str(figures["crosscheck"]["train_samples_per_second"]))  # a real training.train() ran
+    assert "WARNING" not in stdout  # the evaluation variants agree on accuracy
+
+
+def test_gpu_check_quick_runs_every_section_on_cpu(tmp_path: Path) -> None:
+    fields, _ = run_script("gpu_check.py", "--device", "cpu", "--simulate-device-env", "--out", str(tmp_path), cwd=tmp_path)
+    assert fields["errors"] == "0"
+    for key in ("speedup_vs_reference", "speedup_vs_trainer_default", "speedup_vs_trainer_grouped"):
+        positive(fields[key])
+    assert 0 <= float(fields["finetune_test_accuracy"]) <= 1
+    assert [positive(v) for v in fields["trials_per_hour_1_2"].split("/")]
+    report = json.loads((tmp_path / "gpu_check.json").read_text())
+    assert {"throughput", "eval", "finetune", "trials_per_device"} <= set(report) and report["errors"] == []
+    assert set(report["throughput"]["summary"]) == {"kobench", "reference", "trainer", "trainer_grouped"}
+    assert "kobench.engine.models" in report["stubbed_modules"]  # ran without pydantic, as on the GPU machine
+
+
+def test_trial_overhead_quick(tmp_path: Path) -> None:
+    out = tmp_path / "overhead.json"
+    fields, _ = run_script("trial_overhead.py", "--json", str(out), cwd=tmp_path)
+    positive(fields["study_wall_s"])
+    assert 0 < float(fields["non_training_share"]) < 1
+    figures = json.loads(out.read_text())
+    assert figures["study"]["trials"] == 2 and figures["study"]["phases"]["training steps"] > 0
+    assert figures["checkpoint"]["save_pretrained_s"] > 0 and len(figures["imports"]) == 4
+
+
+def test_korquad_features_quick(tmp_path: Path) -> None:
+    fields, _ = run_script("korquad_features.py", cwd=tmp_path)
+    assert int(fields["questions"]) == 300
+    assert int(fields["features"]) > 300  # long contexts become several windows
+    positive(fields["features_per_second"])
