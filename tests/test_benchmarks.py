@@ -82,3 +82,11 @@ def test_korquad_features_quick(tmp_path: Path) -> None:
     assert int(fields["questions"]) == 300
     assert int(fields["features"]) > 300  # long contexts become several windows
     positive(fields["features_per_second"])
+
+
+def test_uncertainty_quick(tmp_path: Path) -> None:
+    fields, stdout = run_script("uncertainty.py", cwd=tmp_path)
+    positive(fields["nsmc_interval_s"])
+    positive(fields["report_s"])
+    assert fields["comparisons"] == "8" and fields["cells"] == "16"  # 8 tasks x 2 rows: one comparison per column
+    assert "NSMC interval: 1,000 examples, 10,000 resamples" in stdout
