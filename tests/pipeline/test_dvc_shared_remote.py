@@ -31,7 +31,8 @@ def test_second_clone_pulls_results_through_the_run_cache_and_trains_nothing(tmp
             "models": {"tiny": {"id": str(tiny_models("bert")), "display": "Tiny", "size": "small", "local_only": True}},
             "data": {"mirror": None, "splits": {}, "max_train_samples": 60, "max_eval_samples": 40},
             "train": {"batch_size": 16, "eval_batch_size": 64, "max_seq_len": 32},
-            "tune": {"n_trials": 1, "search_space": {"lr": {"low": 1.0e-3, "high": 3.0e-3}, "epochs": {"low": 1, "high": 1}}},
+            "tune": {"n_trials": 1,
+                     "search_space": {"lr": {"low": 1.0e-3, "high": 3.0e-3}, "epochs": {"low": 1, "high": 1}}},
         },
     )
     write_raw(TASK, first / "data" / "raw" / TASK)  # offline: the upstream files, recorded as fetch's output
