@@ -71,7 +71,8 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
             pid = (home / "state" / "server.pid").read_text().strip()
             stopped = _script("stop", env)
             assert stopped.returncode == 0 and stopped.stdout.strip() == "stopped", stopped
-            assert subprocess.run(["kill", "-0", f"-{pid}"], capture_output=True, check=False).returncode != 0
+            processes = subprocess.run(["ps", "-eo", "pgid=,stat="], capture_output=True, text=True, check=True).stdout
+            assert [line for line in processes.splitlines() if line.split()[0] == pid and line.split()[1][0] != "Z"] == []
             assert _script("status", env).returncode == 3
 
 
