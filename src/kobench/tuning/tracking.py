@@ -14,6 +14,7 @@ import warnings
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
+from urllib.parse import urlsplit
 
 from kobench.errors import KobenchError
 from kobench.interrupts import check as check_interrupted
@@ -24,8 +25,33 @@ T = TypeVar("T")
 STUDY, TRIAL, FINAL, SEED = "study", "trial", "final", "seed"
 
 
+class TrackingAccessError(KobenchError):
+    """The tracking server refused a request: no or wrong credentials (401), or no permission (403)."""
+
+
+def refusal(exc: Exception, uri: str | None) -> TrackingAccessError | None:
+    """``exc`` as one line when it is the tracking server's 401 or 403, else None. Never names the password."""
+    status = getattr(exc, "get_http_status_code", lambda: None)()
+    if status not in (401, 403):
+        return None
+    user = os.environ.get("MLFLOW_TRACKING_USERNAME")
+    server = f"MLflow server {uri or 'at MLFLOW_TRACKING_URI'}"
+    if status == 401:
+        why = (f"user '{user}' was refused: check MLFLOW_TRACKING_PASSWORD" if user else
+               "no credentials: set MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD")
+        return TrackingAccessError(f"{server}: 401 not authenticated ({why})")
+    endpoint = str(exc).split("endpoint ", 1)[-1].split(" ", 1)[0] if "endpoint " in str(exc) else "a request"
+    return TrackingAccessError(
+        f"{server}: 403 permission denied to user '{user}' on {endpoint}: ask the server's admin for EDIT on the "
+        "experiment (and on the registered model, to move @champion)"
+    )
+
+
 def retry_locked(fn: Callable[..., T]) -> Callable[..., T]:
-    """Retry a store call that hit SQLite's writer lock (parallel studies sharing one local mlflow.db)."""
+    """Retry a store call that hit SQLite's writer lock (parallel studies sharing one local mlflow.db).
+
+    A tracking server's refusal (401, 403) is not retried: it becomes one line (TrackingAccessError).
+    """
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> T:
@@ -33,6 +59,9 @@ def retry_locked(fn: Callable[..., T]) -> Callable[..., T]:
             try:
                 return fn(*args, **kwargs)
             except Exception as exc:  # noqa: BLE001 - MLflow wraps sqlite errors in several types
+                refused = refusal(exc, getattr(args[0], "uri", None) if args else None)
+                if refused is not None:
+                    raise refused from None
                 if "database is locked" not in str(exc) or attempt == 39:
                     raise
                 check_interrupted()
@@ -95,6 +124,8 @@ class Tracker:
 
         if uri:
             mlflow.set_tracking_uri(uri)
+        if urlsplit(mlflow.get_tracking_uri()).password:  # the URI is written to run tags and reports
+            raise KobenchError("the tracking URI holds a password: give it in MLFLOW_TRACKING_PASSWORD instead")
         check_sqlite_store(mlflow.get_tracking_uri(), "MLflow store")
         guard_schema(mlflow.get_tracking_uri(), "MLflow store", "mlflow")
         os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # kobench prints its own progress
