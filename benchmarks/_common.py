@@ -115,7 +115,7 @@ def import_training() -> types.ModuleType:
         _stub(
             "kobench.engine.models",
             "pydantic is not installed, so catalogue models cannot be loaded",
-            ("ModelRef", "load_model", "load_tokenizer"),
+            ("ModelRef", "check_fit", "load_config", "load_model", "load_tokenizer"),
         )
     if importlib.util.find_spec("seqeval") is None and "seqeval.metrics" not in sys.modules:
         _stub("seqeval", "seqeval is not installed (only NER scoring needs it)", ())
@@ -124,6 +124,8 @@ def import_training() -> types.ModuleType:
             "seqeval is not installed (only NER scoring needs it)",
             ("classification_report", "f1_score", "precision_score", "recall_score"),
         )
+        sys.modules["seqeval.metrics"].__path__ = []  # a package: NER's unit statistics import a submodule
+        _stub("seqeval.metrics.sequence_labeling", "seqeval is not installed (only NER scoring needs it)", ("get_entities",))
     return importlib.import_module("kobench.engine.training")
 
 

@@ -7,7 +7,7 @@ import os
 import re
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Annotated, Any, Literal, get_args
+from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import (
@@ -22,6 +22,7 @@ from pydantic import (
     model_validator,
 )
 
+from kobench.choices import PRECISIONS, Device, Padding, Precision, Selection, Split  # noqa: F401
 from kobench.errors import ConfigError
 from kobench.tasks import TASKS
 
@@ -29,12 +30,7 @@ DEFAULT_PARAMS = Path("params.yaml")
 
 # The types of every value a user gives, in params.yaml or as a command-line option (RunOptions below): one
 # definition, so both refuse the same values. Numbers are strict: a quoted '1e-3' or `true` is not a number.
-Precision = Literal["auto", "fp32", "bf16"]
-Selection = Literal["validation", "test"]
-Padding = Literal["dynamic", "max_length"]
-Device = Literal["auto", "cpu", "cuda"]
-Split = Literal["train", "validation", "test"]
-PRECISIONS: tuple[str, ...] = get_args(Precision)
+# The enumerations live in kobench.choices (no pydantic there, for the GPU machine).
 Count = Annotated[StrictInt, Field(ge=1)]  # epochs, batch sizes, trials, rows, workers
 Seed = StrictInt
 LearningRate = Annotated[StrictFloat, Field(gt=0.0)]  # sampled on a log scale: 0 has no logarithm

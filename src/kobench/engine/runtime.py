@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 import torch
 
-from kobench.config import PRECISIONS
+from kobench.choices import PRECISIONS
 from kobench.errors import KobenchError
 
 
