@@ -7,14 +7,11 @@ not installed (CI installs it, see .ci/run).
 
 from __future__ import annotations
 
-import glob
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -26,6 +23,7 @@ import yaml
 
 from http_server import wait_until_up
 from kobench.tuning.study import claimed_trials
+from postgres_server import free_port, throwaway_postgres
 from synthetic import write_raw
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -36,79 +34,11 @@ State = optuna.trial.TrialState
 pytestmark = pytest.mark.slow
 
 
-def _pg_bin() -> Path:
-    """The directory holding initdb and pg_ctl, or a skip saying where they were looked for."""
-    found = shutil.which("initdb")
-    candidates = [Path(found).resolve().parent] if found else []
-    installed = sorted(glob.glob("/usr/lib/postgresql/*/bin"), key=_version, reverse=True)
-    candidates += [Path(p) for p in installed]
-    for directory in candidates:
-        if (directory / "initdb").exists() and (directory / "pg_ctl").exists():
-            return directory
-    pytest.skip("PostgreSQL not installed: no initdb/pg_ctl on PATH or under /usr/lib/postgresql/*/bin")
-    raise AssertionError("unreachable")
-
-
-def _version(path: str) -> int:
-    name = Path(path).parent.name
-    return int(name) if name.isdigit() else 0
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.fixture
 def postgres() -> Iterator[str]:
     """A running throwaway server with databases ``optuna`` and ``mlflow``; yields its base URL."""
-    import psycopg2
-
-    bin_dir = _pg_bin()
-    as_user: list[str] = []
-    # outside pytest's 0700 tmp dir: the server's user must reach its data directory
-    home = Path(tempfile.mkdtemp(prefix="kobench-pg-"))
-    if os.geteuid() == 0:  # PostgreSQL refuses to run as root
-        runuser = shutil.which("runuser")
-        try:
-            import pwd
-
-            pwd.getpwnam("postgres")
-        except KeyError:
-            runuser = None
-        if runuser is None:
-            shutil.rmtree(home)
-            pytest.skip("PostgreSQL not usable: running as root without runuser or a 'postgres' user")
-        as_user = [runuser, "-u", "postgres", "--"]
-        shutil.chown(home, "postgres")
-    data, sockets, port = home / "data", home / "sockets", _free_port()
-
-    def pg(*args: str, timeout: int = 120) -> None:
-        done = subprocess.run([*as_user, *args], capture_output=True, text=True, timeout=timeout, check=False)
-        assert done.returncode == 0, f"{args[0]} failed:\n{done.stdout}\n{done.stderr}"
-
-    started = False
-    try:
-        pg(str(bin_dir / "initdb"), "-D", str(data), "-A", "trust", "-U", "kobench", "-E", "UTF8",
-           "--no-sync")
-        pg("mkdir", "-p", str(sockets))
-        options = f"-k {sockets} -c listen_addresses=127.0.0.1 -p {port} -c fsync=off -c max_connections=200"
-        pg(str(bin_dir / "pg_ctl"), "-D", str(data), "-l", str(home / "server.log"), "-w", "-t", "60",
-           "-o", options, "start")
-        started = True
-        connection = psycopg2.connect(host="127.0.0.1", port=port, user="kobench", dbname="postgres")
-        connection.autocommit = True
-        with connection.cursor() as cursor:
-            cursor.execute("CREATE DATABASE optuna")
-            cursor.execute("CREATE DATABASE mlflow")
-        connection.close()
-        yield f"postgresql+psycopg2://kobench@127.0.0.1:{port}"
-    finally:
-        if started:
-            stop = [str(bin_dir / "pg_ctl"), "-D", str(data), "-m", "immediate", "-w", "stop"]
-            subprocess.run([*as_user, *stop], capture_output=True, timeout=60, check=False)
-        shutil.rmtree(home, ignore_errors=True)
+    with throwaway_postgres(["optuna", "mlflow"]) as url:
+        yield url
 
 
 def _project(root: Path, tiny: Path) -> Path:
@@ -131,7 +61,7 @@ def _project(root: Path, tiny: Path) -> Path:
 @pytest.fixture
 def mlflow_server(postgres: str, tmp_path: Path) -> Iterator[str]:
     """`mlflow server` over the PostgreSQL database ``mlflow``, artifacts proxied to a local folder."""
-    port = _free_port()
+    port = free_port()
     command = [str(Path(sys.executable).parent / "mlflow"), "server", "--backend-store-uri", f"{postgres}/mlflow",
                "--artifacts-destination", str(tmp_path / "artifacts"), "--serve-artifacts", "--host", "127.0.0.1",
                "--port", str(port), "--workers", "2"]
