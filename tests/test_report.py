@@ -163,3 +163,14 @@ def test_published_recipe_and_tuned_are_three_labelled_numbers_with_both_gaps(tm
     assert korsts.endswith(",79.0,0.0,1,-1.79,1.0,1")
     html = (tmp_path / "reports" / "index.html").read_text(encoding="utf-8")
     assert "<h2>Reproduction: published recipe vs tuned</h2>" in html and "<td>79.00 (n=1) ⚠</td>" in html
+
+
+def test_each_learning_curve_has_its_own_axis(tmp_path: Path) -> None:
+    from matplotlib.image import imread
+
+    from kobench.report.plots import learning_curve
+
+    series = {"validation_spearman": [(10, 0.2), (20, 0.5)], "validation_mse": [(10, 3.1), (20, 1.4)]}
+    learning_curve(series, "korsts-tiny", tmp_path / "two.png")
+    learning_curve({"validation_spearman": series["validation_spearman"]}, "korsts-tiny", tmp_path / "one.png")
+    assert imread(tmp_path / "two.png").shape[0] > imread(tmp_path / "one.png").shape[0]  # a panel per series

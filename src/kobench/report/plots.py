@@ -90,14 +90,17 @@ def task_intervals(rows: list[Row], task: str, path: Path) -> bool:
 
 
 def learning_curve(points: dict[str, list[tuple[int, float]]], title: str, path: Path) -> None:
-    """Validation metric(s) of a champion's trial against the training step."""
+    """Validation metric(s) of a champion's trial against the training step, each on its own axis.
+
+    A loss or an MSE has another scale (and direction) than a correlation or an accuracy: one panel per series.
+    """
     plt = _figure_module()
-    fig, ax = plt.subplots(figsize=(5, 3.2))
-    for name, series in points.items():
-        ax.plot([s for s, _ in series], [v for _, v in series], marker="o", label=name)
-    ax.set_xlabel("step")
-    ax.set_title(title, fontsize=9)
-    ax.legend(fontsize=8)
+    fig, axes = plt.subplots(len(points), 1, figsize=(5, 1.6 + 1.4 * len(points)), squeeze=False, sharex=True)
+    for ax, (name, series) in zip(axes[:, 0], points.items()):
+        ax.plot([s for s, _ in series], [v for _, v in series], marker="o")
+        ax.set_ylabel(name.removeprefix("validation_"), fontsize=8)
+    axes[-1, 0].set_xlabel("step")
+    axes[0, 0].set_title(title, fontsize=9)
     save_png(fig, path)
 
 
