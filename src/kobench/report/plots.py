@@ -34,7 +34,11 @@ def _errors(cell: Any) -> list[float]:
 
 
 def _value_limits(values: list[float]) -> tuple[float, float]:
-    """An axis range around every value, negative ones too, with a margin."""
+    """An axis range around every value, negative ones too, with a margin.
+
+    >>> _value_limits([-12.0, 40.0])  # a negative Spearman stays on the chart
+    (-14.6, 42.6)
+    """
     low, high = min([0.0, *values]), max([0.0, *values])
     margin = 0.05 * (high - low or 1.0)
     return low - margin, high + margin
