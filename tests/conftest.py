@@ -86,7 +86,7 @@ def _no_tracking_uri_leak():  # noqa: ANN202
 
 @pytest.fixture(scope="session")
 def mirror() -> Path:
-    """The real upstream copies in ../shared/datasets; skips the test where they are absent."""
+    """The real upstream copies (KOBENCH_TEST_MIRROR, or shared/datasets beside the checkout); skips without them."""
     if not (MIRROR / "MANIFEST.md").exists():
         pytest.skip(f"no dataset mirror at {MIRROR}")
     return MIRROR
