@@ -20,6 +20,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from kobench.config import Params
+from kobench.engine.outputs import write_predictions
+from kobench.engine.scoring import with_intervals
 from kobench.families import get_family
 from kobench.metrics.bootstrap import Bootstrap, metric_intervals
 from kobench.metrics.unit_stats import Confusion, UnitStats
@@ -79,19 +81,12 @@ def _project(root: Path, sizes: dict[str, int], models: int) -> Params:
         pq.write_table(pa.Table.from_pylist(gold, schema=family.schema), root / "prepared" / task / "test.parquet")
         for i, name in enumerate(names):
             predictions = {row["id"]: _prediction(task, row, 0.08 + 0.01 * i, rng) for row in gold}
-            lines = [
-                json.dumps({"id": k, "prediction": family.to_json(spec, v)}, ensure_ascii=False)
-                for k, v in predictions.items()
-            ]
-            target = predictions_file(metrics_file(root / "metrics", task, name))
-            target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_text("\n".join(lines) + "\n", encoding="utf-8")
-            metrics = family.score(spec, gold, predictions)
-            bounds, method = metric_intervals(family.unit_stats(spec, gold, predictions))
+            write_predictions(predictions_file(metrics_file(root / "metrics", task, name)), family, spec, predictions)
+            test = with_intervals(spec, family, gold, predictions, family.score(spec, gold, predictions))
             write_study(metrics_file(root / "metrics", task, name), StudyResult(
                 status="complete", task=task, model=name, model_id=f"org/{name}", model_revision=None, size="base",
                 study=f"{task}-{name}", main_metric=spec.main_metric, run_ids={"study": "p", "final": f"run-{i}"},
-                trials={"complete": 1}, test={**metrics, **bounds, "interval": method},
+                trials={"complete": 1}, test=test,
                 protocol="validation", best_params={},
             ))  # fmt: skip
     return params

@@ -153,10 +153,19 @@ def compare_systems(
     settings: Bootstrap = Bootstrap(),
 ) -> list[Comparison]:
     """Each pair (every pair in the given order by default) compared, Holm-corrected over the list."""
+    return with_holm(paired_comparisons(systems, metric, pairs, settings))
+
+
+def paired_comparisons(
+    systems: dict[str, UnitStats],
+    metric: str,
+    pairs: Sequence[tuple[str, str]] | None = None,
+    settings: Bootstrap = Bootstrap(),
+) -> list[Comparison]:
+    """Each pair (every pair in the given order by default) compared, one joint bootstrap for all; no correction."""
     chosen = list(pairs) if pairs is not None else list(itertools.combinations(systems, 2))
     replicates = joint_bootstrap(systems, metric, settings)
-    comparisons = [compare_pair(a, systems[a], b, systems[b], metric, replicates, settings) for a, b in chosen]
-    return with_holm(comparisons)
+    return [compare_pair(a, systems[a], b, systems[b], metric, replicates, settings) for a, b in chosen]
 
 
 def with_holm(comparisons: Sequence[Comparison]) -> list[Comparison]:

@@ -17,13 +17,12 @@ from typing import Any
 from kobench.config import Params
 from kobench.errors import KobenchError
 from kobench.families import get_family
-from kobench.metrics.bootstrap import Bootstrap
-from kobench.metrics.significance import Comparison, compare_pair, joint_bootstrap, with_holm
-from kobench.metrics.unit_stats import UnitStats
+from kobench.metrics.bootstrap import Bootstrap, metric_intervals
+from kobench.metrics.significance import Comparison, paired_comparisons, with_holm
 from kobench.names import details_file, metrics_file, study_name
 from kobench.report.cells import format_p
 from kobench.report.results import studied_models
-from kobench.report.significance import final_predictions, scored_systems, system_interval
+from kobench.report.significance import final_predictions, scored_systems
 from kobench.tasks.spec import TaskSpec
 
 Download = Callable[[str, Path], Path]  # models:/ URI, folder -> the run's predictions file downloaded there
@@ -95,25 +94,16 @@ def compare(
         files = {name: resolve_system(name, spec, params, download, Path(scratch)) for name in names}
         systems = scored_systems(spec, params.base.paths.prepared / spec.name, files)
     metrics = get_family(spec.family).display_metrics(spec)
+    bounds = {name: metric_intervals(s, settings)[0] for name, s in systems.items()}  # the intervals runs record
     scores, comparisons = [], []
     for metric in metrics:
         scores += [
-            SystemScore(name, metric, s.point()[metric], *system_interval(s, metric, settings))
+            SystemScore(name, metric, s.point()[metric], bounds[name][f"{metric}_ci_low"], bounds[name][f"{metric}_ci_high"])
             for name, s in systems.items()
         ]
-        comparisons += _pairs(systems, metric, settings)
+        comparisons += paired_comparisons(systems, metric, settings=settings)
     first = next(iter(systems.values()))
     return CompareResult(spec.name, first.unit, first.n, dataclasses.asdict(settings), scores, with_holm(comparisons))
-
-
-def _pairs(systems: dict[str, UnitStats], metric: str, settings: Bootstrap) -> list[Comparison]:
-    replicates = joint_bootstrap(systems, metric, settings)
-    names = list(systems)
-    return [
-        compare_pair(a, systems[a], b, systems[b], metric, replicates, settings)
-        for i, a in enumerate(names)
-        for b in names[i + 1 :]
-    ]
 
 
 def render(result: CompareResult) -> str:

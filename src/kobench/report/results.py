@@ -13,7 +13,7 @@ import yaml
 from kobench.config import Params
 from kobench.families import get_family
 from kobench.metrics.bootstrap import t_interval
-from kobench.names import INTERVAL_METHOD, details_file, metrics_file, recipe_file
+from kobench.names import details_file, metrics_file, recipe_file
 from kobench.records import StudyResult, read_study
 from kobench.tasks import TASKS
 from kobench.tasks.spec import TaskSpec
@@ -39,7 +39,6 @@ class Cell:
     recipe_ci: tuple[float, float] | None = None  # t-interval of the recipe's mean over its seeds, x100
     ci: list[tuple[float, float]] | None = None  # 95 % bootstrap interval over test units per value, x100
     seed_ci: tuple[float, float] | None = None  # t-interval of the main metric's mean over tune.final_seeds, x100
-    interval: dict[str, Any] | None = None  # how ``ci`` was drawn (unit, units, resamples, seed, level)
     run_id: str | None = None  # the MLflow run that scored the test set
     best: bool = False  # best of the column and significantly better than the runner-up (Holm)
     tied: bool = False  # not significantly different from the column's best
@@ -192,7 +191,7 @@ def _cell(params: Params, published: dict, task: str, model: str, champion_metri
         seed_ci = _percent(t_interval(list(seeds.get("test", {}).values())))
     return Cell(
         task, model, "complete", ours=ours, std=std, published=pub, protocol=saved.protocol, source=source, study=saved,
-        ci=score_intervals(spec, metrics), seed_ci=seed_ci, interval=(saved.test or {}).get(INTERVAL_METHOD), run_id=run_id,
+        ci=score_intervals(spec, metrics), seed_ci=seed_ci, run_id=run_id,
     )  # fmt: skip
 
 

@@ -8,16 +8,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
+from kobench.config import Params
 from kobench.data.splits import task_rows
 from kobench.engine.scoring import read_predictions
 from kobench.errors import DataError
 from kobench.families import get_family
-from kobench.metrics.bootstrap import Bootstrap, bootstrap_replicates, percentile_interval
-from kobench.metrics.significance import Comparison, compare_pair, joint_bootstrap, with_holm
+from kobench.metrics.bootstrap import Bootstrap
+from kobench.metrics.significance import Comparison, paired_comparisons, with_holm
 from kobench.metrics.unit_stats import UnitStats
 from kobench.names import metrics_file, predictions_file
+from kobench.tasks import TASKS
 from kobench.tasks.spec import TaskSpec
 
 ALPHA = 0.05  # family-wise error rate of the table's significance marks
@@ -75,16 +76,16 @@ class ColumnTest:
     note: str | None = None  # why the column has no test
 
 
-def column_tests(params: Any, candidates: dict[str, list[str]], settings: Bootstrap = Bootstrap()) -> dict[str, ColumnTest]:
+def column_tests(
+    params: Params, candidates: dict[str, list[str]], settings: Bootstrap = Bootstrap()
+) -> dict[str, ColumnTest]:
     """Per task, the best of our rows against each other row on the main metric, Holm-corrected over the table.
 
     Args:
-        params: the project's params (prepared data and outputs folders).
+        params: the project's params (prepared data and metrics folders).
         candidates: task -> models with a complete study in that column.
         settings: draws of the paired bootstrap and the randomization test.
     """
-    from kobench.tasks import TASKS
-
     tests: dict[str, ColumnTest] = {}
     for task, models in candidates.items():
         spec = TASKS[task]
@@ -100,11 +101,7 @@ def column_tests(params: Any, candidates: dict[str, list[str]], settings: Bootst
         scores = {name: stats.point()[spec.main_metric] for name, stats in systems.items()}
         ranked = sorted(scores, key=scores.__getitem__, reverse=True)
         test.best = ranked[0]
-        replicates = joint_bootstrap(systems, spec.main_metric, settings)
-        test.comparisons = [
-            compare_pair(test.best, systems[test.best], other, systems[other], spec.main_metric, replicates, settings)
-            for other in ranked[1:]
-        ]
+        test.comparisons = paired_comparisons(systems, spec.main_metric, [(test.best, o) for o in ranked[1:]], settings)
     _apply_holm(tests)
     return tests
 
@@ -119,8 +116,3 @@ def _apply_holm(tests: dict[str, ColumnTest]) -> None:
             continue
         test.tied = {test.best} | {c.b for c in test.comparisons if c.p_holm >= ALPHA}
         test.significant = test.comparisons[0].p_holm < ALPHA
-
-
-def system_interval(stats: UnitStats, metric: str, settings: Bootstrap = Bootstrap()) -> tuple[float, float]:
-    """One system's percentile interval on ``metric``."""
-    return percentile_interval(bootstrap_replicates(stats, settings)[metric], settings)

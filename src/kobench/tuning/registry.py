@@ -11,6 +11,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from kobench.atomic import atomic_path
 from kobench.config import Params
 from kobench.data.splits import task_rows
 from kobench.engine.models import ModelRef
@@ -58,7 +59,8 @@ def finalize(  # noqa: PLR0913
         )
         predictions_file = paths.outputs / "final" / PREDICTIONS_FILE
         write_predictions(predictions_file, get_family(spec.family), spec, predictions)
-        write_predictions(study_predictions(paths.metrics_file), get_family(spec.family), spec, predictions)
+        with atomic_path(study_predictions(paths.metrics_file)) as copy:  # the same file, not written twice
+            shutil.copyfile(predictions_file, copy)
         final_params = {**dataclasses.asdict(config), "model_id": ref.id, "task": spec.name, "best_trial": best_number}
         run_id = tracker.start_child(parent, "final", FINAL, final_params, tags)
         stack.enter_context(tracker.ending(run_id))  # FINISHED, or FAILED / KILLED if anything below stops it
