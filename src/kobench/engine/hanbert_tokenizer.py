@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from kobench.engine.moran import DICTIONARY, LIBRARY, AnalyserError, MoranAnalyser, open_analyser
+from kobench.engine.spm_vocab_tokenizer import SPECIAL_TOKENS  # BERT's, as KoBERT's
 
 log = logging.getLogger(__name__)
 KIND = "hanbert-moran"
@@ -33,13 +34,6 @@ TOKENIZER_CLASS = "HanBertMoranTokenizer"  # in tokenizer_config.json: plain Aut
 DIRECTORY_VARIABLE = "KOBENCH_MORAN_DIR"
 BUILDER_VERSION = 1  # bump when the pipeline built here changes: cached features are keyed by it
 MARKS = ("~~", "~")  # longest first
-SPECIAL_TOKENS = {
-    "unk_token": "[UNK]",
-    "pad_token": "[PAD]",
-    "cls_token": "[CLS]",
-    "sep_token": "[SEP]",
-    "mask_token": "[MASK]",
-}
 MAX_CHARS_PER_PIECE = 100  # BERT's WordPiece: a longer morpheme is one [UNK]
 
 
