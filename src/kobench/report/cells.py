@@ -46,11 +46,16 @@ def format_versus(cell: Cell) -> str:
     return f"{format_values(cell.published)}, Δ {diff}{marks}"
 
 
+def failure_mark(cell: Cell, notes: list[str]) -> str:
+    """``failed [n]`` / ``missing [n]``, the reason appended to ``notes`` as note n."""
+    notes.append(f"{cell.model} × {cell.task}: {cell.reason}")
+    return f"{cell.status} [{len(notes)}]"
+
+
 def format_cell(cell: Cell, notes: list[str], published_row: bool = False) -> str:
     """``ours ± h (published, Δ diff =)``; a published row's plain number; failures with a numbered note."""
     if cell.status in ("failed", "missing"):
-        notes.append(f"{cell.model} × {cell.task}: {cell.reason}")
-        return f"{cell.status} [{len(notes)}] ({format_values(cell.published)})"
+        return f"{failure_mark(cell, notes)} ({format_values(cell.published)})"
     if cell.ours is None:
         return format_values(cell.published) if published_row else "-"
     ours = f"**{format_ours(cell)}**" if cell.best else format_ours(cell)

@@ -20,6 +20,7 @@ from kobench.report.cells import (
     RECIPE_HEADER,
     RECIPE_NOTE,
     comparison_rows,
+    failure_mark,
     format_ours,
     format_values,
     recipe_rows,
@@ -83,8 +84,7 @@ def inline_markdown(text: str) -> str:
 def _cell(cell: Cell, published_row: bool, notes: list[str], run_link: RunLink | None) -> str:
     """One table cell: value ± interval linked to its run, the published number and the coloured difference."""
     if cell.status in ("failed", "missing"):
-        notes.append(f"{cell.model} × {cell.task}: {cell.reason}")
-        return f'<td data-value="" class="failed" title="{_e(cell.reason)}">{cell.status} [{len(notes)}]</td>'
+        return f'<td data-value="" class="failed" title="{_e(cell.reason)}">{failure_mark(cell, notes)}</td>'
     if cell.ours is None:
         shown = format_values(cell.published) if published_row else "-"
         value = cell.published[-1] if published_row and cell.published else ""
