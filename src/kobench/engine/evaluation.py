@@ -57,4 +57,3 @@ class Evaluator:
         outputs = self.predict(model)
         predictions = self.family.decode(self.spec, self.rows, self.features, outputs, self.settings)
         return self.family.score(self.spec, self.rows, predictions), predictions
-

@@ -270,6 +270,7 @@ class Tracker:
             self.end(run_id, "FAILED")
         return orphans
 
+    @retry_locked
     def log_artifact(self, run_id: str, path: Path) -> None:
         """A file into the run's artifact root."""
         self.client.log_artifact(run_id, str(path))
