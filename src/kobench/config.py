@@ -209,6 +209,13 @@ class ReportParams(_Section):
     plots: StrictBool = True
     tracking_ui: str | None = None  # address the report links runs to; None: the tracking server, else `kobench ui`'s
 
+    @field_validator("tracking_ui")
+    @classmethod
+    def _web_address(cls, address: str | None) -> str | None:
+        if address is not None and not re.fullmatch(r"https?://[^\s/]+(/\S*)?", address):
+            raise ValueError("must be an http(s):// address")
+        return address
+
 
 class Params(_Section):
     """The whole params.yaml."""

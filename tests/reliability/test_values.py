@@ -58,6 +58,7 @@ def test_an_lr_range_from_zero_is_refused_at_load_by_the_real_cli(tmp_path: Path
         ("tune: {n_trials: 0}", "key 'tune.n_trials': Input should be greater than or equal to 1 (got 0)"),
         ("tune: {n_trials: true}", "key 'tune.n_trials': Input should be a valid integer (got True)"),
         ("train: {batch_size: 0}", "key 'train.batch_size': Input should be greater than or equal to 1 (got 0)"),
+        ("report: {tracking_ui: mlflow.lab}", "key 'report.tracking_ui': must be an http(s):// address (got 'mlflow.lab')"),
         ("train: {eval_batch_size: '64'}", "key 'train.eval_batch_size': Input should be a valid integer (got '64')"),
         ("train: {precision: fp16}", "key 'train.precision': not allowed; allowed: auto, fp32, bf16 (got 'fp16')"),
         ("train: {selection: tset}", "key 'train.selection': not allowed; allowed: validation, test (got 'tset')"),
