@@ -297,6 +297,9 @@ def models(
     names: Annotated[Optional[list[str]], typer.Argument(help="Catalogue keys (default: every row).")] = None,
     check: Annotated[bool, typer.Option("--check", help="Load each tokenizer and config; one line per row.")] = False,
     weights: Annotated[bool, typer.Option("--weights", help="With --check, load the weights too.")] = False,
+    pin: Annotated[
+        bool, typer.Option("--pin", help="Write each row's current hub head into params.yaml (needs network).")
+    ] = False,
     params_file: ParamsOpt = Path("params.yaml"),
 ) -> None:
     """List the model catalogue (id, pinned revision, size, parameters, tokenizer kind, cached?) or check rows."""
@@ -304,7 +307,7 @@ def models(
     from kobench.tools.model_check import check as check_row
     from kobench.tools.model_check import describe, format_table
 
-    params = load_params(params_file, missing_ok=True)
+    params = load_params(params_file, missing_ok=not pin)
     keys = names or list(params.models)
     unknown = [k for k in keys if k not in params.models]
     if unknown:
@@ -314,6 +317,13 @@ def models(
             _check_name(unknown[0], params.models, "model", "models")
         except ValueError as exc:
             raise KobenchError(str(exc)) from None
+    if pin:
+        from kobench.tools.pins import hub_rows, pin_rows
+
+        for item in pin_rows(params_file, params, hub_rows(params, names)):
+            change = "unchanged" if item.old == item.new else f"{item.old or '(main)'} -> {item.new}"
+            typer.echo(f"{item.key:<22} {item.repo:<45} {change}")
+        return
     if not check:
         typer.echo(format_table([describe(k, params.models[k]) for k in keys]))
         return

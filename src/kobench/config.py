@@ -351,11 +351,11 @@ def load_params(
     return params
 
 
-class _YamlLoader(yaml.SafeLoader):
+class Yaml12Loader(yaml.SafeLoader):
     """YAML 1.2's numbers: ``1e-5`` is a float (PyYAML's YAML 1.1 reads it as a string; DVC's ``-S`` writes it)."""
 
 
-_YamlLoader.add_implicit_resolver(
+Yaml12Loader.add_implicit_resolver(
     "tag:yaml.org,2002:float", re.compile(r"^[-+]?[0-9][0-9_]*[eE][-+]?[0-9]+$"), list("-+0123456789")
 )
 
@@ -364,9 +364,16 @@ def _read_params(path: Path, missing_ok: bool) -> Params:
     if missing_ok and not path.exists():
         return Params()
     try:
-        raw = yaml.load(path.read_text(encoding="utf-8"), Loader=_YamlLoader)  # noqa: S506 (a SafeLoader)
+        text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise ConfigError(f"{path}: not found (run from the project root or pass --params)") from None
+    return params_from_text(text, path)
+
+
+def params_from_text(text: str, path: Path) -> Params:
+    """Validate params.yaml's ``text`` (read from ``path``, which the errors name), without the environment."""
+    try:
+        raw = yaml.load(text, Loader=Yaml12Loader)  # noqa: S506 (a SafeLoader)
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path}: invalid YAML ({str(exc).splitlines()[0]})") from None
     try:

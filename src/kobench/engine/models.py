@@ -130,11 +130,27 @@ def load_kwargs(ref: ModelRef) -> dict[str, Any]:
 
 def loading_error(ref: ModelRef, exc: Exception) -> KobenchError:
     """One line for a model that transformers could not load."""
+    if ref.row.revision and _unknown_revision(exc):
+        return KobenchError(
+            f"model '{ref.key}': the hub does not know revision {ref.row.revision} of {ref.id}; "
+            f"`kobench models --pin {ref.key}` pins its current head"
+        )
     first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
     return KobenchError(
         f"model '{ref.key}': cannot load {ref.id} ({first[:200]}); offline, use a local directory "
         f"(e.g. one made by `kobench tiny-model`) or a populated HF_HOME cache"
     )
+
+
+def _unknown_revision(exc: BaseException | None) -> bool:
+    """Whether ``exc`` (or what caused it) is the hub's answer to a revision it does not have."""
+    from huggingface_hub.errors import RevisionNotFoundError
+
+    while exc is not None:
+        if isinstance(exc, RevisionNotFoundError) or "is not a valid git identifier" in str(exc):
+            return True
+        exc = exc.__cause__ or exc.__context__
+    return False
 
 
 def _quiet_transformers() -> None:
