@@ -235,9 +235,10 @@ def compare(
     params = load_params(params_file, missing_ok=True)
 
     def download(uri: str, folder: Path) -> Path:
-        from kobench.tuning.tracking import download_predictions
+        from kobench.tuning.tracking import Tracker, download_predictions
 
-        return download_predictions(_tracker(params), uri, folder)
+        tracker = Tracker(_stored_tracking_uri(params, params_file), params.tracking.experiment)
+        return download_predictions(tracker, uri, folder)
 
     result = compare_systems(get_task(task), params, systems, download)
     typer.echo(render(result))
@@ -261,7 +262,11 @@ def predict(
     from kobench.tuning.champion import predict_file
 
     get_task(task)
-    mlflow.set_tracking_uri(_tracking_uri(load_params(params_file, missing_ok=True)))
+    params = load_params(params_file, missing_ok=True)
+    if model_uri.startswith(("models:/", "runs:/")):  # a registered or logged model: read from the store
+        mlflow.set_tracking_uri(_stored_tracking_uri(params, params_file))
+    else:
+        mlflow.set_tracking_uri(_tracking_uri(params))
     count = predict_file(task, model_uri, input_file, output)
     if output is not None:
         typer.echo(f"{task}: {count:,} predictions -> {output}")
@@ -666,6 +671,19 @@ def _tracking_uri(params) -> str:  # noqa: ANN001
     from kobench.config import MLFLOW_DEFAULT_URI
 
     return params.tracking.mlflow_uri or MLFLOW_DEFAULT_URI
+
+
+def _stored_tracking_uri(params, params_file: Path) -> str:  # noqa: ANN001
+    """The tracking URI for commands that only read: a local store that does not exist is one line, not created."""
+    from kobench.storelock import sqlite_path
+
+    uri = _tracking_uri(params)
+    local = sqlite_path(uri)
+    if local is not None and not local.exists():
+        where = "" if params_file.exists() else f"; no {params_file} here either: run from the project root"
+        raise KobenchError(f"no MLflow store at {local.resolve()}: nothing has been tracked here{where} "
+                           "(or set MLFLOW_TRACKING_URI to the tracking server)")
+    return uri
 
 
 def _tracker(params):  # noqa: ANN001, ANN202

@@ -62,7 +62,7 @@ def resolve_model(name: str, params: Params) -> ModelRef:
         hint = f" (did you mean '{close[0]}'?)" if close else ""
         raise KobenchError(
             f"unknown model '{name}'{hint}: not a catalogue key, a local directory or a hub id (ORG/NAME); "
-            f"catalogue: {', '.join(params.models) or '(empty)'}"
+            f"catalogue: {', '.join(params.models) or '(empty: no params.yaml read; run from the project root)'}"
         )
     return ModelRef(name, ModelParams(id=name))
 
