@@ -55,6 +55,19 @@ def test_splits_per_task(tmp_path: Path) -> None:
     assert params.splits_for("naver-ner") == ("test",) and params.splits_for("nsmc") == ("train", "validation", "test")
 
 
+def test_a_tuned_task_without_its_train_split_is_refused_at_load(tmp_path: Path) -> None:
+    """Said once, by the first command (fetch under `dvc repro`), not by tune after fetch and prepare succeeded."""
+    scored_only = "run: {tasks: [nsmc, naver-ner], models: []}\ndata: {splits: {naver-ner: [test]}}"
+    assert _load(tmp_path, scored_only).splits_for("naver-ner") == ("test",)  # nothing is tuned: allowed
+    with pytest.raises(ConfigError) as info:
+        _load(tmp_path, scored_only.replace("models: []", "models: [tiny]") + "\nmodels: {tiny: {id: models/tiny}}")
+    assert str(info.value) == (
+        f"{tmp_path / 'params.yaml'}: run.tasks[1]: naver-ner is tuned, which needs train, validation and test, but "
+        "data.splits.naver-ner leaves out train, validation; remove naver-ner from run.tasks (its test split can still "
+        "be scored: kobench score) or fetch its files with network and drop data.splits.naver-ner"
+    )
+
+
 def test_a_model_row_search_space_comes_before_task_overrides_and_the_default() -> None:
     from kobench.config import EpochRange
     from kobench.engine.models import resolve_model

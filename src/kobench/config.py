@@ -256,7 +256,24 @@ class Params(_Section):
             _check_name(name, self.models, "model", f"run.models[{i}]")
         for name in self.tune.overrides:
             _check_name(name, TASKS, "task", "tune.overrides")
+        self._tunable_splits()
         return self
+
+    def _tunable_splits(self) -> None:
+        """A task that is tuned (run.tasks with run.models) needs all three splits: said at the first command.
+
+        Otherwise fetch and prepare succeed on what data.splits allows and only tune fails, asking for prepare.
+        """
+        if not self.run.models:
+            return
+        for i, task in enumerate(self.run.tasks):
+            missing = [s for s in ("train", "validation", "test") if s not in self.splits_for(task)]
+            if missing:
+                raise ValueError(
+                    f"run.tasks[{i}]: {task} is tuned, which needs train, validation and test, but data.splits.{task} "
+                    f"leaves out {', '.join(missing)}; remove {task} from run.tasks (its test split can still be "
+                    f"scored: kobench score) or fetch its files with network and drop data.splits.{task}"
+                )
 
     def splits_for(self, task: str) -> tuple[str, ...]:
         """The splits to fetch and prepare for ``task`` (all three unless data.splits says otherwise)."""
@@ -391,7 +408,7 @@ def _one_line(exc: ValidationError) -> str:
         return f"unknown key '{key}'" + (f"; allowed: {', '.join(allowed)}" if allowed else "")
     if error["type"] == "missing":
         return f"missing key '{key}'"
-    if "unknown " in message and " at " in message:
+    if ("unknown " in message and " at " in message) or not error["loc"]:  # a whole-file rule names its own keys
         return message
     return f"key '{key}': {_message(error)} (got {error.get('input')!r})"
 
