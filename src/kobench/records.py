@@ -135,33 +135,25 @@ class StudyResult:
         """A details file's content; RecordError when it is not one."""
         return cls(**_from_json(cls, data, "study result"))
 
-    def metric_view(self) -> dict[str, Any]:
-        """The numeric leaves, grouped for DVC.
+    def metric_view(self) -> dict[str, float]:
+        """What ``dvc metrics show`` prints: the main metric on test with its 95 % interval, and on validation.
 
-        >>> StudyResult("complete", "nsmc", "m", "m", None, "base", "nsmc-m", "accuracy", {}, {"complete": 2,
-        ...     "pruned": 0, "failed": 1}, test={"accuracy": 0.9, "report": {}}, best_trial=1,
-        ...     best_params={"lr": 3e-05, "epochs": 2}, registered_version="4", champion=True).metric_view()
-        {'complete': 1, 'test': {'accuracy': 0.9}, 'best': {'trial': 1, 'lr': 3e-05, 'epochs': 2}, \
-'trials': {'complete': 2, 'pruned': 0, 'failed': 1}, 'registry': {'version': 4, 'champion': 1}}
+        The same four keys for every task, so that the studies of a whole run set fit one 120-column table;
+        a failed study has none. Everything else (all metrics, best parameters, trials, registry) is in the
+        details file.
+
+        >>> StudyResult("complete", "nsmc", "m", "m", None, "base", "nsmc-m", "accuracy", {}, {"complete": 2},
+        ...     validation={"accuracy": 0.91}, test={"accuracy": 0.9, "accuracy_ci_low": 0.89,
+        ...     "accuracy_ci_high": 0.91, "f1": 0.88}).metric_view()
+        {'test': 0.9, 'test_low': 0.89, 'test_high': 0.91, 'validation': 0.91}
         """
-        view: dict[str, Any] = {"complete": int(self.complete)}
-        for split, metrics in (("validation", self.validation), ("test", self.test)):
-            if metrics:
-                view[split] = _numbers(metrics)
-        if self.best_params:
-            view["best"] = {"trial": self.best_trial, **_numbers(self.best_params)}
-        view["trials"] = {k: self.trials[k] for k in ("complete", "pruned", "failed") if k in self.trials}
-        if self.seeds:
-            view["seeds"] = {"mean": self.seeds["mean"], "std": self.seeds["std"]}
-            if self.seeds.get("t_interval"):
-                view["seeds"]["ci_low"], view["seeds"]["ci_high"] = self.seeds["t_interval"]
-        if self.registered_version:
-            view["registry"] = {"version": int(self.registered_version), "champion": int(bool(self.champion))}
+        main, view = self.main_metric, {}
+        test, validation = self.test or {}, self.validation or {}
+        for key, value in (("test", test.get(main)), ("test_low", test.get(f"{main}_ci_low")),
+                           ("test_high", test.get(f"{main}_ci_high")), ("validation", validation.get(main))):
+            if value is not None:
+                view[key] = value
         return view
-
-
-def _numbers(values: dict[str, Any]) -> dict[str, float]:
-    return {k: v for k, v in values.items() if isinstance(v, int | float) and not isinstance(v, bool)}
 
 
 def write_study(metrics_file: Path, result: StudyResult) -> None:

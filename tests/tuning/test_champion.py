@@ -198,7 +198,7 @@ def test_every_test_metric_carries_its_interval_in_records_files_and_mlflow(stud
     for metric in get_family(spec.family).display_metrics(spec):
         assert test[f"{metric}_ci_low"] <= test[metric] <= test[f"{metric}_ci_high"]
     view = json.loads(study["paths"].metrics_file.read_text(encoding="utf-8"))  # what `dvc metrics show` prints
-    assert view["test"][f"{spec.main_metric}_ci_low"] == test[f"{spec.main_metric}_ci_low"]
+    assert (view["test_low"], view["test_high"]) == (test[f"{spec.main_metric}_ci_low"], test[f"{spec.main_metric}_ci_high"])
     final = study["tracker"].client.get_run(study["result"].run_ids["final"]).data.metrics
     assert final[f"test_{spec.main_metric}_ci_high"] == pytest.approx(test[f"{spec.main_metric}_ci_high"])
     assert not any(key.startswith("test_interval") for key in final)  # how it was drawn is no metric

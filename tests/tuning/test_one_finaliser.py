@@ -39,7 +39,7 @@ def test_two_processes_of_one_study_elect_one_finaliser(cli_project: dict) -> No
     assert [int(v.version) for v in versions] == [1]
     waited = [err for _, err in outputs if "finalised by" in err]
     assert len(waited) == 1 and "not registered again" in waited[0], outputs
-    saved = json.loads((root / "metrics" / "nsmc" / "tiny.json").read_text())
-    assert saved["registry"] == {"version": 1, "champion": 1}  # the metrics file agrees with the registry
+    saved = json.loads((root / "metrics" / "nsmc" / "tiny.study.json").read_text())
+    assert (saved["registered_version"], saved["champion"]) == ("1", True)  # the study file agrees with the registry
     first, second = (out.strip().splitlines()[-1] for out, _ in outputs)
     assert first == second and first.endswith("kobench-nsmc-tiny v1 @champion")  # both report the one result

@@ -45,14 +45,13 @@ def test_study_tracks_trials_and_registers_the_champion(study_setup) -> None:  #
     local = Path(mlflow.artifacts.download_artifacts("models:/kobench-nsmc-tiny@champion"))
     assert AutoModelForSequenceClassification.from_pretrained(local / CHECKPOINT).num_labels == 2
     assert "test accuracy" in version.description and "prepared digest" in version.description
-    saved = json.loads(study_setup["paths"].metrics_file.read_text())  # the DVC metric: numbers only
-    assert saved["best"] == {"trial": result.best_trial, **result.best_params} and saved["complete"] == 1
-    assert saved["test"]["accuracy"] == result.test["accuracy"] and saved["registry"] == {"version": 1, "champion": 1}
-    assert saved["trials"]["complete"] + saved["trials"]["pruned"] == 3
-    leaves = [v for group in saved.values() if isinstance(group, dict) for v in group.values()]
-    assert all(isinstance(v, int | float) for v in leaves)
+    saved = json.loads(study_setup["paths"].metrics_file.read_text())  # the DVC metric: the main metric only
+    assert saved == {"test": result.test["accuracy"], "test_low": result.test["accuracy_ci_low"],
+                     "test_high": result.test["accuracy_ci_high"], "validation": result.validation["accuracy"]}
     details = json.loads(study_setup["paths"].metrics_file.with_name("tiny.study.json").read_text())
     assert details["status"] == "complete" and details["run_ids"]["study"] == result.run_ids["study"]
+    assert details["best_trial"] == result.best_trial and (details["registered_version"], details["champion"]) == ("1", True)
+    assert details["trials"]["complete"] + details["trials"]["pruned"] == 3
     assert read_study(study_setup["paths"].metrics_file) == result  # what the report reads is what tuning wrote
     outputs = study_setup["paths"].outputs  # one trial checkpoint kept (the best), the pinned copy removed
     assert [p.parent.name for p in (outputs / "trials").glob("*/checkpoint")] == [f"trial-{result.best_trial}"]
@@ -101,7 +100,7 @@ def test_a_study_without_any_completed_trial_writes_its_reason(study_setup, monk
     result = _run(study_setup, n_trials=2)
     assert result.status == "failed" and result.reason == "ValueError: loss is nan"
     assert json.loads(study_setup["paths"].metrics_file.with_name("tiny.study.json").read_text())["status"] == "failed"
-    assert json.loads(study_setup["paths"].metrics_file.read_text())["complete"] == 0
+    assert json.loads(study_setup["paths"].metrics_file.read_text()) == {}  # no scores in the DVC view
     # failures claim no budget: the study stopped after tune.max_failures (3) in a row, not after n_trials
     assert [t["state"] for t in result.trials["trials"]] == ["FAIL"] * 3
 
