@@ -70,6 +70,7 @@ def fetch_task(
     raw_dir.mkdir(parents=True, exist_ok=True)
     done = []
     for source in files_for_splits(spec, splits):
+        check_interrupted()  # between files, before hashing or copying one
         dest = raw_dir / source.name
         if dest.exists() and verify(source, dest) is None:
             done.append(Fetched(source.name, dest, "present"))
