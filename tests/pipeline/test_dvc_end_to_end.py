@@ -45,5 +45,10 @@ def test_dvc_repro_builds_the_table_and_a_second_repro_does_nothing(tmp_path: Pa
     for task in ("hate-speech", "naver-ner"):
         saved = json.loads((project / "metrics" / task / "tiny.study.json").read_text())
         assert saved["status"] == "complete" and saved["champion"] and saved["registered_version"] == "1"
+    shown = run(["dvc", "metrics", "show"], project).stdout.splitlines()
+    assert shown[0].split() == ["Path", "test", "test_high", "test_low", "validation"]  # one row per study, same keys
+    # the longest path of a real run set (metrics/question-pair/soongsil-bert-small.json) still fits 120 columns
+    widest_path = max(len(line.split()[0]) for line in shown[1:])
+    assert max(map(len, shown)) - widest_path + len("metrics/question-pair/soongsil-bert-small.json") <= 120, shown
     second = run(["dvc", "repro"], project)
     assert "Running stage" not in second.stdout and "up to date" in second.stdout
