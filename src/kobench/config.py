@@ -18,10 +18,12 @@ from pydantic import (
     StrictFloat,
     StrictInt,
     ValidationError,
+    create_model,
     field_validator,
     model_validator,
 )
 
+import kobench.settings as settings
 from kobench.choices import PRECISIONS, Device, Padding, Precision, Selection, Split  # noqa: F401
 from kobench.errors import ConfigError
 from kobench.tasks import TASKS
@@ -58,7 +60,7 @@ class PathsParams(_Section):
 class BaseParams(_Section):
     """Seed and paths shared by every stage."""
 
-    seed: Seed = 42
+    seed: Seed = settings.default("seed")
     paths: PathsParams = PathsParams()
 
 
@@ -89,6 +91,10 @@ class SearchSpaceParams(_Section):
 
     lr: LearningRateRange = LearningRateRange(low=1e-5, high=1e-4)
     epochs: EpochRange = EpochRange(low=2, high=5)
+
+    def settings(self) -> list[str]:
+        """The run settings this space tunes."""
+        return ["lr", "epochs"]
 
 
 class ModelParams(_Section):
@@ -154,25 +160,27 @@ class DataParams(_Section):
         return splits
 
 
-class TrainParams(_Section):
-    """Defaults of every fine-tune (the CLI and trials override lr, epochs, ...)."""
+def _field_type(name: str) -> Any:
+    """The pydantic type of run setting ``name``: strict numbers with its declared bounds, its Literal, or None."""
+    declared = settings.SETTINGS[name]
+    allowed = settings.choices(name)
+    strict = {float: StrictFloat, int: StrictInt, bool: StrictBool}
+    base = Literal[allowed] if allowed is not None else strict[settings.kind(name)]
+    bounds = {k: getattr(declared, k) for k in ("gt", "ge", "lt") if getattr(declared, k) is not None}
+    typed = Annotated[base, Field(**bounds)] if bounds else base
+    return typed | None if settings.optional(name) else typed
 
-    batch_size: Count = 32
-    eval_batch_size: Count = 128
-    max_seq_len: SeqLen | None = None  # None: the task's published value
-    warmup_ratio: Ratio = 0.0
-    weight_decay: NonNegative = 0.0
-    evals_per_epoch: Count = 1
-    padding: Padding = "dynamic"
-    group_by_length: StrictBool = True
-    precision: Precision = "auto"
-    selection: Selection = "validation"
-    device: Device = "auto"
-    save_checkpoint: StrictBool = True
+
+TrainParams = create_model(
+    "TrainParams",
+    __base__=_Section,
+    __doc__="Defaults of every fine-tune (``settings.RunConfig`` declares them; the CLI and trials override them).",
+    **{name: (_field_type(name), settings.default(name)) for name in settings.in_section("train")},
     # device slots that trials lease (engine/devices.py): auto = every visible GPU (none on a CPU-only machine),
     # or a list of GPU indices and "cpu" entries; trials_per_device slots on each
-    devices: Literal["auto"] | list[Annotated[StrictInt, Field(ge=0)] | Literal["cpu"]] = "auto"
-    trials_per_device: Count = 1
+    devices=(Literal["auto"] | list[Annotated[StrictInt, Field(ge=0)] | Literal["cpu"]], "auto"),
+    trials_per_device=(Count, 1),
+)
 
 
 class TuneParams(_Section):
@@ -263,22 +271,14 @@ class Params(_Section):
         return tuple(self.data.splits.get(task, ("train", "validation", "test")))
 
 
-class RunOptions(_Section):
-    """Command-line options of ``train``, ``tune`` and ``reproduce``, typed as the params.yaml keys they override."""
-
-    lr: LearningRate | None = None
-    epochs: Count | None = None
-    batch_size: Count | None = None
-    seed: Seed | None = None
-    max_train_samples: Count | None = None
-    max_eval_samples: Count | None = None
-    max_seq_len: SeqLen | None = None
-    selection: Selection | None = None
-    padding: Padding | None = None
-    precision: Precision | None = None
-    device: Device | None = None
-    n_trials: Count | None = None
-    workers: Count | None = None
+RunOptions = create_model(
+    "RunOptions",
+    __base__=_Section,
+    __doc__="Command-line options of ``train``, ``tune`` and ``reproduce``, typed as the settings they override.",
+    **{name: (_field_type(name) | None, None) for name in settings.options()},
+    n_trials=(Count | None, None),
+    workers=(Count | None, None),
+)
 
 
 def check_options(options: Mapping[str, Any]) -> dict[str, Any]:

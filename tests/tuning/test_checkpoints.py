@@ -6,6 +6,7 @@ from pathlib import Path
 
 import optuna
 
+from kobench.tasks import get_task
 from kobench.tuning.registry import pin_checkpoint
 from kobench.tuning.study import Objective, StudyPaths
 
@@ -16,7 +17,7 @@ def test_a_trial_deletes_the_checkpoints_it_beats_and_its_own_when_beaten(tmp_pa
         study.add_trial(optuna.trial.create_trial(value=value, params={}, distributions={}))
         (tmp_path / "trials" / f"trial-{number}" / "checkpoint").mkdir(parents=True)
     paths = StudyPaths(prepared=tmp_path, features=None, outputs=tmp_path, metrics_file=tmp_path / "m.json")
-    objective = Objective(None, None, None, None, paths, None, None, {})
+    objective = Objective(get_task("nsmc"), None, None, None, paths, None, None, {})  # accuracy: higher is better
     kept = lambda: sorted(p.parent.name for p in (tmp_path / "trials").glob("*/checkpoint"))  # noqa: E731
 
     worse = study.ask()  # trial 3 finishes below the best (0.80): its own goes, and trial 0's; the tie stays

@@ -7,7 +7,7 @@ import math
 import random
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -26,8 +26,10 @@ from kobench.errors import KobenchError
 from kobench.families import get_family
 from kobench.families.base import EncodeSettings, TaskFamily, label_maps
 from kobench.interrupts import check as check_interrupted
+from kobench.metrics.registry import metric
 from kobench.progress import Progress
 from kobench.records import RunResult
+from kobench.settings import RunConfig
 from kobench.tasks.spec import TaskSpec
 
 log = logging.getLogger(__name__)
@@ -39,49 +41,9 @@ class NonFiniteLossError(KobenchError):
     """The training loss became NaN or infinite."""
 
 
-@dataclass(frozen=True)
-class RunConfig:
-    """Everything that defines one fine-tune (the CLI and the tuner fill it from params)."""
-
-    lr: float
-    epochs: int
-    batch_size: int = 32
-    eval_batch_size: int = 128
-    seed: int = 42
-    max_seq_len: int | None = None
-    warmup_ratio: float = 0.0
-    weight_decay: float = 0.0
-    max_grad_norm: float = 1.0
-    evals_per_epoch: int = 1
-    padding: str = "dynamic"
-    group_by_length: bool = True
-    precision: str = "auto"
-    selection: str = "validation"
-    device: str = "auto"
-    save_checkpoint: bool = True
-    max_train_samples: int | None = None
-    max_eval_samples: int | None = None
-
-    def row_limits(self) -> dict[str, int | None]:
-        """The most rows each split is subsampled to (None: all of it)."""
-        return {"train": self.max_train_samples, "validation": self.max_eval_samples, "test": self.max_eval_samples}
-
-
 def encode_settings(spec: TaskSpec, ref: ModelRef, config: RunConfig) -> EncodeSettings:
-    """Task defaults (TASKS.md) overridden by the run's max_seq_len; segment ids per model row.
-
-    A shortened max_seq_len caps QA's stride and question length at a quarter of it, so windows keep room.
-    """
-    hp = spec.hyperparameters
-    max_seq_len = config.max_seq_len or hp.max_seq_len
-    return EncodeSettings(
-        max_seq_len=max_seq_len,
-        token_type_ids=ref.row.token_type_ids,
-        doc_stride=min(hp.doc_stride, max_seq_len // 4),
-        max_query_len=min(hp.max_query_len, max_seq_len // 4),
-        max_answer_len=hp.max_answer_len,
-        n_best=hp.n_best,
-    )
+    """The task's published encoding (TASKS.md) with the run's max_seq_len; segment ids per model row."""
+    return EncodeSettings.for_task(spec.hyperparameters, config.max_seq_len, token_type_ids=ref.row.token_type_ids)
 
 
 def train(
@@ -96,7 +58,7 @@ def train(
     on_rows: Callable[[dict[str, list[dict[str, Any]]]], None] | None = None,
     evaluate_test: bool = True,
 ) -> RunResult:
-    """Fine-tune, keep the best checkpoint by the validation main metric, score it once on test.
+    """Fine-tune, keep the best checkpoint by the validation main metric (``metrics.registry``), score it once on test.
 
     With ``config.selection == "test"`` every evaluation is also scored on test and the best test score
     is reported: the reference protocol, optimistic, and labelled as such in every output. Tuning trials
@@ -281,8 +243,8 @@ class _TrainLoop:
         split = "test" if self.config.selection == "test" else "validation"
         test_predictions = record.pop("_test_predictions", None)
         score = record[split][self.spec.main_metric]
-        if best and score <= best["score"]:
-            return best
+        if best and not metric(self.spec.main_metric).better(score, best["score"]):
+            return best  # a tie keeps the earlier checkpoint
         state = {k: v.detach().to("cpu", copy=True) for k, v in self.model.state_dict().items()}
         kept = {"score": score, "step": record["step"], "epoch": record["epoch"], "state": state}
         kept["validation"] = record["validation"]

@@ -19,6 +19,7 @@ from kobench.engine.outputs import write_predictions
 from kobench.engine.training import RunConfig, evaluate_checkpoint, inference_setup, train
 from kobench.families import get_family
 from kobench.metrics.bootstrap import t_interval
+from kobench.metrics.registry import metric
 from kobench.names import PREDICTIONS_FILE, registered_model
 from kobench.names import predictions_file as study_predictions
 from kobench.records import StudyResult, write_study
@@ -86,7 +87,8 @@ def finalize(  # noqa: PLR0913
         }
         registered = registered_model(spec.name, ref.slug)
         version, champion = tracker.register(
-            registered, source, run_id, version_tags, validation[main], model_id=model_id, description=card
+            registered, source, run_id, version_tags, validation[main], ranked_by=metric(main), model_id=model_id,
+            description=card,
         )
         tracker.set_tags(run_id, {"kobench.registered_version": version, "kobench.champion": champion})
     seeds = _extra_seeds(spec, ref, params, config, paths, tracker, parent, tags)

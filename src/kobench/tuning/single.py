@@ -14,6 +14,7 @@ from typing import Any
 
 from kobench.engine.models import ModelRef
 from kobench.engine.training import RunConfig, inference_setup, train
+from kobench.metrics.registry import metric
 from kobench.names import registered_model
 from kobench.records import RunResult
 from kobench.tasks.spec import TaskSpec
@@ -108,6 +109,6 @@ def _log_model(spec, ref, config, result, run_id, run_dir, prepared_dir, tags, t
     card = model_card(spec, ref, config, result.validation, result.test, tags["kobench.prepared_digest"], rows)
     version, champion = tracker.register(
         registered_model(spec.name, ref.slug), source, run_id, version_tags, result.validation[main],
-        model_id=model_id, description=card,
+        ranked_by=metric(main), model_id=model_id, description=card,
     )  # fmt: skip
     tracker.set_tags(run_id, {"kobench.registered_version": version, "kobench.champion": champion})

@@ -21,8 +21,10 @@ from kobench.config import Params, SearchSpaceParams
 from kobench.engine.devices import Lease, Slot, lease
 from kobench.engine.models import ModelRef
 from kobench.engine.training import RunConfig, train
+from kobench.errors import KobenchError
 from kobench.interrupts import Interrupted
 from kobench.interrupts import check as check_interrupted
+from kobench.metrics.registry import metric
 from kobench.names import study_name
 from kobench.records import StudyResult
 from kobench.tasks.spec import TaskSpec
@@ -52,6 +54,7 @@ def open_or_create_study(
 ) -> tuple[optuna.Study, bool]:
     """Create or load the study, and whether this call created it (true for one of several workers at once).
 
+    ``direction`` is the main metric's (``metrics.registry``); a stored study of the other direction is refused.
     Heartbeats fail (then retry once) trials whose process died.
     """
     from kobench.storelock import check_sqlite_store, create_sqlite_atomically, store_init_lock
@@ -77,6 +80,12 @@ def open_or_create_study(
         try:
             return optuna.create_study(**kwargs, load_if_exists=False), True
         except optuna.exceptions.DuplicatedStudyError:
+            stored = optuna.load_study(study_name=name, storage=storage).direction.name.lower()
+            if stored != direction:
+                raise KobenchError(
+                    f"study {name} in {storage_url} was made to {stored} and its main metric is now to {direction}; "
+                    "delete it (optuna delete-study) or tune under another storage"
+                ) from None
             study = optuna.create_study(**kwargs, load_if_exists=True)
             # a second worker with the same seed would draw exactly the first one's random startup trials
             study.sampler.reseed_rng()
@@ -323,10 +332,11 @@ class Objective:
         n_trials checkpoints on disk (20 trials of a base model: 8 GB). A tie keeps both; finalize retrains the
         best trial's parameters in the rare case that its checkpoint is gone (e.g. kept on another machine).
         """
-        sign = 1.0 if trial.study.direction == optuna.study.StudyDirection.MAXIMIZE else -1.0
+        ranked_by = metric(self.spec.main_metric)
         done = trial.study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
-        best = max([sign * value] + [sign * t.value for t in done])
-        beaten = [t.number for t in done if sign * t.value < best] + ([trial.number] if sign * value < best else [])
+        best = ranked_by.best([value] + [t.value for t in done])
+        beaten = [t.number for t in done if ranked_by.better(best, t.value)]
+        beaten += [trial.number] if ranked_by.better(best, value) else []
         for number in beaten:
             shutil.rmtree(self._trial_dir(number) / "checkpoint", ignore_errors=True)
 
@@ -547,7 +557,7 @@ def work(  # noqa: PLR0913
 def _open(spec, ref, params, base, paths, storage_url, tracker, slots) -> tuple[optuna.Study, Objective]:  # noqa: ANN001, PLR0913
     """The study (created or loaded), its parent run and an objective for its trials."""
     name = study_name(spec.name, ref.slug)
-    study, created = open_or_create_study(name, storage_url, params)
+    study, created = open_or_create_study(name, storage_url, params, metric(spec.main_metric).direction)
     tags = study_tags(spec, ref, base, paths)
     parent = parent_run(study, created, tracker, name, tags)
     return study, Objective(spec, ref, base, search_space(params, spec.name, ref), paths, tracker, parent, tags, slots)

@@ -18,6 +18,7 @@ from urllib.parse import urlsplit
 
 from kobench.errors import KobenchError
 from kobench.interrupts import check as check_interrupted
+from kobench.metrics.registry import Metric
 from kobench.names import INTERVAL_METHOD, PREDICTIONS_FILE, registered_model
 
 log = logging.getLogger(__name__)
@@ -312,12 +313,14 @@ class Tracker:
         tags: dict[str, Any],
         score: float,
         *,
+        ranked_by: Metric,
         model_id: str | None = None,
         description: str | None = None,
     ) -> tuple[str, bool]:
         """Register ``source`` (a logged model's URI) as a new version of ``name``; ``@champion`` moves if it is better.
 
-        The alias moves only when ``score`` beats the current champion's ``validation_score``.
+        The alias moves only when ``score`` beats the current champion's ``validation_score`` in the main metric's
+        direction (``ranked_by``, from ``metrics.registry``).
 
         Returns:
             (version, whether it became champion).
@@ -338,11 +341,11 @@ class Tracker:
         )
         try:
             champion = self.client.get_model_version_by_alias(name, "champion")
-            current = float(champion.tags.get("validation_score", "-inf"))
+            current = float(champion.tags["validation_score"]) if "validation_score" in champion.tags else None
         except MlflowException:
-            current = -math.inf
+            current = None
         number = str(version.version)
-        if score > current:
+        if current is None or ranked_by.better(score, current):
             self.client.set_registered_model_alias(name, "champion", number)
             return number, True
         return number, False
