@@ -100,12 +100,12 @@ def plan(params: Params, *, measure: bool = True) -> list[Cost]:
         spec, rows = get_task(task), train_rows(params, task)
         for model in params.run.models:
             ref = resolve_model(model, params)
-            space = search_space(params, task, ref)
-            trial_epochs = (space.epochs.low + space.epochs.high) / 2
+            low, high = search_space(params, task, ref).bounds("epochs", spec.hyperparameters.epochs)
+            trial_epochs = (low + high) / 2
             seeds = len(params.tune.final_seeds)
             recipe_runs = (len(params.run.reproduce_seeds) or 1) if params.run.reproduce else 0
             recipe_epochs = recipe_config(params, spec, ref).epochs if recipe_runs else 0
-            epochs = params.tune.n_trials * trial_epochs + seeds * space.epochs.high + recipe_runs * recipe_epochs
+            epochs = params.tune.n_trials * trial_epochs + seeds * high + recipe_runs * recipe_epochs
             samples = rows * epochs
             speed, source = recorded_throughput(study_outputs(params.base.paths.outputs, task, ref.slug)), "recorded"
             if speed is None and measure:

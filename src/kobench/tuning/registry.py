@@ -49,7 +49,7 @@ def finalize(  # noqa: PLR0913
 
     The final run ends FAILED, or KILLED when interrupted, if it cannot finish.
     """
-    config = dataclasses.replace(base, lr=best_params["lr"], epochs=best_params["epochs"])
+    config = dataclasses.replace(base, **best_params)  # the tuned settings, by name
     main = spec.main_metric
     paths.outputs.mkdir(parents=True, exist_ok=True)
     with contextlib.ExitStack() as stack:
@@ -81,6 +81,7 @@ def finalize(  # noqa: PLR0913
             f"test_{main}": test[main],
             "lr": config.lr,
             "epochs": config.epochs,
+            **best_params,  # every tuned setting, by name
             "protocol": base.selection,
             "best_trial": best_number,
             "model_revision": ref.row.revision or "unpinned",

@@ -187,7 +187,7 @@ def claimed_trials(study: optuna.Study) -> int:
 
 
 class Objective:
-    """One trial = one fine-tune with suggested lr/epochs, its own nested MLflow run, pruned on validation."""
+    """One trial = one fine-tune with the settings drawn from the search space, its own nested MLflow run, pruned."""
 
     def __init__(self, spec, ref, base, space, paths, tracker, parent, tags, slots=()):  # noqa: ANN001, PLR0913
         self.spec, self.ref, self.base, self.space, self.paths = spec, ref, base, space, paths
@@ -196,10 +196,8 @@ class Objective:
         self._recorded: int | None = None  # the trial whose failure _run recorded already (with its MLflow run)
 
     def config(self, trial: optuna.Trial) -> RunConfig:
-        """The base run configuration with this trial's suggestions."""
-        lr = trial.suggest_float("lr", self.space.lr.low, self.space.lr.high, log=True)
-        epochs = trial.suggest_int("epochs", self.space.epochs.low, self.space.epochs.high)
-        return dataclasses.replace(self.base, lr=lr, epochs=epochs)
+        """The base run configuration with this trial's suggestions, applied by name."""
+        return dataclasses.replace(self.base, **suggest(trial, self.space))
 
     def __call__(self, trial: optuna.Trial) -> float:
         """Lease a device slot and train one trial.
@@ -234,11 +232,11 @@ class Objective:
         try:
             value = self._train(trial, config, run_id)
             status = "FINISHED"
-            _say(f"trial {trial.number}: lr {config.lr:.3g} epochs {config.epochs} -> {self.spec.main_metric} {value:.4f}")
+            _say(f"trial {trial.number}: {_drawn(trial.params)} -> {self.spec.main_metric} {value:.4f}")
             return value
         except optuna.TrialPruned as pruned:
             status = "KILLED"
-            _say(f"trial {trial.number}: lr {config.lr:.3g} epochs {config.epochs} -> {pruned}")
+            _say(f"trial {trial.number}: {_drawn(trial.params)} -> {pruned}")
             raise
         except Interrupted as stop:
             status = "KILLED"
@@ -339,6 +337,27 @@ class Objective:
         beaten += [trial.number] if ranked_by.better(best, value) else []
         for number in beaten:
             shutil.rmtree(self._trial_dir(number) / "checkpoint", ignore_errors=True)
+
+
+def suggest(trial: optuna.Trial, space: SearchSpaceParams) -> dict[str, Any]:
+    """This trial's value of every setting ``space`` tunes, drawn in the settings' declaration order.
+
+    The order is part of what a sampler seed reproduces: lr before epochs, as since the first study.
+    """
+    drawn: dict[str, Any] = {}
+    for name, dist in space.items():
+        if dist.type == "categorical":
+            drawn[name] = trial.suggest_categorical(name, dist.choices)
+        elif dist.type == "int":
+            drawn[name] = trial.suggest_int(name, dist.low, dist.high, step=dist.step or 1, log=dist.log)
+        else:
+            drawn[name] = trial.suggest_float(name, dist.low, dist.high, step=dist.step, log=dist.log)
+    return drawn
+
+
+def _drawn(values: dict[str, Any]) -> str:
+    """``lr 0.00223 epochs 4``: a trial's drawn settings for its one line."""
+    return " ".join(f"{k} {v:.3g}" if isinstance(v, float) else f"{k} {v}" for k, v in values.items())
 
 
 def _say(line: str) -> None:
