@@ -23,8 +23,8 @@ from kobench.engine.runtime import Runtime
 from kobench.engine.scoring import with_intervals
 from kobench.engine.tokenizer_check import sample_texts
 from kobench.errors import KobenchError
-from kobench.families import get_family
-from kobench.families.base import EncodeSettings, TaskFamily, label_maps
+from kobench.families import bind
+from kobench.families.base import EncodeSettings, TaskFamily
 from kobench.interrupts import check as check_interrupted
 from kobench.metrics.registry import metric
 from kobench.progress import Progress
@@ -66,23 +66,24 @@ def train(
     """
     runtime = Runtime.create(config.device, config.precision)
     _seed_everything(config.seed)
-    family = get_family(spec.family)
+    task = bind(spec)
+    family = task.family
     tokenizer = load_tokenizer(ref)
     settings = encode_settings(spec, ref, config)
     splits = ("train", "validation", "test") if evaluate_test or config.selection == "test" else ("train", "validation")
     limits = config.row_limits()
     rows = {s: task_rows(spec, prepared_dir, s, max_rows=limits[s], seed=config.seed) for s in splits}
-    check_fit(ref, tokenizer, load_config(ref).vocab_size, sample_texts(rows[splits[0]], family.input_columns(spec)))
+    check_fit(ref, tokenizer, load_config(ref).vocab_size, sample_texts(rows[splits[0]], task.input_columns()))
     if on_rows is not None:  # e.g. data lineage: the rows as used, before anything trains
         on_rows(rows)
     features = {
-        s: load_features(spec, family, rows[s], tokenizer, settings, train=s == "train", cache_dir=features_dir)
+        s: load_features(task, rows[s], tokenizer, settings, train=s == "train", cache_dir=features_dir)
         for s in splits
     }
-    model = load_model(ref, family.auto_class, family.num_labels(spec), **label_maps(family, spec)).to(runtime.device)
+    model = load_model(ref, family.auto_class, task.num_labels(), **task.label_maps()).to(runtime.device)
     collator = _collator(family, tokenizer, settings, config, runtime)
     evaluators = {
-        s: Evaluator(spec, family, rows[s], features[s], settings, collator, runtime, config.eval_batch_size)
+        s: Evaluator(task, rows[s], features[s], settings, collator, runtime, config.eval_batch_size)
         for s in splits
         if s != "train"
     }
@@ -93,7 +94,7 @@ def train(
         evaluators["test"].evaluate(model) if "test" in evaluators else (None, {})
     )
     if test_metrics is not None:
-        test_metrics = with_intervals(spec, family, evaluators["test"].rows, test_predictions, test_metrics)
+        test_metrics = with_intervals(task, evaluators["test"].rows, test_predictions, test_metrics)
     result = RunResult(
         task=spec.name,
         task_version=spec.version,
@@ -120,7 +121,7 @@ def train(
     )
     from kobench.engine.outputs import write_run
 
-    write_run(run_dir, result, family, spec, test_predictions, model if config.save_checkpoint else None, tokenizer)
+    write_run(run_dir, result, task, test_predictions, model if config.save_checkpoint else None, tokenizer)
     return result
 
 
@@ -298,7 +299,7 @@ def evaluate_checkpoint(
     predictor = Predictor(spec, checkpoint, setup, device=config.device, precision=config.precision)
     rows = task_rows(spec, prepared_dir, split, max_rows=config.max_eval_samples, seed=config.seed)
     metrics, predictions = predictor.evaluator(rows, features_dir).evaluate(predictor.model)
-    return with_intervals(spec, get_family(spec.family), rows, predictions, metrics), predictions
+    return with_intervals(bind(spec), rows, predictions, metrics), predictions
 
 
 def inference_setup(spec: TaskSpec, ref: ModelRef, config: RunConfig) -> Any:

@@ -203,14 +203,3 @@ def token_type_column(encoding: Any, use: bool) -> dict[str, list]:
     if use and "token_type_ids" in encoding:
         return {"token_type_ids": encoding["token_type_ids"]}
     return {}
-
-
-def label_maps(family: TaskFamily, spec: TaskSpec) -> dict[str, dict]:
-    """``id2label`` / ``label2id`` for a head whose outputs are the task's labels; nothing for other heads.
-
-    Saved and registered configs then say ``positive``, not ``LABEL_1``.
-    """
-    names = spec.label_names if spec.labels else []
-    if not names or family.num_labels(spec) != len(names):
-        return {}
-    return {"id2label": dict(enumerate(names)), "label2id": {name: i for i, name in enumerate(names)}}

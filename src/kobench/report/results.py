@@ -11,7 +11,7 @@ from typing import Any
 import yaml
 
 from kobench.config import Params
-from kobench.families import get_family
+from kobench.families import bind
 from kobench.metrics.bootstrap import t_interval
 from kobench.names import details_file, metrics_file, recipe_file
 from kobench.records import StudyResult, read_study
@@ -104,7 +104,7 @@ def published_table() -> dict[str, Any]:
 
 def display_metrics(spec: TaskSpec) -> tuple[str, ...]:
     """The metric(s) a table shows for a task, as its family decides (KorQuAD: EM / F1)."""
-    return get_family(spec.family).display_metrics(spec)
+    return bind(spec).display_metrics()
 
 
 def score_values(spec: TaskSpec, metrics: dict[str, Any]) -> list[float]:

@@ -63,13 +63,14 @@ def measured_throughput(params: Params, task: str, ref: ModelRef, steps: int = 5
 
     from kobench.engine.models import load_model
     from kobench.engine.runtime import Runtime
-    from kobench.families import get_family
+    from kobench.families import bind
 
     spec = get_task(task)
-    family = get_family(spec.family)
+    bound = bind(spec)
+    family = bound.family
     config = run_config(params, spec, ref)
     runtime = Runtime.create(config.device, config.precision)
-    model = load_model(ref, family.auto_class, family.num_labels(spec)).to(runtime.device)
+    model = load_model(ref, family.auto_class, bound.num_labels()).to(runtime.device)
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr)
     length = config.max_seq_len or spec.hyperparameters.max_seq_len
     ids = torch.randint(5, model.config.vocab_size, (config.batch_size, length), device=runtime.device)

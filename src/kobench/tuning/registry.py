@@ -17,7 +17,7 @@ from kobench.data.splits import task_rows
 from kobench.engine.models import ModelRef
 from kobench.engine.outputs import write_predictions
 from kobench.engine.training import RunConfig, evaluate_checkpoint, inference_setup, train
-from kobench.families import get_family
+from kobench.families import bind
 from kobench.metrics.bootstrap import t_interval
 from kobench.metrics.registry import metric
 from kobench.names import PREDICTIONS_FILE, registered_model
@@ -59,7 +59,7 @@ def finalize(  # noqa: PLR0913
             spec, ref, checkpoint, config, prepared_dir=paths.prepared, features_dir=paths.features
         )
         predictions_file = paths.outputs / "final" / PREDICTIONS_FILE
-        write_predictions(predictions_file, get_family(spec.family), spec, predictions)
+        write_predictions(predictions_file, bind(spec), predictions)
         with atomic_path(study_predictions(paths.metrics_file)) as copy:  # the same file, not written twice
             shutil.copyfile(predictions_file, copy)
         final_params = {**dataclasses.asdict(config), "model_id": ref.id, "task": spec.name, "best_trial": best_number}
@@ -211,7 +211,7 @@ def write_failed_study(spec: TaskSpec, ref: ModelRef, paths: Any, study: str, su
         trials=summary,
     )
     # the stage's declared output: no predictions, so no test can pair on a study that produced none
-    write_predictions(study_predictions(paths.metrics_file), get_family(spec.family), spec, {})
+    write_predictions(study_predictions(paths.metrics_file), bind(spec), {})
     write_study(paths.metrics_file, result)
     return result
 
