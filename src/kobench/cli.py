@@ -405,8 +405,9 @@ def tune(
     started = time.time()  # a concurrent process's final step after this moment is this one's too
     from kobench.config import check_options
     from kobench.engine.devices import resolve_slots
-    from kobench.names import metrics_file, study_outputs
-    from kobench.tuning.study import StudyPaths, run_study, search_space, work
+    from kobench.names import StudyPaths, metrics_file, study_outputs
+    from kobench.tuning.context import StudyContext
+    from kobench.tuning.study import run_study, search_space, work
     from kobench.tuning.workers import worker_command
 
     check_options({"n_trials": n_trials, "workers": workers})  # the bounds of tune.n_trials and tune.workers
@@ -424,22 +425,16 @@ def tune(
         outputs=study_outputs(paths.outputs, task, ref.slug),
         metrics_file=metrics_file(paths.metrics, task, ref.slug),
     )
-    tracker = _tracker(params)
-    slots = resolve_slots(params.train.devices, params.train.trials_per_device)
+    slots = tuple(resolve_slots(params.train.devices, params.train.trials_per_device))
+    context = StudyContext(spec, ref, params, base, study_paths, _tracker(params), slots)
     budget = n_trials or params.tune.n_trials
     if worker:
-        work(spec, ref, params, base, study_paths, n_trials=budget, storage_url=url, tracker=tracker, slots=slots)
+        work(context, n_trials=budget, storage_url=url)
         return
     result = run_study(
-        spec,
-        ref,
-        params,
-        base,
-        study_paths,
+        context,
         n_trials=budget,
         storage_url=url,
-        tracker=tracker,
-        slots=slots,
         workers=workers or params.tune.workers or max(1, len(slots)),
         worker_command=worker_command(sys.argv[1:]),
         started=started,
@@ -469,16 +464,16 @@ def reproduce(
     **given: Any,
 ) -> None:
     """Train the published recipe of TASK x MODEL once per seed (reference protocol); write <model>.recipe.json."""
-    from kobench.atomic import write_json
     from kobench.config import check_options
     from kobench.names import recipe_file, study_outputs
+    from kobench.records import RecipeResult, write_recipe
 
     overrides = check_options(given)
     chosen = _seeds(seeds)
     params, spec, ref = _task_and_model(params_file, task, model)
     paths = params.base.paths
     if stage and not params.run.reproduce:  # answered before torch is imported: a switched-off stage costs nothing
-        write_json(recipe_file(paths.metrics, task, ref.slug), {"complete": 0})  # the stage's output
+        write_recipe(paths.metrics, task, ref.slug, RecipeResult(complete=0))  # the stage's output
         typer.echo(f"{task}-{ref.slug}: run.reproduce is false, nothing trained")
         return
     from kobench.engine.devices import resolve_slots
@@ -492,8 +487,8 @@ def reproduce(
         features_dir=paths.features, metrics_root=paths.metrics, tracker=_tracker(params),
         slots=resolve_slots(params.train.devices, params.train.trials_per_device), overrides=overrides,
     )  # fmt: skip
-    typer.echo(f"{task}-{ref.slug} recipe: test {spec.main_metric} {summary['mean']:.4f} ± {summary['std']:.4f} "
-               f"over {summary['n']} seed(s) -> {recipe_file(paths.metrics, task, ref.slug)}")  # fmt: skip
+    typer.echo(f"{task}-{ref.slug} recipe: test {spec.main_metric} {summary.mean:.4f} ± {summary.std:.4f} "
+               f"over {summary.n} seed(s) -> {recipe_file(paths.metrics, task, ref.slug)}")  # fmt: skip
 
 
 def _seeds(value: str | None) -> list[int]:

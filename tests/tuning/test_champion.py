@@ -22,10 +22,11 @@ from kobench.engine.models import ModelRef
 from kobench.engine.runs import run_config
 from kobench.errors import KobenchError
 from kobench.families import bind
-from kobench.names import registered_model
+from kobench.names import StudyPaths, registered_model
 from kobench.tasks import get_task
 from kobench.tuning.champion import CHECKPOINT, input_frame
-from kobench.tuning.study import StudyPaths, run_study
+from kobench.tuning.context import StudyContext
+from kobench.tuning.study import run_study
 from kobench.tuning.tracking import Tracker
 
 FAMILIES = {"nsmc": "classification", "korsts": "regression", "naver-ner": "token_classification", "korquad": "span_qa"}
@@ -44,7 +45,7 @@ def _study(task: str, root: Path, prepared, tiny_models) -> dict:  # noqa: ANN00
     paths = StudyPaths(prepared=prepared(task), features=root / "features", outputs=root / "outputs" / task,
                        metrics_file=root / "metrics" / task / "tiny.json")
     tracker = Tracker(f"sqlite:///{root}/mlflow.db", "kobench")
-    result = run_study(spec, ref, params, base, paths, n_trials=1, storage_url=params.tune.storage, tracker=tracker)
+    result = run_study(StudyContext(spec, ref, params, base, paths, tracker), n_trials=1, storage_url=params.tune.storage)
     assert result.complete
     return {"spec": spec, "paths": paths, "tracker": tracker, "result": result, "uri": tracker.uri}
 

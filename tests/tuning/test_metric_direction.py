@@ -27,8 +27,10 @@ def test_a_lower_is_better_metric_drives_trials_checkpoints_and_the_champion(tmp
     from kobench.config import ModelParams, Params
     from kobench.engine.models import ModelRef
     from kobench.engine.runs import run_config
+    from kobench.names import StudyPaths
     from kobench.tasks import get_task
-    from kobench.tuning.study import StudyPaths, open_or_create_study, run_study
+    from kobench.tuning.context import StudyContext
+    from kobench.tuning.study import open_or_create_study, run_study
     from kobench.tuning.tracking import Tracker
 
     assert not METRICS["mse"].higher_is_better
@@ -45,7 +47,7 @@ def test_a_lower_is_better_metric_drives_trials_checkpoints_and_the_champion(tmp
     paths = StudyPaths(prepared=prepared_dir, features=tmp_path / "features", outputs=tmp_path / "outputs",
                        metrics_file=tmp_path / "metrics" / "korsts" / "tiny.json")  # fmt: skip
     tracker = Tracker(f"sqlite:///{tmp_path}/mlflow.db", "kobench")
-    result = run_study(spec, ref, params, base, paths, n_trials=4, storage_url=params.tune.storage, tracker=tracker)
+    result = run_study(StudyContext(spec, ref, params, base, paths, tracker), n_trials=4, storage_url=params.tune.storage)
 
     study = optuna.load_study(study_name="korsts-tiny", storage=params.tune.storage)
     assert study.direction == optuna.study.StudyDirection.MINIMIZE  # pruning and best_trial follow it

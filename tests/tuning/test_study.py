@@ -11,12 +11,13 @@ import pytest
 
 from kobench.records import StudyResult, read_study
 from kobench.tuning.champion import CHECKPOINT
+from kobench.tuning.context import StudyContext
 from kobench.tuning.study import Objective, run_study
 
 
 def _run(setup: dict, n_trials: int = 3) -> StudyResult:
-    return run_study(setup["spec"], setup["ref"], setup["params"], setup["base"], setup["paths"],
-                     n_trials=n_trials, storage_url=setup["storage"], tracker=setup["tracker"])
+    context = StudyContext(setup["spec"], setup["ref"], setup["params"], setup["base"], setup["paths"], setup["tracker"])
+    return run_study(context, n_trials=n_trials, storage_url=setup["storage"])
 
 
 def test_study_tracks_trials_and_registers_the_champion(study_setup) -> None:  # noqa: ANN001
@@ -176,7 +177,8 @@ def test_a_trial_that_cannot_be_sampled_is_a_counted_failure_and_the_study_ends(
     # model_construct skips that check to reach the code path a future sampling error would take)
     lr = distribution_model("lr").model_construct(type="float", low=0.0, high=1e-3, log=True, step=None, choices=None)
     epochs = distribution_model("epochs").model_construct(type="int", low=1, high=1, log=False, step=None, choices=None)
-    space = SearchSpaceParams.model_construct(**dict.fromkeys(SearchSpaceParams.model_fields), lr=lr, epochs=epochs)
+    untuned = dict.fromkeys(SearchSpaceParams.model_fields)
+    space = SearchSpaceParams.model_construct(**{**untuned, "lr": lr, "epochs": epochs})
     params = study_setup["params"]
     setup = {**study_setup, "params": params.model_copy(update={"tune": params.tune.model_copy(
         update={"search_space": space, "max_failures": 2})})}

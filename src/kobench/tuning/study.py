@@ -18,16 +18,16 @@ from typing import Any
 import optuna
 
 from kobench.config import Params, SearchSpaceParams
-from kobench.engine.devices import Lease, Slot, lease
+from kobench.engine.devices import Lease, lease
 from kobench.engine.models import ModelRef
 from kobench.engine.training import RunConfig, train
 from kobench.errors import KobenchError
 from kobench.interrupts import Interrupted
 from kobench.interrupts import check as check_interrupted
 from kobench.metrics.registry import metric
-from kobench.names import study_name
+from kobench.names import StudyAttr, StudyPaths, Tag, TrialAttr  # noqa: F401 - StudyPaths: kobench.tuning.study's
 from kobench.records import StudyResult
-from kobench.tasks.spec import TaskSpec
+from kobench.tuning.context import StudyContext
 from kobench.tuning.lineage import dataset_inputs
 from kobench.tuning.tracking import TRIAL, Tracker
 
@@ -37,16 +37,6 @@ warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning
 # kobench prints one line per trial; Optuna's own lines (tracebacks of failed trials included) would repeat them
 optuna.logging.set_verbosity(optuna.logging.ERROR)
 FINISHED = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED, optuna.trial.TrialState.FAIL)
-
-
-@dataclasses.dataclass(frozen=True)
-class StudyPaths:
-    """Where a study reads and writes."""
-
-    prepared: Path
-    features: Path | None
-    outputs: Path  # outputs/<task>/<model>/
-    metrics_file: Path  # metrics/<task>/<model>.json
 
 
 def open_or_create_study(
@@ -104,7 +94,7 @@ def init_storage(url: str) -> None:
         create_sqlite_atomically(url, _create_optuna_storage)
 
 
-PARENT_ATTR = "mlflow_parent_run_id"
+PARENT_ATTR = StudyAttr.PARENT_RUN
 
 
 def parent_run(
@@ -164,9 +154,9 @@ def fail_dead_owners(study: optuna.Study) -> list[int]:
     """
     failed = []
     for trial in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
-        recorded = trial.user_attrs.get("owner")
+        recorded = trial.user_attrs.get(TrialAttr.OWNER)
         if owner_alive(recorded) is False:
-            study._storage.set_trial_user_attr(trial._trial_id, "failure", f"owner process {recorded['pid']} died")
+            study._storage.set_trial_user_attr(trial._trial_id, TrialAttr.FAILURE, f"owner process {recorded['pid']} died")
             study._storage.set_trial_state_values(trial._trial_id, state=optuna.trial.TrialState.FAIL)
             failed.append(trial.number)
     return failed
@@ -189,10 +179,11 @@ def claimed_trials(study: optuna.Study) -> int:
 class Objective:
     """One trial = one fine-tune with the settings drawn from the search space, its own nested MLflow run, pruned."""
 
-    def __init__(self, spec, ref, base, space, paths, tracker, parent, tags, slots=()):  # noqa: ANN001, PLR0913
-        self.spec, self.ref, self.base, self.space, self.paths = spec, ref, base, space, paths
-        self.tracker, self.parent, self.tags = tracker, parent, tags
-        self.slots = list(slots)  # device slots to lease (engine/devices.py); none: the configured device
+    def __init__(self, context: StudyContext, space: SearchSpaceParams) -> None:
+        self.context, self.space = context, space
+        self.spec, self.ref, self.base, self.paths = context.spec, context.ref, context.base, context.paths
+        self.tracker, self.parent, self.tags = context.tracker, context.parent, context.tags
+        self.slots = list(context.slots)  # device slots to lease (engine/devices.py); none: the configured device
         self._recorded: int | None = None  # the trial whose failure _run recorded already (with its MLflow run)
 
     def config(self, trial: optuna.Trial) -> RunConfig:
@@ -206,16 +197,17 @@ class Objective:
         """
         try:
             config = self.config(trial)  # sampling raises on a space Optuna refuses (lr low 0 on a log scale)
-            trial.set_user_attr("owner", owner())
+            trial.set_user_attr(TrialAttr.OWNER, owner())
             with lease(self.slots, f"{self.tags.get('kobench.study', 'study')} trial {trial.number}") as held:
                 if held is not None:
                     config = dataclasses.replace(config, device=held.slot.device)
-                    trial.set_user_attr("slot", {"device": held.slot.device, "name": held.slot.name, "start": held.since})
+                    slot = {"device": held.slot.device, "name": held.slot.name, "start": held.since}
+                    trial.set_user_attr(TrialAttr.SLOT, slot)
                 try:
                     return self._run(trial, config, held)
                 finally:
                     if held is not None:  # recorded while the slot is still held
-                        trial.set_user_attr("slot", {**trial.user_attrs["slot"], "end": time.time()})
+                        trial.set_user_attr(TrialAttr.SLOT, {**trial.user_attrs[TrialAttr.SLOT], "end": time.time()})
         except (optuna.TrialPruned, Interrupted):
             raise
         except Exception as exc:
@@ -225,9 +217,9 @@ class Objective:
 
     def _run(self, trial: optuna.Trial, config: RunConfig, held: Lease | None) -> float:
         params = {**dataclasses.asdict(config), "model_id": self.ref.id, "task": self.spec.name, "trial": trial.number}
-        tags = {**self.tags, **({"kobench.device": held.slot.device, "kobench.slot": held.slot.name} if held else {})}
+        tags = {**self.tags, **({Tag.DEVICE: held.slot.device, Tag.SLOT: held.slot.name} if held else {})}
         run_id = self.tracker.start_child(self.parent, f"trial-{trial.number}", TRIAL, params, tags)
-        trial.set_user_attr("mlflow_run_id", run_id)
+        trial.set_user_attr(TrialAttr.MLFLOW_RUN_ID, run_id)
         monitor, status = self.tracker.system_monitor(run_id), "FAILED"
         try:
             value = self._train(trial, config, run_id)
@@ -240,8 +232,8 @@ class Objective:
             raise
         except Interrupted as stop:
             status = "KILLED"
-            trial.set_user_attr("failure", "interrupted")
-            self.tracker.set_tags(run_id, {"kobench.failure": f"interrupted ({stop})"})
+            trial.set_user_attr(TrialAttr.FAILURE, "interrupted")
+            self.tracker.set_tags(run_id, {Tag.FAILURE: f"interrupted ({stop})"})
             _say(f"trial {trial.number}: interrupted ({stop})")
             raise
         except Exception as exc:
@@ -276,13 +268,13 @@ class Objective:
         self.tracker.log_metrics(run_id, {**result.throughput, "train_loss": last["train_loss"]})
         if result.stopped_early:
             shutil.rmtree(run_dir / "checkpoint", ignore_errors=True)
-            trial.set_user_attr("pruned_at_step", last["step"])
+            trial.set_user_attr(TrialAttr.PRUNED_AT_STEP, last["step"])
             raise optuna.TrialPruned(f"pruned at step {last['step']}")
-        trial.set_user_attr("run_dir", str(run_dir))
-        trial.set_user_attr("validation", result.validation)
+        trial.set_user_attr(TrialAttr.RUN_DIR, str(run_dir))
+        trial.set_user_attr(TrialAttr.VALIDATION, result.validation)
         value = result.validation[main]
         if result.test is not None:  # --selection test: the reference protocol picks on test
-            trial.set_user_attr("test", result.test)
+            trial.set_user_attr(TrialAttr.TEST, result.test)
             value = result.test[main]
         if not math.isfinite(value):  # Optuna would fail the trial without a word; say why
             raise ValueError(f"the trial's {main} is {value}, not a number Optuna can rank")
@@ -291,7 +283,7 @@ class Objective:
 
     def _log_rows(self, run_id: str, rows: dict[str, list[dict[str, Any]]], seed: int) -> None:
         """The trial's data lineage: each split it reads, as used."""
-        digest = self.tags["kobench.prepared_digest"]
+        digest = self.tags[Tag.PREPARED_DIGEST]
         self.tracker.log_inputs(run_id, dataset_inputs(self.spec, self.paths.prepared, rows, digest, seed))
 
     def _record_failure(self, trial: optuna.Trial, exc: Exception, run_id: str | None) -> None:
@@ -299,10 +291,10 @@ class Objective:
         self._recorded = trial.number
         reason = f"{type(exc).__name__}: {str(exc)[:500]}"
         with contextlib.suppress(Exception):  # the storage itself may be what failed; the line still prints
-            trial.set_user_attr("failure", reason)
+            trial.set_user_attr(TrialAttr.FAILURE, reason)
         if run_id is not None:
             with contextlib.suppress(Exception):
-                self.tracker.set_tags(run_id, {"kobench.failure": reason})
+                self.tracker.set_tags(run_id, {Tag.FAILURE: reason})
         log_file = self._write_traceback(trial.number, run_id)
         _say(f"trial {trial.number} failed: {reason.splitlines()[0][:300]} (traceback: {log_file})")
 
@@ -423,24 +415,19 @@ def optimize(
     optuna.storages.fail_stale_trials(study)
 
 
-def study_tags(spec: TaskSpec, ref: ModelRef, base: RunConfig, paths: StudyPaths) -> dict[str, str]:
+def study_tags(context: StudyContext) -> dict[str, str]:
     """The tags of every MLflow run of a study."""
     from kobench.tuning.single import run_tags
 
-    return {"kobench.study": study_name(spec.name, ref.slug), **run_tags(spec, ref, base.selection, paths.prepared)}
+    spec, ref = context.spec, context.ref
+    return {Tag.STUDY: context.name, **run_tags(spec, ref, context.base.selection, context.paths.prepared)}
 
 
-def run_study(  # noqa: PLR0913
-    spec: TaskSpec,
-    ref: ModelRef,
-    params: Params,
-    base: RunConfig,
-    paths: StudyPaths,
+def run_study(
+    context: StudyContext,
     *,
     n_trials: int,
     storage_url: str,
-    tracker: Tracker,
-    slots: list[Slot] | tuple = (),
     workers: int = 1,
     worker_command: list[str] | None = None,
     started: float | None = None,
@@ -455,8 +442,9 @@ def run_study(  # noqa: PLR0913
     from kobench.tuning.workers import run_workers
 
     started = time.time() if started is None else started
-    study, objective = _open(spec, ref, params, base, paths, storage_url, tracker, slots)
-    name, tags, parent = study.study_name, objective.tags, objective.parent
+    study, objective = _open(context, storage_url)
+    context, params, tracker = objective.context, context.params, context.tracker
+    name, parent, paths = study.study_name, objective.parent, context.paths
     status = "FAILED"
     try:
         fail_dead_owners(study)
@@ -476,17 +464,16 @@ def run_study(  # noqa: PLR0913
             },
         )
         if summary["complete"] == 0:
-            result = write_failed_study(spec, ref, paths, name, summary, parent)
+            result = write_failed_study(context, summary)
         else:
 
             def final() -> StudyResult:
                 best = study.best_trial
-                with lease(list(slots), f"{name} final") as held:  # the final evaluation and extra seeds hold a slot
-                    final_base = dataclasses.replace(base, device=held.slot.device) if held is not None else base
-                    return finalize(
-                        spec, ref, params, final_base, paths, tracker, parent, tags, name, _summary(study),
-                        best_number=best.number, best_params=best.params, best_attrs=best.user_attrs,
-                    )  # fmt: skip
+                with lease(list(context.slots), f"{name} final") as held:  # the final run and extra seeds hold a slot
+                    device = {"device": held.slot.device} if held is not None else {}
+                    final = context.with_base(dataclasses.replace(context.base, **device))
+                    return finalize(final, _summary(study), best_number=best.number, best_params=best.params,
+                                    best_attrs=best.user_attrs)  # fmt: skip
 
             result = _finalise_once(study, storage_url, started, final, paths.metrics_file)
         status = "FINISHED"
@@ -498,8 +485,7 @@ def run_study(  # noqa: PLR0913
         tracker.end(parent, status)
 
 
-FINAL_ATTR = "kobench_final"  # the last final step: who, when, for which state of the study, its result
-FINALISING_ATTR = "kobench_finalising"  # who runs the final step now
+FINAL_ATTR, FINALISING_ATTR = StudyAttr.FINAL, StudyAttr.FINALISING
 
 
 def _finalise_once(
@@ -556,39 +542,32 @@ def _wait_for_running_trials(study: optuna.Study, poll: float = 1.0) -> None:
         time.sleep(poll)
 
 
-def work(  # noqa: PLR0913
-    spec: TaskSpec,
-    ref: ModelRef,
-    params: Params,
-    base: RunConfig,
-    paths: StudyPaths,
-    *,
-    n_trials: int,
-    storage_url: str,
-    tracker: Tracker,
-    slots: list[Slot] | tuple = (),
-) -> None:
+def work(context: StudyContext, *, n_trials: int, storage_url: str) -> None:
     """One worker of ``kobench tune --workers N``: trials of the shared study until its budget is claimed."""
-    study, objective = _open(spec, ref, params, base, paths, storage_url, tracker, slots)
-    optimize(study, objective, n_trials, storage_url, params.tune.max_failures)
+    study, objective = _open(context, storage_url)
+    optimize(study, objective, n_trials, storage_url, context.params.tune.max_failures)
 
 
-def _open(spec, ref, params, base, paths, storage_url, tracker, slots) -> tuple[optuna.Study, Objective]:  # noqa: ANN001, PLR0913
-    """The study (created or loaded), its parent run and an objective for its trials."""
-    name = study_name(spec.name, ref.slug)
+def _open(context: StudyContext, storage_url: str) -> tuple[optuna.Study, Objective]:
+    """The study (created or loaded), its parent run and an objective for its trials (its context opened)."""
+    spec, params, name = context.spec, context.params, context.name
     study, created = open_or_create_study(name, storage_url, params, metric(spec.main_metric).direction)
-    tags = study_tags(spec, ref, base, paths)
-    parent = parent_run(study, created, tracker, name, tags)
-    return study, Objective(spec, ref, base, search_space(params, spec.name, ref), paths, tracker, parent, tags, slots)
+    tags = study_tags(context)
+    parent = parent_run(study, created, context.tracker, name, tags)
+    return study, Objective(context.opened(parent, tags), search_space(params, spec.name, context.ref))
 
 
 def _sweep(study: optuna.Study, tracker: Tracker, parent: str) -> None:
     """MLflow runs of trials that are no longer RUNNING in Optuna (killed processes) end FAILED."""
     alive = {
-        t.user_attrs.get("mlflow_run_id")
+        t.user_attrs.get(TrialAttr.MLFLOW_RUN_ID)
         for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,))
     }
     tracker.fail_orphans(parent, alive)
+
+
+def _pruned_reason(attrs: dict[str, Any]) -> str | None:
+    return f"pruned at step {attrs[TrialAttr.PRUNED_AT_STEP]}" if TrialAttr.PRUNED_AT_STEP in attrs else None
 
 
 def _summary(study: optuna.Study) -> dict[str, Any]:
@@ -606,8 +585,7 @@ def _summary(study: optuna.Study) -> dict[str, Any]:
                 "state": t.state.name,
                 "value": t.value,
                 "params": t.params,
-                "reason": t.user_attrs.get("failure")
-                or (f"pruned at step {t.user_attrs['pruned_at_step']}" if "pruned_at_step" in t.user_attrs else None),
+                "reason": t.user_attrs.get(TrialAttr.FAILURE) or _pruned_reason(t.user_attrs),
             }
             for t in trials
         ],
