@@ -433,7 +433,7 @@ def kobench_epoch(
     from kobench.engine.batching import Collator
     from kobench.engine.evaluation import Evaluator
     from kobench.engine.runtime import Runtime
-    from kobench.families import get_family
+    from kobench.families import bind, get_family
     from kobench.families.base import EncodeSettings
     from kobench.tasks import get_task
 
@@ -449,7 +449,7 @@ def kobench_epoch(
         multiple_of=runtime.pad_multiple,
     )
     settings = EncodeSettings(max_seq_len=config.max_seq_len)
-    evaluators = {"validation": Evaluator(spec, family, val[0], val[1], settings, collator, runtime, config.eval_batch_size)}
+    evaluators = {"validation": Evaluator(bind(spec), val[0], val[1], settings, collator, runtime, config.eval_batch_size)}
     loop = training._TrainLoop(spec, model, config, runtime, features, collator, evaluators, None)
     history, _ = loop.run()
     result = dict(loop.throughput())
@@ -563,7 +563,7 @@ def eval_variants(
     """
     from kobench.engine.batching import Collator
     from kobench.engine.evaluation import Evaluator
-    from kobench.families import get_family
+    from kobench.families import bind, get_family
     from kobench.families.base import EncodeSettings
     from kobench.tasks import get_task
 
@@ -573,9 +573,9 @@ def eval_variants(
     dynamic = Collator(pad_id, family.label_columns, multiple_of=runtime.pad_multiple)
     static = Collator(pad_id, family.label_columns, max_length=max_seq_len)
     variants = {
-        "kobench": Evaluator(spec, family, rows, features, settings, dynamic, runtime, batch_size),
-        "static": Evaluator(spec, family, rows, features, settings, static, runtime, batch_size),
-        "unsorted": Evaluator(spec, family, rows, features, settings, dynamic, runtime, batch_size),
+        "kobench": Evaluator(bind(spec), rows, features, settings, dynamic, runtime, batch_size),
+        "static": Evaluator(bind(spec), rows, features, settings, static, runtime, batch_size),
+        "unsorted": Evaluator(bind(spec), rows, features, settings, dynamic, runtime, batch_size),
     }
     n = len(features["input_ids"])
     variants["unsorted"].batches = [list(range(i, min(i + batch_size, n))) for i in range(0, n, batch_size)]

@@ -275,7 +275,7 @@ def finetune_section(args, sizes, data, corpus_model, training, report) -> None:
     from kobench.engine.batching import Collator
     from kobench.engine.evaluation import Evaluator
     from kobench.engine.runtime import Runtime
-    from kobench.families import get_family
+    from kobench.families import bind, get_family
     from kobench.families.base import EncodeSettings
     from kobench.tasks import get_task
 
@@ -308,7 +308,7 @@ def finetune_section(args, sizes, data, corpus_model, training, report) -> None:
     )
     collator = Collator(tokenizer.pad_token_id, family.label_columns, multiple_of=runtime.pad_multiple)
     evaluators = {
-        s: Evaluator(spec, family, rows, feats[s], settings, collator, runtime, 128)
+        s: Evaluator(bind(spec), rows, feats[s], settings, collator, runtime, 128)
         for s, rows in (("validation", val_rows), ("test", test_rows))
     }
     started = time.perf_counter()
@@ -354,7 +354,7 @@ def _trial_process(model_dir: str, features_path: str, device: str, ready: objec
     from kobench.engine.batching import Collator
     from kobench.engine.evaluation import Evaluator
     from kobench.engine.runtime import Runtime
-    from kobench.families import get_family
+    from kobench.families import bind, get_family
     from kobench.families.base import EncodeSettings
     from kobench.tasks import get_task
 
@@ -369,7 +369,7 @@ def _trial_process(model_dir: str, features_path: str, device: str, ready: objec
     model = model.to(runtime.device)
     collator = Collator(pad_id, family.label_columns, multiple_of=runtime.pad_multiple)
     settings = EncodeSettings(max_seq_len=128)
-    evaluators = {"validation": Evaluator(spec, family, val_rows, feats["validation"], settings, collator, runtime, 128)}
+    evaluators = {"validation": Evaluator(bind(spec), val_rows, feats["validation"], settings, collator, runtime, 128)}
     ready.put(True)
     start.wait()  # every trial of the round starts together, once all have loaded
     began = time.perf_counter()

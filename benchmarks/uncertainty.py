@@ -22,7 +22,7 @@ import pyarrow.parquet as pq
 from kobench.config import Params
 from kobench.engine.outputs import write_predictions
 from kobench.engine.scoring import with_intervals
-from kobench.families import get_family
+from kobench.families import bind
 from kobench.metrics.bootstrap import Bootstrap, metric_intervals
 from kobench.metrics.unit_stats import Confusion, UnitStats
 from kobench.names import metrics_file, predictions_file
@@ -75,14 +75,16 @@ def _project(root: Path, sizes: dict[str, int], models: int) -> Params:
         "models": {name: {"id": f"org/{name}", "size": "base"} for name in names},
     })  # fmt: skip
     for task, n in sizes.items():
-        spec, family = TASKS[task], get_family(TASKS[task].family)
+        spec = TASKS[task]
+        task_bound = bind(spec)
         gold = _gold(task, n, rng)
         (root / "prepared" / task).mkdir(parents=True)
-        pq.write_table(pa.Table.from_pylist(gold, schema=family.schema), root / "prepared" / task / "test.parquet")
+        schema = task_bound.family.schema
+        pq.write_table(pa.Table.from_pylist(gold, schema=schema), root / "prepared" / task / "test.parquet")
         for i, name in enumerate(names):
             predictions = {row["id"]: _prediction(task, row, 0.08 + 0.01 * i, rng) for row in gold}
-            write_predictions(predictions_file(metrics_file(root / "metrics", task, name)), family, spec, predictions)
-            test = with_intervals(spec, family, gold, predictions, family.score(spec, gold, predictions))
+            write_predictions(predictions_file(metrics_file(root / "metrics", task, name)), task_bound, predictions)
+            test = with_intervals(task_bound, gold, predictions, task_bound.score(gold, predictions))
             write_study(metrics_file(root / "metrics", task, name), StudyResult(
                 status="complete", task=task, model=name, model_id=f"org/{name}", model_revision=None, size="base",
                 study=f"{task}-{name}", main_metric=spec.main_metric, run_ids={"study": "p", "final": f"run-{i}"},

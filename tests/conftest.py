@@ -176,8 +176,8 @@ def study_setup(tmp_path: Path, prepared, tiny_models, monkeypatch: pytest.Monke
     from kobench.config import ModelParams, Params
     from kobench.engine.models import ModelRef
     from kobench.engine.runs import run_config
+    from kobench.names import StudyPaths
     from kobench.tasks import get_task
-    from kobench.tuning.study import StudyPaths
     from kobench.tuning.tracking import Tracker
 
     monkeypatch.chdir(tmp_path)

@@ -69,7 +69,7 @@ def test_a_tuned_task_without_its_train_split_is_refused_at_load(tmp_path: Path)
 
 
 def test_a_model_row_search_space_comes_before_task_overrides_and_the_default() -> None:
-    from kobench.config import EpochRange
+    from kobench.config import distribution_model
     from kobench.engine.models import resolve_model
     from kobench.tuning.study import search_space
 
@@ -79,10 +79,11 @@ def test_a_model_row_search_space_comes_before_task_overrides_and_the_default() 
     from kobench.engine.models import ModelRef
 
     assert search_space(params, "nsmc", ModelRef("tiny", tiny)).lr.low == 1.0e-3
+    epochs = distribution_model("epochs").model_validate({"low": 7, "high": 9})
     overridden = params.model_copy(update={"tune": params.tune.model_copy(
-        update={"overrides": {"nsmc": params.tune.search_space.model_copy(update={"epochs": EpochRange(low=7, high=9)})}})})
+        update={"overrides": {"nsmc": params.tune.search_space.model_copy(update={"epochs": epochs})}})})
     assert search_space(overridden, "nsmc", ModelRef("tiny", tiny)).lr.low == 1.0e-3
-    assert search_space(overridden, "nsmc", resolve_model("koelectra-small-v3", params)).epochs.low == 7
+    assert search_space(overridden, "nsmc", resolve_model("koelectra-small-v3", params)).bounds("epochs", 1) == (7, 9)
 
 
 def test_the_environment_overrides_params_yaml_and_an_empty_variable_does_not(tmp_path: Path) -> None:

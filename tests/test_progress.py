@@ -13,6 +13,7 @@ import yaml
 
 from kobench.data.prepare import prepare_task
 from kobench.engine.features import encode_in_chunks
+from kobench.families import bind
 from kobench.families.span_qa import FAMILY as QA
 from kobench.tasks import get_task
 from synthetic import write_raw
@@ -100,4 +101,4 @@ def test_encoding_in_chunks_equals_one_call(monkeypatch: pytest.MonkeyPatch, tmp
     settings = EncodeSettings(max_seq_len=48, doc_stride=8, max_query_len=8)
     whole = QA.encode(get_task("korquad"), rows, tokenizer, settings, train=False)
     monkeypatch.setattr("kobench.engine.features.CHUNK_ROWS", 3)
-    assert len(rows) > 3 and encode_in_chunks(get_task("korquad"), QA, rows, tokenizer, settings, train=False) == whole
+    assert len(rows) > 3 and encode_in_chunks(bind(get_task("korquad")), rows, tokenizer, settings, train=False) == whole

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import inspect
 import logging
 import os
 import signal
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, Any, Optional
 
 import typer
 
+import kobench.settings as settings
 from kobench.errors import KobenchError
 
 app = typer.Typer(
@@ -82,15 +85,42 @@ MLFLOW_UI_PORT = 5000  # `kobench ui`'s MLflow UI, which the report links runs t
 ParamsOpt = Annotated[Path, typer.Option("--params", help="params.yaml to read.")]
 TaskOpt = Annotated[str, typer.Option("--task", help="Task name.")]
 ModelOpt = Annotated[str, typer.Option("--model", help="Catalogue name, hub id or local model directory.")]
-BatchSizeOpt = Annotated[Optional[int], typer.Option(help="Training batch size.")]
-SeedOpt = Annotated[Optional[int], typer.Option(help="Training seed (default base.seed).")]
-MaxTrainOpt = Annotated[Optional[int], typer.Option(help="Subsample train (seeded).")]
-MaxEvalOpt = Annotated[Optional[int], typer.Option(help="Subsample validation and test (seeded).")]
-MaxSeqLenOpt = Annotated[Optional[int], typer.Option(help="Override the task's max_seq_len.")]
-SelectionOpt = Annotated[Optional[str], typer.Option(help="validation (default) or test (reference protocol).")]
-PaddingOpt = Annotated[Optional[str], typer.Option(help="dynamic or max_length.")]
-PrecisionOpt = Annotated[Optional[str], typer.Option(help="auto, fp32 or bf16.")]
-DeviceOpt = Annotated[Optional[str], typer.Option(help="auto, cpu or cuda.")]
+
+
+def run_options(*, recipe: bool = True) -> Callable[[Callable[..., None]], Callable[..., None]]:
+    """The option group of ``train``, ``tune`` and ``reproduce``, made from ``settings.RunConfig``'s declaration.
+
+    Each setting with a ``help`` becomes an option (``--batch-size``, ``--precision``, ...) placed before
+    ``--params``; the command receives those given as ``**given`` and ``config.check_options`` checks them as
+    params.yaml checks the same keys. ``recipe=False`` leaves out what a task's published recipe fixes.
+    """
+
+    def add(command: Callable[..., None]) -> Callable[..., None]:
+        signature = inspect.signature(command, eval_str=True)
+        keep = [p.replace(kind=inspect.Parameter.KEYWORD_ONLY) for p in signature.parameters.values()
+                if p.kind is not inspect.Parameter.VAR_KEYWORD]  # fmt: skip
+        group = [
+            inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=None, annotation=_setting_option(name))
+            for name in settings.options(recipe=recipe)
+        ]
+        at = next(i for i, p in enumerate(keep) if p.name == "params_file")
+        command.__signature__ = signature.replace(parameters=[*keep[:at], *group, *keep[at:]])
+        command.__annotations__ = {**command.__annotations__, **{p.name: p.annotation for p in group}}
+        return command
+
+    return add
+
+
+def _setting_option(name: str) -> Any:
+    """``Optional[float|int|str]`` with the declared help (a choice is a string, checked by ``check_options``)."""
+    return Annotated[Optional[settings.kind(name)], typer.Option(help=settings.SETTINGS[name].help)]  # noqa: UP045
+
+
+def _given(values: dict[str, Any]) -> dict[str, Any]:
+    """The setting options that were given on the command line."""
+    return {name: value for name, value in values.items() if value is not None}
+
+
 SplitsOpt = Annotated[Optional[str], typer.Option("--splits", help="Comma-separated subset of train,validation,test.")]
 
 
@@ -147,29 +177,17 @@ def prepare(task: str, splits: SplitsOpt = None, params_file: ParamsOpt = Path("
 
 
 @app.command()
+@run_options()
 def train(
     task: TaskOpt,
     model: ModelOpt,
-    lr: Annotated[Optional[float], typer.Option(help="Learning rate (default: the task's published one).")] = None,
-    epochs: Annotated[Optional[int], typer.Option(help="Epochs (default: the task's published number).")] = None,
-    batch_size: BatchSizeOpt = None,
-    seed: SeedOpt = None,
-    max_train_samples: MaxTrainOpt = None,
-    max_eval_samples: MaxEvalOpt = None,
-    max_seq_len: MaxSeqLenOpt = None,
-    selection: SelectionOpt = None,
-    padding: PaddingOpt = None,
-    precision: PrecisionOpt = None,
-    device: DeviceOpt = None,
     run_name: Annotated[Optional[str], typer.Option(help="Folder name under outputs/<task>/<model>/.")] = None,
     register: Annotated[bool, typer.Option(help="Register the run's model (@champion moves if it is better).")] = False,
     track: Annotated[bool, typer.Option(help="Log the run to MLflow (--no-track: only the output folder).")] = True,
     params_file: ParamsOpt = Path("params.yaml"),
+    **given: Any,
 ) -> None:
     """Fine-tune MODEL on TASK once: best checkpoint on validation, scored once on test, tracked in MLflow."""
-    options = {
-        k: v for k, v in locals().items() if k not in ("task", "model", "run_name", "register", "track", "params_file")
-    }
     import dataclasses
     import json
 
@@ -179,7 +197,7 @@ def train(
 
     if register and not track:
         raise KobenchError("--register needs tracking: drop --no-track")
-    params, spec, ref, config = _run_setup(params_file, task, model, options)
+    params, spec, ref, config = _run_setup(params_file, task, model, given)
     paths = params.base.paths
     stores = {"MLflow store": _tracking_uri(params)} if track else None
     _preflight(params, spec, ref, config, stores)
@@ -381,6 +399,7 @@ def hanbert_fixture(
 
 
 @app.command()
+@run_options()
 def tune(
     task: TaskOpt,
     model: ModelOpt,
@@ -388,38 +407,30 @@ def tune(
     storage: Annotated[
         Optional[str], typer.Option(help="Optuna RDB URL (default tune.storage or KOBENCH_OPTUNA_STORAGE).")
     ] = None,
-    batch_size: BatchSizeOpt = None,
-    seed: SeedOpt = None,
-    max_train_samples: MaxTrainOpt = None,
-    max_eval_samples: MaxEvalOpt = None,
-    max_seq_len: MaxSeqLenOpt = None,
-    selection: SelectionOpt = None,
-    padding: PaddingOpt = None,
-    precision: PrecisionOpt = None,
-    device: DeviceOpt = None,
     workers: Annotated[
         Optional[int], typer.Option(help="Worker processes on this machine (default tune.workers, else one per slot).")
     ] = None,
     worker: Annotated[bool, typer.Option(hidden=True, help="Run trials only (a worker of --workers).")] = False,
     params_file: ParamsOpt = Path("params.yaml"),
+    **given: Any,
 ) -> None:
-    """Tune lr and epochs of MODEL on TASK with Optuna; track in MLflow; register the best checkpoint."""
-    options = {
-        k: v
-        for k, v in locals().items()
-        if k not in ("task", "model", "n_trials", "storage", "workers", "worker", "params_file")
-    }
+    """Tune MODEL on TASK with Optuna over tune.search_space; track in MLflow; register the best checkpoint."""
     import time
 
     started = time.time()  # a concurrent process's final step after this moment is this one's too
     from kobench.config import check_options
     from kobench.engine.devices import resolve_slots
-    from kobench.names import metrics_file, study_outputs
-    from kobench.tuning.study import StudyPaths, run_study, work
+    from kobench.names import StudyPaths, metrics_file, study_outputs
+    from kobench.tuning.context import StudyContext
+    from kobench.tuning.study import run_study, search_space, work
     from kobench.tuning.workers import worker_command
 
     check_options({"n_trials": n_trials, "workers": workers})  # the bounds of tune.n_trials and tune.workers
-    params, spec, ref, base = _run_setup(params_file, task, model, options)
+    params, spec, ref, base = _run_setup(params_file, task, model, given)
+    searched = [name for name in _given(given) if name in search_space(params, task, ref).settings()]
+    if searched:
+        flag = "--" + searched[0].replace("_", "-")
+        raise KobenchError(f"{flag}: tuned by the search space; drop the option, or the setting from the space")
     paths = params.base.paths
     url = storage or params.tune.storage
     _preflight(params, spec, ref, base, {"Optuna storage": url, "MLflow store": _tracking_uri(params)})
@@ -429,22 +440,16 @@ def tune(
         outputs=study_outputs(paths.outputs, task, ref.slug),
         metrics_file=metrics_file(paths.metrics, task, ref.slug),
     )
-    tracker = _tracker(params)
-    slots = resolve_slots(params.train.devices, params.train.trials_per_device)
+    slots = tuple(resolve_slots(params.train.devices, params.train.trials_per_device))
+    context = StudyContext(spec, ref, params, base, study_paths, _tracker(params), slots)
     budget = n_trials or params.tune.n_trials
     if worker:
-        work(spec, ref, params, base, study_paths, n_trials=budget, storage_url=url, tracker=tracker, slots=slots)
+        work(context, n_trials=budget, storage_url=url)
         return
     result = run_study(
-        spec,
-        ref,
-        params,
-        base,
-        study_paths,
+        context,
         n_trials=budget,
         storage_url=url,
-        tracker=tracker,
-        slots=slots,
         workers=workers or params.tune.workers or max(1, len(slots)),
         worker_command=worker_command(sys.argv[1:]),
         started=started,
@@ -462,31 +467,28 @@ def tune(
 
 
 @app.command()
+@run_options(recipe=False)
 def reproduce(
     task: TaskOpt,
     model: ModelOpt,
     seeds: Annotated[
         Optional[str], typer.Option(help="Comma-separated seeds (default run.reproduce_seeds, else the recipe's).")
     ] = None,
-    max_train_samples: MaxTrainOpt = None,
-    max_eval_samples: MaxEvalOpt = None,
-    device: DeviceOpt = None,
     stage: Annotated[bool, typer.Option(hidden=True, help="dvc.yaml: do nothing unless run.reproduce is true.")] = False,
     params_file: ParamsOpt = Path("params.yaml"),
+    **given: Any,
 ) -> None:
     """Train the published recipe of TASK x MODEL once per seed (reference protocol); write <model>.recipe.json."""
-    from kobench.atomic import write_json
     from kobench.config import check_options
     from kobench.names import recipe_file, study_outputs
+    from kobench.records import RecipeResult, write_recipe
 
-    overrides = check_options(
-        {"max_train_samples": max_train_samples, "max_eval_samples": max_eval_samples, "device": device}
-    )
+    overrides = check_options(given)
     chosen = _seeds(seeds)
     params, spec, ref = _task_and_model(params_file, task, model)
     paths = params.base.paths
     if stage and not params.run.reproduce:  # answered before torch is imported: a switched-off stage costs nothing
-        write_json(recipe_file(paths.metrics, task, ref.slug), {"complete": 0})  # the stage's output
+        write_recipe(paths.metrics, task, ref.slug, RecipeResult(complete=0))  # the stage's output
         typer.echo(f"{task}-{ref.slug}: run.reproduce is false, nothing trained")
         return
     from kobench.engine.devices import resolve_slots
@@ -500,8 +502,8 @@ def reproduce(
         features_dir=paths.features, metrics_root=paths.metrics, tracker=_tracker(params),
         slots=resolve_slots(params.train.devices, params.train.trials_per_device), overrides=overrides,
     )  # fmt: skip
-    typer.echo(f"{task}-{ref.slug} recipe: test {spec.main_metric} {summary['mean']:.4f} ± {summary['std']:.4f} "
-               f"over {summary['n']} seed(s) -> {recipe_file(paths.metrics, task, ref.slug)}")  # fmt: skip
+    typer.echo(f"{task}-{ref.slug} recipe: test {spec.main_metric} {summary.mean:.4f} ± {summary.std:.4f} "
+               f"over {summary.n} seed(s) -> {recipe_file(paths.metrics, task, ref.slug)}")  # fmt: skip
 
 
 def _seeds(value: str | None) -> list[int]:

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import difflib
+import functools
 import os
 import re
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 import yaml
 from pydantic import (
@@ -18,10 +19,12 @@ from pydantic import (
     StrictFloat,
     StrictInt,
     ValidationError,
+    create_model,
     field_validator,
     model_validator,
 )
 
+import kobench.settings as settings
 from kobench.choices import PRECISIONS, Device, Padding, Precision, Selection, Split  # noqa: F401
 from kobench.errors import ConfigError
 from kobench.tasks import TASKS
@@ -58,37 +61,130 @@ class PathsParams(_Section):
 class BaseParams(_Section):
     """Seed and paths shared by every stage."""
 
-    seed: Seed = 42
+    seed: Seed = settings.default("seed")
     paths: PathsParams = PathsParams()
 
 
-class _Range(_Section):
+def _field_type(name: str) -> Any:
+    """The pydantic type of run setting ``name``: strict numbers with its declared bounds, its Literal, or None."""
+    declared = settings.SETTINGS[name]
+    allowed = settings.choices(name)
+    strict = {float: StrictFloat, int: StrictInt, bool: StrictBool}
+    base = Literal[allowed] if allowed is not None else strict[settings.kind(name)]
+    bounds = {k: getattr(declared, k) for k in ("gt", "ge", "lt") if getattr(declared, k) is not None}
+    typed = Annotated[base, Field(**bounds)] if bounds else base
+    return typed | None if settings.optional(name) else typed
+
+
+DistributionType = Literal["float", "int", "categorical"]
+LEGACY_SPACE = {"lr": {"low": 1e-5, "high": 1e-4}, "epochs": {"low": 2, "high": 5}}  # the default space
+
+
+class Distribution(_Section):
+    """How a search space draws one setting: ``float``, ``int`` (``low``, ``high``, ``log``, ``step``) or ``categorical``.
+
+    Each tunable setting gets its own subclass (``distribution_model``), whose ``low``, ``high`` and ``choices``
+    have that setting's type and bounds.
+    """
+
+    setting: ClassVar[str]
+    type: DistributionType
+    low: Any = None
+    high: Any = None
+    log: StrictBool = False
+    step: Annotated[StrictFloat, Field(gt=0.0)] | Annotated[StrictInt, Field(ge=1)] | None = None
+    choices: list[Any] | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _natural_type(cls, data: Any) -> Any:
+        """Without ``type``: categorical when ``choices`` are given, else the setting's own (lr: float on a log scale)."""
+        if isinstance(data, dict) and "type" not in data:
+            numeric = settings.kind(cls.setting) in (int, float) and settings.choices(cls.setting) is None
+            natural = settings.kind(cls.setting).__name__ if numeric else "categorical"
+            data = {**data, "type": "categorical" if "choices" in data else natural}
+        if isinstance(data, dict) and data.get("type") == "float" and "log" not in data:
+            data = {**data, "log": settings.SETTINGS[cls.setting].log}
+        return data
+
     @model_validator(mode="after")
-    def _ordered(self) -> _Range:
+    def _consistent(self) -> Distribution:
+        if self.type == "categorical":
+            if not self.choices or self.low is not None or self.high is not None or self.step is not None or self.log:
+                raise ValueError("categorical takes only a non-empty list of choices")
+            _unique(self.choices)
+            return self
+        if self.choices is not None or self.low is None or self.high is None:
+            raise ValueError(f"{self.type} takes low and high (and optionally log, step), not choices")
         if self.low > self.high:
             raise ValueError(f"low {self.low} > high {self.high}")
+        if self.log and self.step is not None:
+            raise ValueError("log and step exclude each other")
+        if self.type == "int" and self.step is not None and not isinstance(self.step, int):
+            raise ValueError(f"an int distribution's step is an integer, got {self.step!r}")
         return self
 
-
-class LearningRateRange(_Range):
-    """A closed learning-rate range, sampled on a log scale: both ends above 0."""
-
-    low: LearningRate
-    high: LearningRate
+    def bounds(self) -> tuple[Any, Any]:
+        """(lowest, highest) value it can draw."""
+        return (self.low, self.high) if self.type != "categorical" else (min(self.choices), max(self.choices))
 
 
-class EpochRange(_Range):
-    """A closed range of whole epochs, at least 1."""
+@functools.cache
+def distribution_model(name: str) -> type[Distribution]:
+    """The distribution of setting ``name``: its type's kinds, its bounds on ``low``/``high``/``choices``."""
+    kind = settings.kind(name)
+    numeric = kind in (int, float) and settings.choices(name) is None
+    kinds = (kind.__name__, "categorical") if numeric else ("categorical",)
+    value = _field_type(name)
+    bound = value.__args__[0] if settings.optional(name) else value  # low and high are never null
+    fields: dict[str, Any] = {"type": (Literal[kinds], ...), "choices": (list[value] | None, None)}
+    if numeric:
+        fields |= {"low": (bound | None, None), "high": (bound | None, None)}
+    model = create_model(f"Distribution_{name}", __base__=Distribution, **fields)
+    model.setting = name
+    return model
 
-    low: Count
-    high: Count
+
+class _Space(_Section):
+    @model_validator(mode="before")
+    @classmethod
+    def _legacy(cls, data: Any) -> Any:
+        """The form from before any setting was tunable, read as it was then.
+
+        ``{lr: {low, high}, epochs: {low, high}}``: entries without ``type`` that name only lr and epochs; the one
+        it leaves out keeps its default range.
+        """
+        if isinstance(data, dict) and set(data) <= set(LEGACY_SPACE):
+            if all(isinstance(v, dict) and "type" not in v for v in data.values()):
+                return {**LEGACY_SPACE, **data}
+        return data
+
+    @model_validator(mode="after")
+    def _not_empty(self) -> _Space:
+        if not self.settings():
+            raise ValueError("the search space tunes nothing; give at least one setting")
+        return self
+
+    def items(self) -> list[tuple[str, Distribution]]:
+        """(setting, distribution) in the settings' declaration order: the order trials draw them in."""
+        return [(name, dist) for name in settings.tunable() if (dist := getattr(self, name)) is not None]
+
+    def settings(self) -> list[str]:
+        """The run settings this space tunes."""
+        return [name for name, _ in self.items()]
+
+    def bounds(self, name: str, fixed: Any) -> tuple[Any, Any]:
+        """(lowest, highest) value of ``name`` over the space; ``fixed`` twice when it is not tuned."""
+        dist = getattr(self, name)
+        return dist.bounds() if dist is not None else (fixed, fixed)
 
 
-class SearchSpaceParams(_Section):
-    """What Optuna tunes: learning rate (log scale) and epochs."""
-
-    lr: LearningRateRange = LearningRateRange(low=1e-5, high=1e-4)
-    epochs: EpochRange = EpochRange(low=2, high=5)
+SearchSpaceParams = create_model(
+    "SearchSpaceParams",
+    __base__=_Space,
+    __doc__="What Optuna tunes: any tunable run setting (``settings.tunable()``) mapped to its distribution.",
+    **{name: (distribution_model(name) | None, None) for name in settings.tunable()},
+)
 
 
 class ModelParams(_Section):
@@ -154,25 +250,16 @@ class DataParams(_Section):
         return splits
 
 
-class TrainParams(_Section):
-    """Defaults of every fine-tune (the CLI and trials override lr, epochs, ...)."""
-
-    batch_size: Count = 32
-    eval_batch_size: Count = 128
-    max_seq_len: SeqLen | None = None  # None: the task's published value
-    warmup_ratio: Ratio = 0.0
-    weight_decay: NonNegative = 0.0
-    evals_per_epoch: Count = 1
-    padding: Padding = "dynamic"
-    group_by_length: StrictBool = True
-    precision: Precision = "auto"
-    selection: Selection = "validation"
-    device: Device = "auto"
-    save_checkpoint: StrictBool = True
+TrainParams = create_model(
+    "TrainParams",
+    __base__=_Section,
+    __doc__="Defaults of every fine-tune (``settings.RunConfig`` declares them; the CLI and trials override them).",
+    **{name: (_field_type(name), settings.default(name)) for name in settings.in_section("train")},
     # device slots that trials lease (engine/devices.py): auto = every visible GPU (none on a CPU-only machine),
     # or a list of GPU indices and "cpu" entries; trials_per_device slots on each
-    devices: Literal["auto"] | list[Annotated[StrictInt, Field(ge=0)] | Literal["cpu"]] = "auto"
-    trials_per_device: Count = 1
+    devices=(Literal["auto"] | list[Annotated[StrictInt, Field(ge=0)] | Literal["cpu"]], "auto"),
+    trials_per_device=(Count, 1),
+)
 
 
 class TuneParams(_Section):
@@ -181,7 +268,7 @@ class TuneParams(_Section):
     n_trials: Count = 4
     sampler_seed: Seed = 42
     pruner: Literal["median", "none"] = "median"
-    search_space: SearchSpaceParams = SearchSpaceParams()
+    search_space: SearchSpaceParams = SearchSpaceParams.model_validate({})
     overrides: dict[str, SearchSpaceParams] = {}  # per task
     final_seeds: list[Seed] = []
     max_failures: Count = 3  # consecutive failed trials after which a study stops
@@ -280,22 +367,14 @@ class Params(_Section):
         return tuple(self.data.splits.get(task, ("train", "validation", "test")))
 
 
-class RunOptions(_Section):
-    """Command-line options of ``train``, ``tune`` and ``reproduce``, typed as the params.yaml keys they override."""
-
-    lr: LearningRate | None = None
-    epochs: Count | None = None
-    batch_size: Count | None = None
-    seed: Seed | None = None
-    max_train_samples: Count | None = None
-    max_eval_samples: Count | None = None
-    max_seq_len: SeqLen | None = None
-    selection: Selection | None = None
-    padding: Padding | None = None
-    precision: Precision | None = None
-    device: Device | None = None
-    n_trials: Count | None = None
-    workers: Count | None = None
+RunOptions = create_model(
+    "RunOptions",
+    __base__=_Section,
+    __doc__="Command-line options of ``train``, ``tune`` and ``reproduce``, typed as the settings they override.",
+    **{name: (_field_type(name) | None, None) for name in settings.options()},
+    n_trials=(Count | None, None),
+    workers=(Count | None, None),
+)
 
 
 def check_options(options: Mapping[str, Any]) -> dict[str, Any]:

@@ -9,12 +9,60 @@ A study of task ``nsmc`` and model slug ``koelectra-small-v3`` is the Optuna stu
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 from kobench.errors import ConfigError
 
 PREDICTIONS_FILE = "predictions-test.jsonl"  # a run's test predictions, in the `kobench score` format
 INTERVAL_METHOD = "interval"  # key, in a run's test metrics, of how its confidence intervals were drawn
+
+
+class Tag:
+    """MLflow tag keys: set by tuning's runs, searched and read by tuning, the report and ``kobench doctor``."""
+
+    TASK = "kobench.task"
+    TASK_VERSION = "kobench.task_version"
+    MODEL = "kobench.model"
+    MODEL_ID = "kobench.model_id"
+    MODEL_REVISION = "kobench.model_revision"
+    SIZE = "kobench.size"
+    PROTOCOL = "kobench.protocol"
+    GIT_COMMIT = "kobench.git_commit"
+    PREPARED_DIGEST = "kobench.prepared_digest"  # content hash of the prepared task the run read
+    STUDY = "kobench.study"
+    KIND = "kobench.kind"  # study, trial, final, seed, train, recipe, recipe-seed
+    OWNER = "kobench.owner"  # host and process that runs it now
+    FAILURE = "kobench.failure"  # why a run ended FAILED or KILLED
+    DEVICE = "kobench.device"
+    SLOT = "kobench.slot"
+    REGISTERED_VERSION = "kobench.registered_version"
+    CHAMPION = "kobench.champion"
+    RECIPE_PROTOCOL = "kobench.recipe_protocol"
+    ROWS = "kobench.rows"  # a dataset input's rows as used
+    ROWS_PREPARED = "kobench.rows_prepared"
+    SUBSAMPLED = "kobench.subsampled"
+
+
+class TrialAttr:
+    """Optuna user attributes of a trial: set by ``tuning.study``, read by ``tuning.registry`` and ``kobench doctor``."""
+
+    OWNER = "owner"  # {host, pid} of the process that runs it
+    FAILURE = "failure"  # why it failed
+    RUN_DIR = "run_dir"  # its output folder (checkpoint, metrics.json)
+    VALIDATION = "validation"  # its best validation metrics
+    TEST = "test"  # its test metrics, under --selection test only
+    MLFLOW_RUN_ID = "mlflow_run_id"
+    SLOT = "slot"  # the device slot it leased: device, name, start, end
+    PRUNED_AT_STEP = "pruned_at_step"
+
+
+class StudyAttr:
+    """Optuna user attributes of a study."""
+
+    PARENT_RUN = "mlflow_parent_run_id"  # the study's MLflow parent run
+    FINAL = "kobench_final"  # the last final step: who, when, for which state of the study, its result
+    FINALISING = "kobench_finalising"  # who runs the final step now
 
 
 def plain_segment(value: str, what: str) -> str:
@@ -81,3 +129,13 @@ def run_dir(outputs_root: Path, task: str, model: str, run_name: str | None = No
     """``<outputs>/<task>/<model>/<run>`` of a single fine-tune; the default run name is a UTC timestamp."""
     name = plain_segment(run_name, "--run-name") if run_name is not None else time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
     return study_outputs(outputs_root, task, model) / name
+
+
+@dataclass(frozen=True)
+class StudyPaths:
+    """Where a study reads and writes."""
+
+    prepared: Path  # data/prepared/<task>/
+    features: Path | None  # the feature cache, if any
+    outputs: Path  # outputs/<task>/<model>/
+    metrics_file: Path  # metrics/<task>/<model>.json

@@ -1,4 +1,4 @@
-"""The typed hand-offs between stages: a fine-tune's ``RunResult`` and a study's ``StudyResult``.
+"""The typed hand-offs between stages: a fine-tune's ``RunResult``, a study's ``StudyResult``, a recipe's ``RecipeResult``.
 
 Training writes a ``RunResult`` as ``outputs/.../metrics.json``; tuning writes a ``StudyResult`` as two files,
 read back by the report with the same type, so writer and reader cannot drift apart:
@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from kobench.atomic import write_json
-from kobench.names import details_file
+from kobench.names import details_file, recipe_file
 
 Metrics = dict[str, Any]  # metric name -> value (fractions), plus e.g. a per-type report
 
@@ -170,3 +170,52 @@ def read_study(metrics_file: Path) -> StudyResult:
         ValueError: it is not JSON (``json.JSONDecodeError``) or not a study result (``RecordError``).
     """
     return StudyResult.from_json(json.loads(details_file(metrics_file).read_text(encoding="utf-8")))
+
+
+@dataclass(frozen=True)
+class RecipeResult:
+    """``<metrics>/<task>/<model>.recipe.json``: the published recipe's test main metric over its seeds.
+
+    ``kobench reproduce`` writes it and the report reads it; ``complete`` is 0 (and nothing else is set) when
+    the DVC stage is switched off (``run.reproduce: false``).
+    """
+
+    complete: int
+    mean: float | None = None
+    std: float | None = None
+    n: int | None = None
+    seeds: dict[str, float] | None = None  # seed -> test main metric (a fraction)
+    t_interval: tuple[float, float] | None = None  # over seeds; None with one seed
+
+    def __post_init__(self) -> None:
+        if self.t_interval is not None:  # JSON gives a list
+            object.__setattr__(self, "t_interval", tuple(self.t_interval))
+
+    def to_json(self) -> dict[str, Any]:
+        """The file's content: only ``complete`` for a stage that trained nothing."""
+        values = dataclasses.asdict(self)
+        values["t_interval"] = list(self.t_interval) if self.t_interval is not None else None
+        return values if self.complete else {"complete": self.complete}
+
+    @classmethod
+    def from_json(cls, data: Any) -> RecipeResult:
+        """A recipe file's content; RecordError when it is not one."""
+        return cls(**_from_json(cls, data, "recipe result"))
+
+
+def write_recipe(metrics_root: Path, task: str, model: str, result: RecipeResult) -> Path:
+    """Write ``result`` to the recipe file of ``task`` x ``model``; its path."""
+    path = recipe_file(metrics_root, task, model)
+    write_json(path, result.to_json())
+    return path
+
+
+def read_recipe(metrics_root: Path, task: str, model: str) -> RecipeResult:
+    """The recipe result of ``task`` x ``model``.
+
+    Raises:
+        OSError: the file cannot be read.
+        ValueError: it is not JSON (``json.JSONDecodeError``) or not a recipe result (``RecordError``).
+    """
+    text = recipe_file(metrics_root, task, model).read_text(encoding="utf-8")
+    return RecipeResult.from_json(json.loads(text))

@@ -10,7 +10,7 @@ import pytest
 
 from kobench.data.prepare import prepare_task
 from kobench.errors import DataError
-from kobench.families import get_family
+from kobench.families import bind
 from kobench.tasks import ALL_TASKS, get_task
 from synthetic import write_raw
 
@@ -21,7 +21,7 @@ def test_prepare_writes_three_splits_with_family_schema(spec, tmp_path: Path) ->
     meta = prepare_task(spec, raw, tmp_path / "out")
     for split in ("train", "validation", "test"):
         table = pq.read_table(tmp_path / "out" / f"{split}.parquet")
-        assert table.schema.equals(get_family(spec.family).schema) and table.num_rows == meta["splits"][split]["rows"]
+        assert table.schema.equals(bind(spec).family.schema) and table.num_rows == meta["splits"][split]["rows"]
     assert json.loads((tmp_path / "out" / "meta.json").read_text()) == meta
     assert meta["label_names"] == spec.label_names and meta["kobench_version"]
 

@@ -6,12 +6,14 @@ import pytest
 import torch
 
 from kobench.engine.training import _TrainLoop
+from kobench.tuning.context import StudyContext
 from kobench.tuning.study import run_study
 
 
 def _run(setup: dict, params=None, n_trials: int = 3) -> dict:  # noqa: ANN001
-    return run_study(setup["spec"], setup["ref"], params or setup["params"], setup["base"], setup["paths"],
-                     n_trials=n_trials, storage_url=setup["storage"], tracker=setup["tracker"])
+    context = StudyContext(setup["spec"], setup["ref"], params or setup["params"], setup["base"], setup["paths"],
+                           setup["tracker"])
+    return run_study(context, n_trials=n_trials, storage_url=setup["storage"])
 
 
 def test_out_of_memory_fails_the_trial_with_its_reason_and_the_study_goes_on(

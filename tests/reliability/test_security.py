@@ -10,6 +10,7 @@ import pytest
 from kobench.config import ModelParams
 from kobench.engine.models import ModelRef, load_model
 from kobench.errors import KobenchError
+from kobench.tuning.context import StudyContext
 from kobench.tuning.study import run_study
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -69,8 +70,8 @@ def test_credentials_never_reach_mlflow_or_the_console(
     monkeypatch.setenv("HF_TOKEN", SECRET)
     monkeypatch.setenv("MLFLOW_TRACKING_PASSWORD", SECRET)
     setup = study_setup
-    run_study(setup["spec"], setup["ref"], setup["params"], setup["base"], setup["paths"], n_trials=2,
-              storage_url=setup["storage"], tracker=setup["tracker"])
+    context = StudyContext(setup["spec"], setup["ref"], setup["params"], setup["base"], setup["paths"], setup["tracker"])
+    run_study(context, n_trials=2, storage_url=setup["storage"])
     client = setup["tracker"].client
     runs = client.search_runs([setup["tracker"].experiment_id])
     assert len(runs) >= 4

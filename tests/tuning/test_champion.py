@@ -21,11 +21,12 @@ from kobench.data.splits import task_rows
 from kobench.engine.models import ModelRef
 from kobench.engine.runs import run_config
 from kobench.errors import KobenchError
-from kobench.families import get_family
-from kobench.names import registered_model
+from kobench.families import bind
+from kobench.names import StudyPaths, registered_model
 from kobench.tasks import get_task
 from kobench.tuning.champion import CHECKPOINT, input_frame
-from kobench.tuning.study import StudyPaths, run_study
+from kobench.tuning.context import StudyContext
+from kobench.tuning.study import run_study
 from kobench.tuning.tracking import Tracker
 
 FAMILIES = {"nsmc": "classification", "korsts": "regression", "naver-ner": "token_classification", "korquad": "span_qa"}
@@ -44,7 +45,7 @@ def _study(task: str, root: Path, prepared, tiny_models) -> dict:  # noqa: ANN00
     paths = StudyPaths(prepared=prepared(task), features=root / "features", outputs=root / "outputs" / task,
                        metrics_file=root / "metrics" / task / "tiny.json")
     tracker = Tracker(f"sqlite:///{root}/mlflow.db", "kobench")
-    result = run_study(spec, ref, params, base, paths, n_trials=1, storage_url=params.tune.storage, tracker=tracker)
+    result = run_study(StudyContext(spec, ref, params, base, paths, tracker), n_trials=1, storage_url=params.tune.storage)
     assert result.complete
     return {"spec": spec, "paths": paths, "tracker": tracker, "result": result, "uri": tracker.uri}
 
@@ -80,7 +81,7 @@ def test_the_champion_pyfunc_predicts_what_predictions_test_holds(studies: dict,
     rows = task_rows(spec, study["paths"].prepared, "test")
     predicted = model.predict(input_frame(task, rows))
     assert [{"id": r["id"], "prediction": p} for r, p in zip(rows, predicted)] == _written(study)
-    column = get_family(spec.family).input_columns(spec)[-1]
+    column = bind(spec).input_columns()[-1]
     bad = input_frame(task, rows[:2]).astype(object)
     bad.loc[1, column] = 5  # a number where text (or a list of eojeols) belongs is refused, not stringified
     # (a list column is refused by MLflow's own schema check first: "Expected data to be list ..., got int")
@@ -195,7 +196,7 @@ def test_every_test_metric_carries_its_interval_in_records_files_and_mlflow(stud
     study, spec = studies[task], get_task(task)
     test = study["result"].test
     assert test["interval"]["unit"] == UNITS[task] and test["interval"]["resamples"] == 10_000
-    for metric in get_family(spec.family).display_metrics(spec):
+    for metric in bind(spec).display_metrics():
         assert test[f"{metric}_ci_low"] <= test[metric] <= test[f"{metric}_ci_high"]
     view = json.loads(study["paths"].metrics_file.read_text(encoding="utf-8"))  # what `dvc metrics show` prints
     assert (view["test_low"], view["test_high"]) == (test[f"{spec.main_metric}_ci_low"], test[f"{spec.main_metric}_ci_high"])

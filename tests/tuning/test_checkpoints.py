@@ -6,8 +6,11 @@ from pathlib import Path
 
 import optuna
 
+from kobench.names import StudyPaths
+from kobench.tasks import get_task
+from kobench.tuning.context import StudyContext
 from kobench.tuning.registry import pin_checkpoint
-from kobench.tuning.study import Objective, StudyPaths
+from kobench.tuning.study import Objective
 
 
 def test_a_trial_deletes_the_checkpoints_it_beats_and_its_own_when_beaten(tmp_path) -> None:  # noqa: ANN001
@@ -16,7 +19,7 @@ def test_a_trial_deletes_the_checkpoints_it_beats_and_its_own_when_beaten(tmp_pa
         study.add_trial(optuna.trial.create_trial(value=value, params={}, distributions={}))
         (tmp_path / "trials" / f"trial-{number}" / "checkpoint").mkdir(parents=True)
     paths = StudyPaths(prepared=tmp_path, features=None, outputs=tmp_path, metrics_file=tmp_path / "m.json")
-    objective = Objective(None, None, None, None, paths, None, None, {})
+    objective = Objective(StudyContext(get_task("nsmc"), None, None, None, paths, None), None)  # accuracy: higher wins
     kept = lambda: sorted(p.parent.name for p in (tmp_path / "trials").glob("*/checkpoint"))  # noqa: E731
 
     worse = study.ask()  # trial 3 finishes below the best (0.80): its own goes, and trial 0's; the tie stays

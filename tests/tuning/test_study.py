@@ -11,12 +11,13 @@ import pytest
 
 from kobench.records import StudyResult, read_study
 from kobench.tuning.champion import CHECKPOINT
+from kobench.tuning.context import StudyContext
 from kobench.tuning.study import Objective, run_study
 
 
 def _run(setup: dict, n_trials: int = 3) -> StudyResult:
-    return run_study(setup["spec"], setup["ref"], setup["params"], setup["base"], setup["paths"],
-                     n_trials=n_trials, storage_url=setup["storage"], tracker=setup["tracker"])
+    context = StudyContext(setup["spec"], setup["ref"], setup["params"], setup["base"], setup["paths"], setup["tracker"])
+    return run_study(context, n_trials=n_trials, storage_url=setup["storage"])
 
 
 def test_study_tracks_trials_and_registers_the_champion(study_setup) -> None:  # noqa: ANN001
@@ -169,12 +170,14 @@ def test_with_test_selection_trials_are_ranked_by_their_test_score(study_setup) 
 def test_a_trial_that_cannot_be_sampled_is_a_counted_failure_and_the_study_ends(
     study_setup, capfd: pytest.CaptureFixture  # noqa: ANN001
 ) -> None:
-    from kobench.config import EpochRange, LearningRateRange, SearchSpaceParams
+    from kobench.config import SearchSpaceParams, distribution_model
 
     # lr low 0 on a log scale: Optuna's suggest_float raises before the trial body (params.yaml refuses it now;
     # model_construct skips that check to reach the code path a future sampling error would take)
-    space = SearchSpaceParams.model_construct(lr=LearningRateRange.model_construct(low=0.0, high=1e-3),
-                                              epochs=EpochRange.model_construct(low=1, high=1))
+    lr = distribution_model("lr").model_construct(type="float", low=0.0, high=1e-3, log=True, step=None, choices=None)
+    epochs = distribution_model("epochs").model_construct(type="int", low=1, high=1, log=False, step=None, choices=None)
+    untuned = dict.fromkeys(SearchSpaceParams.model_fields)
+    space = SearchSpaceParams.model_construct(**{**untuned, "lr": lr, "epochs": epochs})
     params = study_setup["params"]
     setup = {**study_setup, "params": params.model_copy(update={"tune": params.tune.model_copy(
         update={"search_space": space, "max_failures": 2})})}

@@ -15,7 +15,7 @@ from kobench import __version__
 from kobench.atomic import atomic_path
 from kobench.data.readers import read_rows
 from kobench.errors import DataError
-from kobench.families import get_family
+from kobench.families import bind
 from kobench.hashing import sha256_file
 from kobench.tasks.spec import SPLITS, TaskSpec
 
@@ -63,7 +63,7 @@ def carve_validation(
     """Split ``train`` into (train, validation, note), seeded; the family decides how (by label, article, row)."""
     if not 0.0 < fraction < 1.0:
         raise DataError("params.yaml", f"data.validation_fraction must be in (0, 1), got {fraction}")
-    is_val, how = get_family(spec.family).carve_validation(spec, train, fraction, random.Random(seed))
+    is_val, how = bind(spec).carve_validation(train, fraction, random.Random(seed))
     note = f"carved from train: fraction {fraction}, seed {seed}, {how}"
     keep = [r for r, v in zip(train, is_val) if not v]
     return keep, [r for r, v in zip(train, is_val) if v], note
@@ -84,12 +84,12 @@ def _meta(spec: TaskSpec, rows: dict, sources: dict, validation_note: str | None
         if not split_rows:
             raise DataError(sources[split]["file"], f"split '{split}' is empty")
         info: dict[str, Any] = {"rows": len(split_rows), "source": sources[split]}
-        meta["splits"][split] = {**info, **get_family(spec.family).split_summary(spec, split_rows)}
+        meta["splits"][split] = {**info, **bind(spec).split_summary(split_rows)}
     return meta
 
 
 def _write_splits(spec: TaskSpec, out_dir: Path, rows: dict, meta: dict) -> None:
-    schema = get_family(spec.family).schema
+    schema = bind(spec).family.schema
     for split in SPLITS:  # splits not asked for now would no longer match meta.json
         if split not in rows:
             (out_dir / f"{split}.parquet").unlink(missing_ok=True)

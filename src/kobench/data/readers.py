@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from kobench.errors import DataError
-from kobench.families import get_family
+from kobench.families import bind
 from kobench.families.base import Origin
 from kobench.interrupts import check as check_interrupted
 from kobench.tasks.spec import TaskSpec
@@ -112,11 +112,11 @@ def read_rows(spec: TaskSpec, path: Path, split: str) -> list[dict[str, Any]]:
     """
     reader = READERS[spec.reader]
     records = reader(path, quoting=spec.quoting) if spec.reader == "delimited" else reader(path)
-    family = get_family(spec.family)
+    task = bind(spec)
     rows, seen = [], set()
     for line, record in records:
         check_interrupted()
-        row = family.build_row(spec, record, Origin(path, line, split))
+        row = task.build_row(record, Origin(path, line, split))
         if row is None:
             continue
         if "id" not in row:

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from kobench.errors import DataError
-from kobench.families import get_family
+from kobench.families import bind
 from kobench.tasks.spec import TaskSpec
 
 
@@ -59,13 +59,13 @@ def task_rows(
     spec: TaskSpec, prepared_dir: Path, split: str, *, max_rows: int | None = None, seed: int = 42
 ) -> list[dict[str, Any]]:
     """A prepared split of ``spec``, checked for its family's columns, subsampled when ``max_rows`` is set."""
-    columns = get_family(spec.family).prepared_columns()
+    columns = bind(spec).prepared_columns()
     return load_split(prepared_dir, split, columns=columns, max_rows=max_rows, seed=seed)
 
 
 def check_task_split(spec: TaskSpec, prepared_dir: Path, split: str) -> Path:
     """``check_split`` with the columns of the task's family."""
-    return check_split(prepared_dir, split, columns=get_family(spec.family).prepared_columns())
+    return check_split(prepared_dir, split, columns=bind(spec).prepared_columns())
 
 
 def prepared_digest(prepared_dir: Path) -> str:

@@ -8,10 +8,10 @@ import torch
 
 from kobench.engine.batching import Collator, make_batches
 from kobench.engine.runtime import Runtime
-from kobench.families.base import EncodeSettings, Features, Outputs, TaskFamily
+from kobench.families import BoundTask
+from kobench.families.base import EncodeSettings, Features, Outputs
 from kobench.interrupts import check as check_interrupted
 from kobench.progress import Progress
-from kobench.tasks.spec import TaskSpec
 
 
 class Evaluator:
@@ -19,8 +19,7 @@ class Evaluator:
 
     def __init__(
         self,
-        spec: TaskSpec,
-        family: TaskFamily,
+        task: BoundTask,
         rows: list[dict[str, Any]],
         features: Features,
         settings: EncodeSettings,
@@ -28,7 +27,7 @@ class Evaluator:
         runtime: Runtime,
         batch_size: int,
     ) -> None:
-        self.spec, self.family, self.rows, self.features = spec, family, rows, features
+        self.task, self.family, self.rows, self.features = task, task.family, rows, features
         self.settings, self.collator, self.runtime = settings, collator, runtime
         self.lengths = [len(x) for x in features["input_ids"]]
         self.batches = make_batches(self.lengths, batch_size, shuffle=False, group_by_length=True)
@@ -38,7 +37,7 @@ class Evaluator:
         """Unpadded head outputs per feature, in feature order."""
         model.eval()
         outputs: Outputs = {name: [None] * len(self.lengths) for name in self.family.output_names}
-        shown = Progress(len(self.batches), f"{self.spec.name} evaluation ({len(self.rows):,} rows)")
+        shown = Progress(len(self.batches), f"{self.task.name} evaluation ({len(self.rows):,} rows)")
         for batch in self.batches:
             check_interrupted()
             shown.advance(samples=len(batch))
@@ -55,5 +54,5 @@ class Evaluator:
     def evaluate(self, model: torch.nn.Module) -> tuple[dict[str, Any], dict[str, Any]]:
         """(metrics, predictions by row id)."""
         outputs = self.predict(model)
-        predictions = self.family.decode(self.spec, self.rows, self.features, outputs, self.settings)
-        return self.family.score(self.spec, self.rows, predictions), predictions
+        predictions = self.task.decode(self.rows, self.features, outputs, self.settings)
+        return self.task.score(self.rows, predictions), predictions

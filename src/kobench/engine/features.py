@@ -13,9 +13,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from kobench.atomic import atomic_path
-from kobench.families.base import EncodeSettings, Features, TaskFamily
+from kobench.families import BoundTask
+from kobench.families.base import EncodeSettings, Features
 from kobench.interrupts import check as check_interrupted
-from kobench.tasks.spec import TaskSpec
 
 log = logging.getLogger(__name__)
 FEATURE_FORMAT = 2  # bump when any family's encode() changes (2: byte-level BPE eojeols get a prefix space)
@@ -39,15 +39,13 @@ def tokenizer_fingerprint(tokenizer: Any) -> str:
     return digest.hexdigest()
 
 
-def feature_key(
-    spec: TaskSpec, family: TaskFamily, rows_digest: str, tokenizer: Any, settings: EncodeSettings, *, train: bool
-) -> str:
+def feature_key(task: BoundTask, rows_digest: str, tokenizer: Any, settings: EncodeSettings, *, train: bool) -> str:
     """The cache key: task and format versions, the rows' content, the tokenizer and every encode setting."""
     parts = {
         "format": FEATURE_FORMAT,
-        "task": spec.name,
-        "task_version": spec.version,
-        "family": family.name,
+        "task": task.spec.name,
+        "task_version": task.spec.version,
+        "family": task.family.name,
         "rows": rows_digest,
         "tokenizer": tokenizer_fingerprint(tokenizer),
         "settings": asdict(settings),
@@ -62,8 +60,7 @@ def rows_digest(rows: list[dict[str, Any]]) -> str:
 
 
 def load_features(
-    spec: TaskSpec,
-    family: TaskFamily,
+    task: BoundTask,
     rows: list[dict[str, Any]],
     tokenizer: Any,
     settings: EncodeSettings,
@@ -73,13 +70,13 @@ def load_features(
 ) -> Features:
     """Encode ``rows`` or read them from the cache; a cache miss writes the cache atomically."""
     if cache_dir is None:
-        return encode_in_chunks(spec, family, rows, tokenizer, settings, train=train)
-    key = feature_key(spec, family, rows_digest(rows), tokenizer, settings, train=train)
-    path = cache_dir / spec.name / f"{key[:32]}.parquet"
+        return encode_in_chunks(task, rows, tokenizer, settings, train=train)
+    key = feature_key(task, rows_digest(rows), tokenizer, settings, train=train)
+    path = cache_dir / task.name / f"{key[:32]}.parquet"
     if path.exists():
         log.info("features: cache hit %s", path)
         return pq.read_table(path).to_pydict()
-    features = encode_in_chunks(spec, family, rows, tokenizer, settings, train=train)
+    features = encode_in_chunks(task, rows, tokenizer, settings, train=train)
     with atomic_path(path) as tmp:
         pq.write_table(pa.Table.from_pydict(features), tmp)
     return features
@@ -89,7 +86,7 @@ CHUNK_ROWS = 4096
 
 
 def encode_in_chunks(
-    spec: TaskSpec, family: TaskFamily, rows: list[dict[str, Any]], tokenizer: Any, settings: EncodeSettings, *, train: bool
+    task: BoundTask, rows: list[dict[str, Any]], tokenizer: Any, settings: EncodeSettings, *, train: bool
 ) -> Features:
     """``family.encode`` over blocks of rows, with progress; the same features as one call.
 
@@ -98,13 +95,13 @@ def encode_in_chunks(
     from kobench.progress import Progress
 
     if len(rows) <= CHUNK_ROWS:
-        return family.encode(spec, rows, tokenizer, settings, train=train)
-    shown = Progress(len(rows), f"{spec.name} tokenising", unit="rows")
+        return task.encode(rows, tokenizer, settings, train=train)
+    shown = Progress(len(rows), f"{task.name} tokenising", unit="rows")
     features: Features = {}
     for start in range(0, len(rows), CHUNK_ROWS):
         check_interrupted()
         block = rows[start : start + CHUNK_ROWS]
-        part = family.encode(spec, block, tokenizer, settings, train=train)
+        part = task.encode(block, tokenizer, settings, train=train)
         if "example_index" in part:
             part["example_index"] = [i + start for i in part["example_index"]]
         for column, values in part.items():

@@ -16,7 +16,7 @@ from kobench.engine.features import load_features
 from kobench.engine.models import ModelRef, check_fit, load_model, load_tokenizer
 from kobench.engine.runtime import Runtime
 from kobench.engine.tokenizer_check import SERVED_MIN_TOKENS, sample_texts
-from kobench.families import get_family
+from kobench.families import bind
 from kobench.families.base import EncodeSettings, Row
 from kobench.tasks.spec import TaskSpec
 
@@ -50,13 +50,14 @@ class Predictor:
         self, spec: TaskSpec, checkpoint: Path, setup: InferenceSetup, *, device: str = "auto", precision: str = "auto"
     ) -> None:
         self.spec, self.setup = spec, setup
-        self.family = get_family(spec.family)
+        self.task = bind(spec)
+        self.family = self.task.family
         self.runtime = Runtime.create(device, precision)
         # a saved checkpoint is self-contained: its tokenizer.json, no repository code, no hub revision
         self.saved = ModelRef.local(spec.name, checkpoint)
         self.tokenizer = load_tokenizer(self.saved)
         self._fit_checked = False
-        num_labels = self.family.num_labels(self.spec)
+        num_labels = self.task.num_labels()
         self.model = load_model(self.saved, self.family.auto_class, num_labels).to(self.runtime.device)
         pad_id = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else 0
         max_length = setup.settings.max_seq_len if setup.padding == "max_length" else None
@@ -67,15 +68,11 @@ class Predictor:
     def evaluator(self, rows: list[Row], features_dir: Path | None = None) -> Evaluator:
         """An evaluator of ``rows`` (features cached under ``features_dir`` when given)."""
         if not self._fit_checked:  # no silent garbage tokenizer: judged on the first inputs that say enough
-            texts = sample_texts(rows, self.family.input_columns(self.spec))
+            texts = sample_texts(rows, self.task.input_columns())
             vocab_size = self.model.config.vocab_size
             self._fit_checked = check_fit(self.saved, self.tokenizer, vocab_size, texts, min_tokens=SERVED_MIN_TOKENS)
-        features = load_features(
-            self.spec, self.family, rows, self.tokenizer, self.setup.settings, train=False, cache_dir=features_dir
-        )
-        return Evaluator(
-            self.spec, self.family, rows, features, self.setup.settings, self.collator, self.runtime, self.setup.batch_size
-        )
+        features = load_features(self.task, rows, self.tokenizer, self.setup.settings, train=False, cache_dir=features_dir)
+        return Evaluator(self.task, rows, features, self.setup.settings, self.collator, self.runtime, self.setup.batch_size)
 
     def predict(self, rows: list[Row]) -> dict[str, Any]:
         """Canonical predictions by row id."""
@@ -83,4 +80,4 @@ class Predictor:
             return {}
         evaluator = self.evaluator(rows)
         outputs = evaluator.predict(self.model)
-        return self.family.decode(self.spec, rows, evaluator.features, outputs, self.setup.settings)
+        return self.task.decode(rows, evaluator.features, outputs, self.setup.settings)

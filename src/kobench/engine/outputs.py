@@ -10,17 +10,15 @@ from typing import Any
 
 from kobench.atomic import atomic_path, umask_mode, write_json
 from kobench.errors import DiskFullError
-from kobench.families.base import TaskFamily
+from kobench.families import BoundTask
 from kobench.names import PREDICTIONS_FILE
 from kobench.records import RunResult
-from kobench.tasks.spec import TaskSpec
 
 
 def write_run(
     run_dir: Path,
     result: RunResult,
-    family: TaskFamily,
-    spec: TaskSpec,
+    task: BoundTask,
     predictions: dict[str, Any],
     model: Any | None,
     tokenizer: Any,
@@ -44,7 +42,7 @@ def write_run(
         for path in checkpoint.iterdir():  # transformers writes the weights 0600 whatever the umask
             path.chmod(umask_mode())
     if predictions:
-        write_predictions(run_dir / PREDICTIONS_FILE, family, spec, predictions)
+        write_predictions(run_dir / PREDICTIONS_FILE, task, predictions)
     write_json(run_dir / "metrics.json", result.to_json())
 
 
@@ -52,9 +50,9 @@ def _disk_full(exc: BaseException) -> bool:
     return (isinstance(exc, OSError) and exc.errno == errno.ENOSPC) or "os error 28" in str(exc)
 
 
-def write_predictions(path: Path, family: TaskFamily, spec: TaskSpec, predictions: dict[str, Any]) -> None:
+def write_predictions(path: Path, task: BoundTask, predictions: dict[str, Any]) -> None:
     """Predictions in the ``kobench score`` JSONL format, written atomically."""
     with atomic_path(path) as tmp, open(tmp, "w", encoding="utf-8") as handle:
         for row_id, prediction in predictions.items():
-            record = {"id": row_id, "prediction": family.to_json(spec, prediction)}
+            record = {"id": row_id, "prediction": task.to_json(prediction)}
             handle.write(json.dumps(record, ensure_ascii=False) + "\n")

@@ -33,10 +33,10 @@ def _sample_texts(spec: TaskSpec, prepared_dir: Path, split: str) -> list[str]:
     """Text of the first rows of a prepared split, for the tokenizer check."""
     from kobench.data.splits import task_rows
     from kobench.engine.tokenizer_check import SAMPLE_ROWS, sample_texts
-    from kobench.families import get_family
+    from kobench.families import bind
 
     rows = task_rows(spec, prepared_dir, split, max_rows=SAMPLE_ROWS)
-    return sample_texts(rows, get_family(spec.family).input_columns(spec))
+    return sample_texts(rows, bind(spec).input_columns())
 
 
 def preflight(

@@ -2,26 +2,22 @@
 
 from __future__ import annotations
 
-from dataclasses import fields
 from typing import Any
 
 from kobench.config import Params
 from kobench.engine.models import ModelRef
-from kobench.engine.training import RunConfig
+from kobench.settings import SETTINGS, RunConfig
 from kobench.tasks.spec import TaskSpec
 
 
 def run_config(params: Params, spec: TaskSpec, ref: ModelRef, **overrides: Any) -> RunConfig:
-    """train.* and data.max_*_samples from params, the task's published lr/epochs, then ``overrides``."""
-    names = {f.name for f in fields(RunConfig)}
-    values = {k: v for k, v in params.train.model_dump().items() if k in names}
-    values.update(
-        lr=spec.hyperparameters.lr,
-        epochs=spec.hyperparameters.epochs,
-        seed=params.base.seed,
-        max_train_samples=params.data.max_train_samples,
-        max_eval_samples=params.data.max_eval_samples,
-    )
+    """Each setting from where its declaration says, then ``overrides``.
+
+    The section (``settings.Setting.section``) is the task's published lr/epochs, ``base.seed``, ``train.*`` or
+    ``data.max_*_samples``.
+    """
+    sections = {"base": params.base, "train": params.train, "data": params.data, "task": spec.hyperparameters}
+    values = {name: getattr(sections[declared.section], name) for name, declared in SETTINGS.items()}
     values.update(overrides)
     return RunConfig(**values)
 

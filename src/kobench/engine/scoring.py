@@ -8,8 +8,7 @@ from typing import Any
 
 from kobench.data.splits import task_rows
 from kobench.errors import DataError
-from kobench.families import get_family
-from kobench.families.base import TaskFamily
+from kobench.families import BoundTask, bind
 from kobench.metrics.bootstrap import Bootstrap, metric_intervals
 from kobench.names import INTERVAL_METHOD
 from kobench.tasks.spec import TaskSpec
@@ -21,7 +20,7 @@ def read_predictions(path: Path, spec: TaskSpec) -> tuple[dict[str, Any], list[s
     Raises:
         DataError: bad JSON, a missing key or a malformed prediction, with file:line.
     """
-    family = get_family(spec.family)
+    task = bind(spec)
     predictions: dict[str, Any] = {}
     duplicates: list[str] = []
     try:
@@ -34,7 +33,7 @@ def read_predictions(path: Path, spec: TaskSpec) -> tuple[dict[str, Any], list[s
         try:
             record = json.loads(line)
             row_id, value = str(record["id"]), record["prediction"]
-            prediction = family.from_json(spec, value)
+            prediction = task.from_json(value)
         except (json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
             raise DataError(path, f"bad prediction ({type(exc).__name__}: {exc})", number) from None
         if row_id in predictions:
@@ -57,20 +56,20 @@ def score_file(spec: TaskSpec, prepared_dir: Path, predictions_path: Path, split
         problems.append(f"{len(unknown)} unknown id(s), e.g. {', '.join(unknown[:3])}")
     if problems:
         raise DataError(predictions_path, f"{'; '.join(problems)} (against {split}, {len(rows)} rows)")
-    family = get_family(spec.family)
+    task = bind(spec)
     for row in rows:
-        if (problem := family.check_prediction(spec, row, predictions[row["id"]])) is not None:
+        if (problem := task.check_prediction(row, predictions[row["id"]])) is not None:
             raise DataError(predictions_path, f"id {row['id']}: {problem}")
-    metrics = with_intervals(spec, family, rows, predictions, family.score(spec, rows, predictions))
+    metrics = with_intervals(task, rows, predictions, task.score(rows, predictions))
     return {"task": spec.name, "split": split, "rows": len(rows), **metrics}
 
 
 def with_intervals(
-    spec: TaskSpec, family: TaskFamily, rows: list[dict[str, Any]], predictions: dict[str, Any], metrics: dict[str, Any]
+    task: BoundTask, rows: list[dict[str, Any]], predictions: dict[str, Any], metrics: dict[str, Any]
 ) -> dict[str, Any]:
     """Metrics with a 95 % bootstrap interval per metric (``<metric>_ci_low`` / ``_ci_high``).
 
     Under ``interval``: how it was drawn (unit, units, resamples, seed, level).
     """
-    bounds, method = metric_intervals(family.unit_stats(spec, rows, predictions), Bootstrap())
+    bounds, method = metric_intervals(task.unit_stats(rows, predictions), Bootstrap())
     return {**metrics, **bounds, INTERVAL_METHOD: method}

@@ -7,7 +7,7 @@ import math
 import random
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -23,11 +23,13 @@ from kobench.engine.runtime import Runtime
 from kobench.engine.scoring import with_intervals
 from kobench.engine.tokenizer_check import sample_texts
 from kobench.errors import KobenchError
-from kobench.families import get_family
-from kobench.families.base import EncodeSettings, TaskFamily, label_maps
+from kobench.families import bind
+from kobench.families.base import EncodeSettings, TaskFamily
 from kobench.interrupts import check as check_interrupted
+from kobench.metrics.registry import metric
 from kobench.progress import Progress
 from kobench.records import RunResult
+from kobench.settings import RunConfig
 from kobench.tasks.spec import TaskSpec
 
 log = logging.getLogger(__name__)
@@ -39,49 +41,9 @@ class NonFiniteLossError(KobenchError):
     """The training loss became NaN or infinite."""
 
 
-@dataclass(frozen=True)
-class RunConfig:
-    """Everything that defines one fine-tune (the CLI and the tuner fill it from params)."""
-
-    lr: float
-    epochs: int
-    batch_size: int = 32
-    eval_batch_size: int = 128
-    seed: int = 42
-    max_seq_len: int | None = None
-    warmup_ratio: float = 0.0
-    weight_decay: float = 0.0
-    max_grad_norm: float = 1.0
-    evals_per_epoch: int = 1
-    padding: str = "dynamic"
-    group_by_length: bool = True
-    precision: str = "auto"
-    selection: str = "validation"
-    device: str = "auto"
-    save_checkpoint: bool = True
-    max_train_samples: int | None = None
-    max_eval_samples: int | None = None
-
-    def row_limits(self) -> dict[str, int | None]:
-        """The most rows each split is subsampled to (None: all of it)."""
-        return {"train": self.max_train_samples, "validation": self.max_eval_samples, "test": self.max_eval_samples}
-
-
 def encode_settings(spec: TaskSpec, ref: ModelRef, config: RunConfig) -> EncodeSettings:
-    """Task defaults (TASKS.md) overridden by the run's max_seq_len; segment ids per model row.
-
-    A shortened max_seq_len caps QA's stride and question length at a quarter of it, so windows keep room.
-    """
-    hp = spec.hyperparameters
-    max_seq_len = config.max_seq_len or hp.max_seq_len
-    return EncodeSettings(
-        max_seq_len=max_seq_len,
-        token_type_ids=ref.row.token_type_ids,
-        doc_stride=min(hp.doc_stride, max_seq_len // 4),
-        max_query_len=min(hp.max_query_len, max_seq_len // 4),
-        max_answer_len=hp.max_answer_len,
-        n_best=hp.n_best,
-    )
+    """The task's published encoding (TASKS.md) with the run's max_seq_len; segment ids per model row."""
+    return EncodeSettings.for_task(spec.hyperparameters, config.max_seq_len, token_type_ids=ref.row.token_type_ids)
 
 
 def train(
@@ -96,7 +58,7 @@ def train(
     on_rows: Callable[[dict[str, list[dict[str, Any]]]], None] | None = None,
     evaluate_test: bool = True,
 ) -> RunResult:
-    """Fine-tune, keep the best checkpoint by the validation main metric, score it once on test.
+    """Fine-tune, keep the best checkpoint by the validation main metric (``metrics.registry``), score it once on test.
 
     With ``config.selection == "test"`` every evaluation is also scored on test and the best test score
     is reported: the reference protocol, optimistic, and labelled as such in every output. Tuning trials
@@ -104,23 +66,24 @@ def train(
     """
     runtime = Runtime.create(config.device, config.precision)
     _seed_everything(config.seed)
-    family = get_family(spec.family)
+    task = bind(spec)
+    family = task.family
     tokenizer = load_tokenizer(ref)
     settings = encode_settings(spec, ref, config)
     splits = ("train", "validation", "test") if evaluate_test or config.selection == "test" else ("train", "validation")
     limits = config.row_limits()
     rows = {s: task_rows(spec, prepared_dir, s, max_rows=limits[s], seed=config.seed) for s in splits}
-    check_fit(ref, tokenizer, load_config(ref).vocab_size, sample_texts(rows[splits[0]], family.input_columns(spec)))
+    check_fit(ref, tokenizer, load_config(ref).vocab_size, sample_texts(rows[splits[0]], task.input_columns()))
     if on_rows is not None:  # e.g. data lineage: the rows as used, before anything trains
         on_rows(rows)
     features = {
-        s: load_features(spec, family, rows[s], tokenizer, settings, train=s == "train", cache_dir=features_dir)
+        s: load_features(task, rows[s], tokenizer, settings, train=s == "train", cache_dir=features_dir)
         for s in splits
     }
-    model = load_model(ref, family.auto_class, family.num_labels(spec), **label_maps(family, spec)).to(runtime.device)
+    model = load_model(ref, family.auto_class, task.num_labels(), **task.label_maps()).to(runtime.device)
     collator = _collator(family, tokenizer, settings, config, runtime)
     evaluators = {
-        s: Evaluator(spec, family, rows[s], features[s], settings, collator, runtime, config.eval_batch_size)
+        s: Evaluator(task, rows[s], features[s], settings, collator, runtime, config.eval_batch_size)
         for s in splits
         if s != "train"
     }
@@ -131,7 +94,7 @@ def train(
         evaluators["test"].evaluate(model) if "test" in evaluators else (None, {})
     )
     if test_metrics is not None:
-        test_metrics = with_intervals(spec, family, evaluators["test"].rows, test_predictions, test_metrics)
+        test_metrics = with_intervals(task, evaluators["test"].rows, test_predictions, test_metrics)
     result = RunResult(
         task=spec.name,
         task_version=spec.version,
@@ -158,7 +121,7 @@ def train(
     )
     from kobench.engine.outputs import write_run
 
-    write_run(run_dir, result, family, spec, test_predictions, model if config.save_checkpoint else None, tokenizer)
+    write_run(run_dir, result, task, test_predictions, model if config.save_checkpoint else None, tokenizer)
     return result
 
 
@@ -281,8 +244,8 @@ class _TrainLoop:
         split = "test" if self.config.selection == "test" else "validation"
         test_predictions = record.pop("_test_predictions", None)
         score = record[split][self.spec.main_metric]
-        if best and score <= best["score"]:
-            return best
+        if best and not metric(self.spec.main_metric).better(score, best["score"]):
+            return best  # a tie keeps the earlier checkpoint
         state = {k: v.detach().to("cpu", copy=True) for k, v in self.model.state_dict().items()}
         kept = {"score": score, "step": record["step"], "epoch": record["epoch"], "state": state}
         kept["validation"] = record["validation"]
@@ -336,7 +299,7 @@ def evaluate_checkpoint(
     predictor = Predictor(spec, checkpoint, setup, device=config.device, precision=config.precision)
     rows = task_rows(spec, prepared_dir, split, max_rows=config.max_eval_samples, seed=config.seed)
     metrics, predictions = predictor.evaluator(rows, features_dir).evaluate(predictor.model)
-    return with_intervals(spec, get_family(spec.family), rows, predictions, metrics), predictions
+    return with_intervals(bind(spec), rows, predictions, metrics), predictions
 
 
 def inference_setup(spec: TaskSpec, ref: ModelRef, config: RunConfig) -> Any:

@@ -8,6 +8,7 @@ Stages ask the family; none of them branches on the family's name.
 
 from __future__ import annotations
 
+import dataclasses
 import random
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,7 +19,7 @@ import pyarrow as pa
 
 from kobench.errors import DataError, InputError
 from kobench.metrics.unit_stats import UnitStats
-from kobench.tasks.spec import TaskSpec
+from kobench.tasks.spec import Hyperparameters, TaskSpec
 
 Features = dict[str, list]  # column name -> one value per feature (input_ids, labels, ...)
 Outputs = dict[str, list[np.ndarray]]  # head output name -> one unpadded array per feature
@@ -40,16 +41,41 @@ def text_input(record: dict[str, Any], column: str) -> str:
     return value
 
 
+_PUBLISHED = {f.name: f.default for f in dataclasses.fields(Hyperparameters)}  # the one place of these defaults
+
+
 @dataclass(frozen=True)
 class EncodeSettings:
-    """Every parameter that changes tokenised features; all of it goes into the feature-cache key."""
+    """Every parameter that changes tokenised features; all of it goes into the feature-cache key.
+
+    The defaults are ``Hyperparameters``' (a task's published encoding): declared there, not repeated here.
+    """
 
     max_seq_len: int
     token_type_ids: bool = True
-    doc_stride: int = 128
-    max_query_len: int = 64
-    max_answer_len: int = 30
-    n_best: int = 20
+    doc_stride: int = _PUBLISHED["doc_stride"]
+    max_query_len: int = _PUBLISHED["max_query_len"]
+    max_answer_len: int = _PUBLISHED["max_answer_len"]
+    n_best: int = _PUBLISHED["n_best"]
+
+    @classmethod
+    def for_task(cls, hp: Hyperparameters, max_seq_len: int | None = None, *, token_type_ids: bool = True) -> EncodeSettings:
+        """The task's published encoding, its max_seq_len overridden by ``max_seq_len`` when given.
+
+        A shortened max_seq_len caps QA's stride and question length at a quarter of it, so windows keep room.
+
+        >>> EncodeSettings.for_task(Hyperparameters(5e-5, 3, 32, max_seq_len=512), 128).doc_stride
+        32
+        """
+        length = max_seq_len or hp.max_seq_len
+        return cls(
+            max_seq_len=length,
+            token_type_ids=token_type_ids,
+            doc_stride=min(hp.doc_stride, length // 4),
+            max_query_len=min(hp.max_query_len, length // 4),
+            max_answer_len=hp.max_answer_len,
+            n_best=hp.n_best,
+        )
 
 
 @dataclass(frozen=True)
@@ -177,14 +203,3 @@ def token_type_column(encoding: Any, use: bool) -> dict[str, list]:
     if use and "token_type_ids" in encoding:
         return {"token_type_ids": encoding["token_type_ids"]}
     return {}
-
-
-def label_maps(family: TaskFamily, spec: TaskSpec) -> dict[str, dict]:
-    """``id2label`` / ``label2id`` for a head whose outputs are the task's labels; nothing for other heads.
-
-    Saved and registered configs then say ``positive``, not ``LABEL_1``.
-    """
-    names = spec.label_names if spec.labels else []
-    if not names or family.num_labels(spec) != len(names):
-        return {}
-    return {"id2label": dict(enumerate(names)), "label2id": {name: i for i, name in enumerate(names)}}

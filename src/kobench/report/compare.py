@@ -16,7 +16,7 @@ from typing import Any
 
 from kobench.config import Params
 from kobench.errors import KobenchError
-from kobench.families import get_family
+from kobench.families import bind
 from kobench.metrics.bootstrap import Bootstrap, metric_intervals
 from kobench.metrics.significance import Comparison, paired_comparisons, with_holm
 from kobench.names import details_file, metrics_file, study_name
@@ -93,7 +93,7 @@ def compare(
     with tempfile.TemporaryDirectory(prefix="kobench-compare-") as scratch:
         files = {name: resolve_system(name, spec, params, download, Path(scratch)) for name in names}
         systems = scored_systems(spec, params.base.paths.prepared / spec.name, files)
-    metrics = get_family(spec.family).display_metrics(spec)
+    metrics = bind(spec).display_metrics()
     bounds = {name: metric_intervals(s, settings)[0] for name, s in systems.items()}  # the intervals runs record
     scores, comparisons = [], []
     for metric in metrics:

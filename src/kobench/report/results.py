@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -11,10 +10,10 @@ from typing import Any
 import yaml
 
 from kobench.config import Params
-from kobench.families import get_family
+from kobench.families import bind
 from kobench.metrics.bootstrap import t_interval
-from kobench.names import details_file, metrics_file, recipe_file
-from kobench.records import StudyResult, read_study
+from kobench.names import details_file, metrics_file
+from kobench.records import StudyResult, read_recipe, read_study
 from kobench.tasks import TASKS
 from kobench.tasks.spec import TaskSpec
 
@@ -104,7 +103,7 @@ def published_table() -> dict[str, Any]:
 
 def display_metrics(spec: TaskSpec) -> tuple[str, ...]:
     """The metric(s) a table shows for a task, as its family decides (KorQuAD: EM / F1)."""
-    return get_family(spec.family).display_metrics(spec)
+    return bind(spec).display_metrics()
 
 
 def score_values(spec: TaskSpec, metrics: dict[str, Any]) -> list[float]:
@@ -209,16 +208,15 @@ def _percent(interval: tuple[float, float] | None) -> tuple[float, float] | None
 
 def _with_recipe(params: Params, cell: Cell) -> Cell:
     """The cell with its published-recipe result, where ``kobench reproduce`` wrote one."""
-    path = recipe_file(params.base.paths.metrics, cell.task, cell.model)
     try:
-        recipe = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+        recipe = read_recipe(params.base.paths.metrics, cell.task, cell.model)
+    except (OSError, ValueError, TypeError):
         return cell
-    if not recipe.get("complete"):
+    if not recipe.complete:
         return cell
-    cell.recipe, cell.recipe_std = round(100 * recipe["mean"], 2), round(100 * recipe["std"], 2)
-    cell.recipe_seeds = int(recipe["n"])
-    cell.recipe_ci = _percent(t_interval(list(recipe.get("seeds", {}).values())))
+    cell.recipe, cell.recipe_std = round(100 * recipe.mean, 2), round(100 * recipe.std, 2)
+    cell.recipe_seeds = int(recipe.n)
+    cell.recipe_ci = _percent(t_interval(list((recipe.seeds or {}).values())))
     return cell
 
 

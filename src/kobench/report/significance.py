@@ -13,7 +13,7 @@ from kobench.config import Params
 from kobench.data.splits import task_rows
 from kobench.engine.scoring import read_predictions
 from kobench.errors import DataError
-from kobench.families import get_family
+from kobench.families import bind
 from kobench.metrics.bootstrap import Bootstrap
 from kobench.metrics.significance import Comparison, paired_comparisons, with_holm
 from kobench.metrics.unit_stats import UnitStats
@@ -59,8 +59,8 @@ def scored_systems(spec: TaskSpec, prepared_dir: Path, files: dict[str, Path]) -
         raise DataError(
             files[names[0]], f"{len(unknown)} id(s) not in the prepared test split, e.g. {', '.join(unknown[:3])}"
         )
-    family = get_family(spec.family)
-    return {name: family.unit_stats(spec, rows, predicted[name]) for name in names}
+    task = bind(spec)
+    return {name: task.unit_stats(rows, predicted[name]) for name in names}
 
 
 @dataclass

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from kobench.errors import KobenchError
+from kobench.names import Tag, TrialAttr
 
 OK, PROBLEM, FIXED, INFO = "ok", "PROBLEM", "fixed", "info"
 
@@ -96,7 +97,7 @@ def _optuna(url: str, fix: bool) -> list[Finding]:
     for summary in optuna.get_all_study_summaries(storage=url, include_best_trial=False):
         study = optuna.load_study(study_name=summary.study_name, storage=url)
         running = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,))
-        dead = [t.number for t in running if owner_alive(t.user_attrs.get("owner")) is False]
+        dead = [t.number for t in running if owner_alive(t.user_attrs.get(TrialAttr.OWNER)) is False]
         if dead and fix:
             fail_dead_owners(study)
             found.append(Finding("Optuna storage", FIXED, f"{summary.study_name}: dead owners' trial(s) {dead} failed"))
@@ -116,10 +117,10 @@ def _mlflow(uri: str, experiment: str, fix: bool) -> list[Finding]:
         return [early]
     tracker = Tracker(uri, experiment)
     running = tracker.client.search_runs([tracker.experiment_id], "attributes.status = 'RUNNING'", max_results=10_000)
-    orphans = [r for r in running if _owner_dead(r.data.tags.get("kobench.owner"))]
+    orphans = [r for r in running if _owner_dead(r.data.tags.get(Tag.OWNER))]
     if orphans and fix:
         for run in orphans:
-            tracker.set_tags(run.info.run_id, {"kobench.failure": "owner process died (ended by kobench doctor --fix)"})
+            tracker.set_tags(run.info.run_id, {Tag.FAILURE: "owner process died (ended by kobench doctor --fix)"})
             tracker.end(run.info.run_id, "FAILED")
         return [Finding("MLflow store", FIXED, f"{len(orphans)} RUNNING run(s) of dead owners ended FAILED")]
     if orphans:

@@ -17,7 +17,7 @@ from typing import Any
 import mlflow
 
 from kobench.engine.inference import InferenceSetup, Predictor
-from kobench.families import get_family
+from kobench.families import bind
 from kobench.families.base import Row
 from kobench.tasks import get_task
 from kobench.tasks.spec import TaskSpec
@@ -40,7 +40,7 @@ def input_frame(task: str, rows: list[Row]) -> Any:
     import pandas as pd
 
     spec = get_task(task)
-    columns = get_family(spec.family).input_columns(spec)
+    columns = bind(spec).input_columns()
     return pd.DataFrame({c: [r[c] for r in rows] for c in columns})
 
 
@@ -51,7 +51,7 @@ class ChampionModel(mlflow.pyfunc.PythonModel):
         """Load the checkpoint and the setup it was evaluated with (``kobench.json``)."""
         stored = json.loads(Path(context.artifacts["setup"]).read_text(encoding="utf-8"))
         self.spec = get_task(stored["task"])
-        self.family = get_family(self.spec.family)
+        self.task = bind(self.spec)
         self.predictor = Predictor(self.spec, Path(context.artifacts["checkpoint"]), InferenceSetup.from_json(stored))
 
     def predict(self, context, model_input, params=None):  # noqa: ANN001, ANN201 - MLflow reads type hints as a schema
@@ -66,11 +66,11 @@ class ChampionModel(mlflow.pyfunc.PythonModel):
         rows = []
         for record, row_id in zip(records, ids):
             try:
-                rows.append(self.family.input_row(self.spec, record, row_id))
+                rows.append(self.task.input_row(record, row_id))
             except InputError as exc:  # a number or null where text belongs: the caller's error (HTTP 400 served)
                 raise MlflowException(f"row {row_id}: {exc}", INVALID_PARAMETER_VALUE) from None
         predictions = self.predictor.predict(rows)
-        return [self.family.to_json(self.spec, predictions[row_id]) for row_id in ids]
+        return [self.task.to_json(predictions[row_id]) for row_id in ids]
 
 
 def log_champion(
@@ -96,7 +96,7 @@ def model_card(spec: TaskSpec, ref: Any, config: Any, validation: dict, test: di
                 "once)", "test": "test-selected (checkpoint chosen on test, as the reference scripts did: optimistic)"}
     used = ", ".join(f"{split} {len(split_rows):,}" for split, split_rows in rows.items())
     sources = ", ".join(s.url for s in spec.sources)
-    columns = ", ".join(get_family(spec.family).input_columns(spec))
+    columns = ", ".join(bind(spec).input_columns())
     return "\n".join([
         f"kobench champion candidate for **{spec.name}** ({spec.family}): {spec.description}",
         "",
@@ -132,8 +132,8 @@ def read_inputs(path: Path, task: str) -> tuple[list[str], Any]:
     from kobench.errors import DataError, InputError
 
     spec = get_task(task)
-    family = get_family(spec.family)
-    columns = family.input_columns(spec)
+    task_bound = bind(spec)
+    columns = task_bound.input_columns()
     try:
         text = path.read_text(encoding="utf-8-sig")
     except (OSError, UnicodeDecodeError) as exc:
@@ -157,7 +157,7 @@ def read_inputs(path: Path, task: str) -> tuple[list[str], Any]:
             raise DataError(path, f"missing input column(s) {', '.join(missing)}; {task} takes {', '.join(columns)}", number)
         ids.append(str(record.get("id", number)))
         try:
-            row = family.input_row(spec, record, ids[-1])  # the column types the signature declares
+            row = task_bound.input_row(record, ids[-1])  # the column types the signature declares
         except InputError as exc:
             raise DataError(path, str(exc), number) from None
         for column in columns:

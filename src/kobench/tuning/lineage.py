@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from kobench.families.base import Row
+from kobench.names import Tag
 from kobench.tasks.spec import TaskSpec
 
 DIGEST_LENGTH = 32  # MLflow stores a dataset digest in 36 characters
@@ -42,10 +43,10 @@ def dataset_inputs(
             entity = dataset._to_mlflow_entity()  # computes the schema
         tags = {
             "mlflow.data.context": split,
-            "kobench.rows": str(used),
-            "kobench.rows_prepared": str(total),
-            "kobench.subsampled": str(used < total).lower(),
-            "kobench.prepared_digest": digest,
+            Tag.ROWS: str(used),
+            Tag.ROWS_PREPARED: str(total),
+            Tag.SUBSAMPLED: str(used < total).lower(),
+            Tag.PREPARED_DIGEST: digest,
             "kobench.upstream_sha256": source.sha256 or "",
             "kobench.upstream_git_sha1": source.git_sha1 or "",
         }

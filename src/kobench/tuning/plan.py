@@ -63,13 +63,14 @@ def measured_throughput(params: Params, task: str, ref: ModelRef, steps: int = 5
 
     from kobench.engine.models import load_model
     from kobench.engine.runtime import Runtime
-    from kobench.families import get_family
+    from kobench.families import bind
 
     spec = get_task(task)
-    family = get_family(spec.family)
+    bound = bind(spec)
+    family = bound.family
     config = run_config(params, spec, ref)
     runtime = Runtime.create(config.device, config.precision)
-    model = load_model(ref, family.auto_class, family.num_labels(spec)).to(runtime.device)
+    model = load_model(ref, family.auto_class, bound.num_labels()).to(runtime.device)
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr)
     length = config.max_seq_len or spec.hyperparameters.max_seq_len
     ids = torch.randint(5, model.config.vocab_size, (config.batch_size, length), device=runtime.device)
@@ -100,12 +101,12 @@ def plan(params: Params, *, measure: bool = True) -> list[Cost]:
         spec, rows = get_task(task), train_rows(params, task)
         for model in params.run.models:
             ref = resolve_model(model, params)
-            space = search_space(params, task, ref)
-            trial_epochs = (space.epochs.low + space.epochs.high) / 2
+            low, high = search_space(params, task, ref).bounds("epochs", spec.hyperparameters.epochs)
+            trial_epochs = (low + high) / 2
             seeds = len(params.tune.final_seeds)
             recipe_runs = (len(params.run.reproduce_seeds) or 1) if params.run.reproduce else 0
             recipe_epochs = recipe_config(params, spec, ref).epochs if recipe_runs else 0
-            epochs = params.tune.n_trials * trial_epochs + seeds * space.epochs.high + recipe_runs * recipe_epochs
+            epochs = params.tune.n_trials * trial_epochs + seeds * high + recipe_runs * recipe_epochs
             samples = rows * epochs
             speed, source = recorded_throughput(study_outputs(params.base.paths.outputs, task, ref.slug)), "recorded"
             if speed is None and measure:

@@ -45,8 +45,8 @@ def plan(params: Params) -> list[QueuedStudy]:
         length = spec.hyperparameters.max_seq_len / 128  # KorQuAD's 512-token windows cost four times as much
         for model in params.run.models:
             row = params.models[model]
-            space = search_space(params, task, ModelRef(model, row))
+            epochs = search_space(params, task, ModelRef(model, row)).bounds("epochs", spec.hyperparameters.epochs)[1]
             size = 3.0 if row.size == "base" else 1.0
-            cost = rows * length * space.epochs.high * params.tune.n_trials * size
+            cost = rows * length * epochs * params.tune.n_trials * size
             studies.append(QueuedStudy(task, model, cost))
     return sorted(studies, key=lambda s: -s.cost)

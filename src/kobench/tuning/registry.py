@@ -12,32 +12,24 @@ from pathlib import Path
 from typing import Any
 
 from kobench.atomic import atomic_path
-from kobench.config import Params
 from kobench.data.splits import task_rows
-from kobench.engine.models import ModelRef
 from kobench.engine.outputs import write_predictions
 from kobench.engine.training import RunConfig, evaluate_checkpoint, inference_setup, train
-from kobench.families import get_family
+from kobench.families import bind
 from kobench.metrics.bootstrap import t_interval
-from kobench.names import PREDICTIONS_FILE, registered_model
+from kobench.metrics.registry import metric
+from kobench.names import PREDICTIONS_FILE, Tag, TrialAttr, registered_model
 from kobench.names import predictions_file as study_predictions
 from kobench.records import StudyResult, write_study
 from kobench.tasks.spec import TaskSpec
 from kobench.tuning.champion import input_frame, log_champion, model_card
+from kobench.tuning.context import StudyContext
 from kobench.tuning.lineage import dataset_inputs
-from kobench.tuning.tracking import FINAL, SEED, Tracker
+from kobench.tuning.tracking import FINAL, SEED
 
 
-def finalize(  # noqa: PLR0913
-    spec: TaskSpec,
-    ref: ModelRef,
-    params: Params,
-    base: RunConfig,
-    paths: Any,
-    tracker: Tracker,
-    parent: str,
-    tags: dict[str, str],
-    study: str,
+def finalize(
+    context: StudyContext,
     summary: dict[str, Any],
     *,
     best_number: int,
@@ -48,24 +40,26 @@ def finalize(  # noqa: PLR0913
 
     The final run ends FAILED, or KILLED when interrupted, if it cannot finish.
     """
-    config = dataclasses.replace(base, lr=best_params["lr"], epochs=best_params["epochs"])
+    spec, ref, base, paths, tracker = context.spec, context.ref, context.base, context.paths, context.tracker
+    parent, tags = context.parent, context.tags
+    config = dataclasses.replace(base, **best_params)  # the tuned settings, by name
     main = spec.main_metric
     paths.outputs.mkdir(parents=True, exist_ok=True)
     with contextlib.ExitStack() as stack:
         scratch = stack.enter_context(tempfile.TemporaryDirectory(dir=paths.outputs, prefix=".final-"))
-        checkpoint, validation, kept = _best_checkpoint(spec, ref, config, paths, best_attrs, Path(scratch) / "checkpoint")
+        checkpoint, validation, kept = _best_checkpoint(context, config, best_attrs, Path(scratch) / "checkpoint")
         test, predictions = evaluate_checkpoint(
             spec, ref, checkpoint, config, prepared_dir=paths.prepared, features_dir=paths.features
         )
         predictions_file = paths.outputs / "final" / PREDICTIONS_FILE
-        write_predictions(predictions_file, get_family(spec.family), spec, predictions)
+        write_predictions(predictions_file, bind(spec), predictions)
         with atomic_path(study_predictions(paths.metrics_file)) as copy:  # the same file, not written twice
             shutil.copyfile(predictions_file, copy)
         final_params = {**dataclasses.asdict(config), "model_id": ref.id, "task": spec.name, "best_trial": best_number}
         run_id = tracker.start_child(parent, "final", FINAL, final_params, tags)
         stack.enter_context(tracker.ending(run_id))  # FINISHED, or FAILED / KILLED if anything below stops it
         rows = used_rows(spec, paths.prepared, config)
-        digest = tags["kobench.prepared_digest"]
+        digest = tags[Tag.PREPARED_DIGEST]
         tracker.log_inputs(run_id, dataset_inputs(spec, paths.prepared, rows, digest, config.seed))
         tracker.log_metrics(run_id, validation, prefix="validation_")
         tracker.log_metrics(run_id, test, prefix="test_")
@@ -80,27 +74,29 @@ def finalize(  # noqa: PLR0913
             f"test_{main}": test[main],
             "lr": config.lr,
             "epochs": config.epochs,
+            **best_params,  # every tuned setting, by name
             "protocol": base.selection,
             "best_trial": best_number,
             "model_revision": ref.row.revision or "unpinned",
         }
         registered = registered_model(spec.name, ref.slug)
         version, champion = tracker.register(
-            registered, source, run_id, version_tags, validation[main], model_id=model_id, description=card
+            registered, source, run_id, version_tags, validation[main], ranked_by=metric(main), model_id=model_id,
+            description=card,
         )
-        tracker.set_tags(run_id, {"kobench.registered_version": version, "kobench.champion": champion})
-    seeds = _extra_seeds(spec, ref, params, config, paths, tracker, parent, tags)
+        tracker.set_tags(run_id, {Tag.REGISTERED_VERSION: version, Tag.CHAMPION: champion})
+    seeds = _extra_seeds(context, config)
     _drop_other_checkpoints(paths.outputs / "trials", keep=kept)
     result = StudyResult(
         status="complete",
-        **_identity(spec, ref, study),
+        **_identity(context),
         protocol=base.selection,
         best_trial=best_number,
         best_params=best_params,
         validation=validation,
         test=test,
         seeds=seeds,
-        run_ids={"study": parent, "final": run_id, "best_trial": best_attrs.get("mlflow_run_id")},
+        run_ids={"study": parent, "final": run_id, "best_trial": best_attrs.get(TrialAttr.MLFLOW_RUN_ID)},
         registered_model=registered,
         registered_version=version,
         champion=champion,
@@ -117,20 +113,23 @@ def used_rows(spec: TaskSpec, prepared: Path, config: RunConfig) -> dict[str, li
     return {s: task_rows(spec, prepared, s, max_rows=limit, seed=config.seed) for s, limit in config.row_limits().items()}
 
 
-def _best_checkpoint(spec, ref, config, paths, attrs, pin: Path) -> tuple[Path, dict[str, Any], Path]:  # noqa: ANN001
+def _best_checkpoint(
+    context: StudyContext, config: RunConfig, attrs: dict[str, Any], pin: Path
+) -> tuple[Path, dict[str, Any], Path]:
     """(checkpoint to use, its validation metrics, the trial folder to keep) for the best trial.
 
     Its checkpoint is hard-linked into ``pin`` first: another worker's trial that ends meanwhile may delete
     the original (beaten by a better score) while this one is still evaluating and uploading it. A checkpoint
     that is gone or on another machine is rebuilt by retraining with the best parameters.
     """
-    checkpoint = Path(attrs.get("run_dir", "")) / "checkpoint"
-    if attrs.get("run_dir") and pin_checkpoint(checkpoint, pin):
-        return pin, attrs["validation"], checkpoint
+    checkpoint = Path(attrs.get(TrialAttr.RUN_DIR, "")) / "checkpoint"
+    if attrs.get(TrialAttr.RUN_DIR) and pin_checkpoint(checkpoint, pin):
+        return pin, attrs[TrialAttr.VALIDATION], checkpoint
+    paths = context.paths
     run_dir = paths.outputs / "best-retrained"
     result = train(
-        spec,
-        ref,
+        context.spec,
+        context.ref,
         dataclasses.replace(config, save_checkpoint=True),
         prepared_dir=paths.prepared,
         run_dir=run_dir,
@@ -160,9 +159,10 @@ def pin_checkpoint(source: Path, target: Path) -> bool:
     return False
 
 
-def _extra_seeds(spec, ref, params, config, paths, tracker, parent, tags) -> dict[str, Any] | None:  # noqa: ANN001, PLR0913
+def _extra_seeds(context: StudyContext, config: RunConfig) -> dict[str, Any] | None:
     """``tune.final_seeds``: the best hyper-parameters re-run per seed; mean and std of the test metric."""
-    seeds = params.tune.final_seeds
+    spec, paths, tracker, parent, tags = context.spec, context.paths, context.tracker, context.parent, context.tags
+    seeds = context.params.tune.final_seeds
     if not seeds:
         return None
     scores = {}
@@ -172,7 +172,7 @@ def _extra_seeds(spec, ref, params, config, paths, tracker, parent, tags) -> dic
         with tracker.ending(run_id):
             result = train(
                 spec,
-                ref,
+                context.ref,
                 seeded,
                 prepared_dir=paths.prepared,
                 run_dir=paths.outputs / "seeds" / f"seed-{seed}",
@@ -197,30 +197,32 @@ def _drop_other_checkpoints(trials_dir: Path, keep: Path) -> None:
             shutil.rmtree(checkpoint, ignore_errors=True)
 
 
-def write_failed_study(spec: TaskSpec, ref: ModelRef, paths: Any, study: str, summary: dict, parent: str) -> StudyResult:
+def write_failed_study(context: StudyContext, summary: dict[str, Any]) -> StudyResult:
     """No trial completed: the metrics file says so, with every trial's reason, for the report."""
     reasons = [t["reason"] for t in summary["trials"] if t["reason"]]
     result = StudyResult(
         status="failed",
-        **_identity(spec, ref, study),
+        **_identity(context),
         reason=reasons[-1] if reasons else "no trial completed",
-        run_ids={"study": parent},
+        run_ids={"study": context.parent},
         trials=summary,
     )
     # the stage's declared output: no predictions, so no test can pair on a study that produced none
-    write_predictions(study_predictions(paths.metrics_file), get_family(spec.family), spec, {})
-    write_study(paths.metrics_file, result)
+    metrics_file = context.paths.metrics_file
+    write_predictions(study_predictions(metrics_file), bind(context.spec), {})
+    write_study(metrics_file, result)
     return result
 
 
-def _identity(spec: TaskSpec, ref: ModelRef, study: str) -> dict[str, Any]:
+def _identity(context: StudyContext) -> dict[str, Any]:
     """What every study result says about what was studied."""
+    spec, ref = context.spec, context.ref
     return {
         "task": spec.name,
         "model": ref.key,
         "model_id": ref.id,
         "model_revision": ref.row.revision,
         "size": ref.row.size,
-        "study": study,
+        "study": context.name,
         "main_metric": spec.main_metric,
     }

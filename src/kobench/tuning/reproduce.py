@@ -15,13 +15,13 @@ import statistics
 from pathlib import Path
 from typing import Any
 
-from kobench.atomic import write_json
 from kobench.config import Params
 from kobench.engine.devices import Slot, lease
 from kobench.engine.models import ModelRef
 from kobench.engine.runs import recipe_config
 from kobench.metrics.bootstrap import t_interval
-from kobench.names import recipe_file
+from kobench.names import Tag
+from kobench.records import RecipeResult, write_recipe
 from kobench.tasks.spec import TaskSpec
 from kobench.tuning.single import run_tags, tracked_train
 from kobench.tuning.tracking import Tracker
@@ -43,11 +43,11 @@ def reproduce(  # noqa: PLR0913
     tracker: Tracker,
     slots: list[Slot] | tuple = (),
     overrides: dict[str, Any] | None = None,
-) -> dict[str, Any]:
-    """Train the recipe once per seed (default: the recipe's own seed); write and return the metric file's content."""
+) -> RecipeResult:
+    """Train the recipe once per seed (default: the recipe's own seed); write and return the recipe result."""
     base = recipe_config(params, spec, ref, **(overrides or {}))
     seeds = seeds or [base.seed]
-    tags = {**run_tags(spec, ref, "test", prepared_dir), "kobench.recipe_protocol": PROTOCOL}
+    tags = {**run_tags(spec, ref, "test", prepared_dir), Tag.RECIPE_PROTOCOL: PROTOCOL}
     recipe = {k: v for k, v in dataclasses.asdict(base).items() if k != "seed"}
     parent = tracker.start(f"recipe-{spec.name}-{ref.slug}", RECIPE, {**recipe, "seeds": seeds}, tags)
     scores: dict[str, float] = {}
@@ -64,14 +64,14 @@ def reproduce(  # noqa: PLR0913
             scores[str(seed)] = result.test[spec.main_metric]
             print(f"recipe seed {seed}: test {spec.main_metric} {scores[str(seed)]:.4f}", flush=True)
         values = list(scores.values())
-        summary = {
-            "complete": 1,
-            "mean": statistics.fmean(values),
-            "std": statistics.stdev(values) if len(values) > 1 else 0.0,
-            "n": len(values),
-            "seeds": scores,
-            "t_interval": t_interval(values),  # over seeds; each seed's run also has its test-set interval
-        }
-        tracker.log_metrics(parent, {f"test_{spec.main_metric}_mean": summary["mean"], "test_std": summary["std"]})
-    write_json(recipe_file(metrics_root, spec.name, ref.slug), summary)
-    return summary
+        result = RecipeResult(
+            complete=1,
+            mean=statistics.fmean(values),
+            std=statistics.stdev(values) if len(values) > 1 else 0.0,
+            n=len(values),
+            seeds=scores,
+            t_interval=t_interval(values),  # over seeds; each seed's run also has its test-set interval
+        )
+        tracker.log_metrics(parent, {f"test_{spec.main_metric}_mean": result.mean, "test_std": result.std})
+    write_recipe(metrics_root, spec.name, ref.slug, result)
+    return result

@@ -14,7 +14,8 @@ from typing import Any
 
 from kobench.engine.models import ModelRef
 from kobench.engine.training import RunConfig, inference_setup, train
-from kobench.names import registered_model
+from kobench.metrics.registry import metric
+from kobench.names import Tag, registered_model
 from kobench.records import RunResult
 from kobench.tasks.spec import TaskSpec
 from kobench.tuning.champion import input_frame, log_champion, model_card
@@ -29,15 +30,15 @@ def run_tags(spec: TaskSpec, ref: ModelRef, selection: str, prepared_dir: Path) 
     from kobench.data.splits import prepared_digest
 
     return {
-        "kobench.task": spec.name,
-        "kobench.task_version": str(spec.version),
-        "kobench.model": ref.key,
-        "kobench.model_id": ref.id,
-        "kobench.model_revision": ref.row.revision or "unpinned",
-        "kobench.size": ref.row.size,
-        "kobench.protocol": selection,
-        "kobench.git_commit": git_commit(),
-        "kobench.prepared_digest": prepared_digest(prepared_dir),
+        Tag.TASK: spec.name,
+        Tag.TASK_VERSION: str(spec.version),
+        Tag.MODEL: ref.key,
+        Tag.MODEL_ID: ref.id,
+        Tag.MODEL_REVISION: ref.row.revision or "unpinned",
+        Tag.SIZE: ref.row.size,
+        Tag.PROTOCOL: selection,
+        Tag.GIT_COMMIT: git_commit(),
+        Tag.PREPARED_DIGEST: prepared_digest(prepared_dir),
     }
 
 
@@ -66,14 +67,14 @@ def tracked_train(  # noqa: PLR0913
             return False
 
         def loaded(rows: dict[str, list]) -> None:
-            digest = tags["kobench.prepared_digest"]
+            digest = tags[Tag.PREPARED_DIGEST]
             tracker.log_inputs(run_id, dataset_inputs(spec, prepared_dir, rows, digest, config.seed))
 
         try:
             result = train(spec, ref, config, prepared_dir=prepared_dir, run_dir=run_dir, features_dir=features_dir,
                            on_evaluate=evaluated, on_rows=loaded)  # fmt: skip
         except Exception as exc:
-            tracker.set_tags(run_id, {"kobench.failure": f"{type(exc).__name__}: {str(exc)[:500]}"})
+            tracker.set_tags(run_id, {Tag.FAILURE: f"{type(exc).__name__}: {str(exc)[:500]}"})
             raise
         tracker.log_metrics(run_id, {**result.throughput, "train_loss": result.history[-1]["train_loss"]})
         for record in result.history if config.selection == "test" else ():
@@ -105,9 +106,9 @@ def _log_model(spec, ref, config, result, run_id, run_dir, prepared_dir, tags, t
         "model_revision": ref.row.revision or "unpinned",
         "source_run": "kobench train",
     }
-    card = model_card(spec, ref, config, result.validation, result.test, tags["kobench.prepared_digest"], rows)
+    card = model_card(spec, ref, config, result.validation, result.test, tags[Tag.PREPARED_DIGEST], rows)
     version, champion = tracker.register(
         registered_model(spec.name, ref.slug), source, run_id, version_tags, result.validation[main],
-        model_id=model_id, description=card,
+        ranked_by=metric(main), model_id=model_id, description=card,
     )  # fmt: skip
-    tracker.set_tags(run_id, {"kobench.registered_version": version, "kobench.champion": champion})
+    tracker.set_tags(run_id, {Tag.REGISTERED_VERSION: version, Tag.CHAMPION: champion})

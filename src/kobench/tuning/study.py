@@ -18,14 +18,16 @@ from typing import Any
 import optuna
 
 from kobench.config import Params, SearchSpaceParams
-from kobench.engine.devices import Lease, Slot, lease
+from kobench.engine.devices import Lease, lease
 from kobench.engine.models import ModelRef
 from kobench.engine.training import RunConfig, train
+from kobench.errors import KobenchError
 from kobench.interrupts import Interrupted
 from kobench.interrupts import check as check_interrupted
-from kobench.names import study_name
+from kobench.metrics.registry import metric
+from kobench.names import StudyAttr, StudyPaths, Tag, TrialAttr  # noqa: F401 - StudyPaths: kobench.tuning.study's
 from kobench.records import StudyResult
-from kobench.tasks.spec import TaskSpec
+from kobench.tuning.context import StudyContext
 from kobench.tuning.lineage import dataset_inputs
 from kobench.tuning.tracking import TRIAL, Tracker
 
@@ -37,21 +39,12 @@ optuna.logging.set_verbosity(optuna.logging.ERROR)
 FINISHED = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED, optuna.trial.TrialState.FAIL)
 
 
-@dataclasses.dataclass(frozen=True)
-class StudyPaths:
-    """Where a study reads and writes."""
-
-    prepared: Path
-    features: Path | None
-    outputs: Path  # outputs/<task>/<model>/
-    metrics_file: Path  # metrics/<task>/<model>.json
-
-
 def open_or_create_study(
     name: str, storage_url: str, params: Params, direction: str = "maximize"
 ) -> tuple[optuna.Study, bool]:
     """Create or load the study, and whether this call created it (true for one of several workers at once).
 
+    ``direction`` is the main metric's (``metrics.registry``); a stored study of the other direction is refused.
     Heartbeats fail (then retry once) trials whose process died.
     """
     from kobench.storelock import check_sqlite_store, create_sqlite_atomically, store_init_lock
@@ -77,6 +70,12 @@ def open_or_create_study(
         try:
             return optuna.create_study(**kwargs, load_if_exists=False), True
         except optuna.exceptions.DuplicatedStudyError:
+            stored = optuna.load_study(study_name=name, storage=storage).direction.name.lower()
+            if stored != direction:
+                raise KobenchError(
+                    f"study {name} in {storage_url} was made to {stored} and its main metric is now to {direction}; "
+                    "delete it (optuna delete-study) or tune under another storage"
+                ) from None
             study = optuna.create_study(**kwargs, load_if_exists=True)
             # a second worker with the same seed would draw exactly the first one's random startup trials
             study.sampler.reseed_rng()
@@ -95,7 +94,7 @@ def init_storage(url: str) -> None:
         create_sqlite_atomically(url, _create_optuna_storage)
 
 
-PARENT_ATTR = "mlflow_parent_run_id"
+PARENT_ATTR = StudyAttr.PARENT_RUN
 
 
 def parent_run(
@@ -155,9 +154,9 @@ def fail_dead_owners(study: optuna.Study) -> list[int]:
     """
     failed = []
     for trial in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
-        recorded = trial.user_attrs.get("owner")
+        recorded = trial.user_attrs.get(TrialAttr.OWNER)
         if owner_alive(recorded) is False:
-            study._storage.set_trial_user_attr(trial._trial_id, "failure", f"owner process {recorded['pid']} died")
+            study._storage.set_trial_user_attr(trial._trial_id, TrialAttr.FAILURE, f"owner process {recorded['pid']} died")
             study._storage.set_trial_state_values(trial._trial_id, state=optuna.trial.TrialState.FAIL)
             failed.append(trial.number)
     return failed
@@ -178,19 +177,18 @@ def claimed_trials(study: optuna.Study) -> int:
 
 
 class Objective:
-    """One trial = one fine-tune with suggested lr/epochs, its own nested MLflow run, pruned on validation."""
+    """One trial = one fine-tune with the settings drawn from the search space, its own nested MLflow run, pruned."""
 
-    def __init__(self, spec, ref, base, space, paths, tracker, parent, tags, slots=()):  # noqa: ANN001, PLR0913
-        self.spec, self.ref, self.base, self.space, self.paths = spec, ref, base, space, paths
-        self.tracker, self.parent, self.tags = tracker, parent, tags
-        self.slots = list(slots)  # device slots to lease (engine/devices.py); none: the configured device
+    def __init__(self, context: StudyContext, space: SearchSpaceParams) -> None:
+        self.context, self.space = context, space
+        self.spec, self.ref, self.base, self.paths = context.spec, context.ref, context.base, context.paths
+        self.tracker, self.parent, self.tags = context.tracker, context.parent, context.tags
+        self.slots = list(context.slots)  # device slots to lease (engine/devices.py); none: the configured device
         self._recorded: int | None = None  # the trial whose failure _run recorded already (with its MLflow run)
 
     def config(self, trial: optuna.Trial) -> RunConfig:
-        """The base run configuration with this trial's suggestions."""
-        lr = trial.suggest_float("lr", self.space.lr.low, self.space.lr.high, log=True)
-        epochs = trial.suggest_int("epochs", self.space.epochs.low, self.space.epochs.high)
-        return dataclasses.replace(self.base, lr=lr, epochs=epochs)
+        """The base run configuration with this trial's suggestions, applied by name."""
+        return dataclasses.replace(self.base, **suggest(trial, self.space))
 
     def __call__(self, trial: optuna.Trial) -> float:
         """Lease a device slot and train one trial.
@@ -199,16 +197,17 @@ class Objective:
         """
         try:
             config = self.config(trial)  # sampling raises on a space Optuna refuses (lr low 0 on a log scale)
-            trial.set_user_attr("owner", owner())
+            trial.set_user_attr(TrialAttr.OWNER, owner())
             with lease(self.slots, f"{self.tags.get('kobench.study', 'study')} trial {trial.number}") as held:
                 if held is not None:
                     config = dataclasses.replace(config, device=held.slot.device)
-                    trial.set_user_attr("slot", {"device": held.slot.device, "name": held.slot.name, "start": held.since})
+                    slot = {"device": held.slot.device, "name": held.slot.name, "start": held.since}
+                    trial.set_user_attr(TrialAttr.SLOT, slot)
                 try:
                     return self._run(trial, config, held)
                 finally:
                     if held is not None:  # recorded while the slot is still held
-                        trial.set_user_attr("slot", {**trial.user_attrs["slot"], "end": time.time()})
+                        trial.set_user_attr(TrialAttr.SLOT, {**trial.user_attrs[TrialAttr.SLOT], "end": time.time()})
         except (optuna.TrialPruned, Interrupted):
             raise
         except Exception as exc:
@@ -218,23 +217,23 @@ class Objective:
 
     def _run(self, trial: optuna.Trial, config: RunConfig, held: Lease | None) -> float:
         params = {**dataclasses.asdict(config), "model_id": self.ref.id, "task": self.spec.name, "trial": trial.number}
-        tags = {**self.tags, **({"kobench.device": held.slot.device, "kobench.slot": held.slot.name} if held else {})}
+        tags = {**self.tags, **({Tag.DEVICE: held.slot.device, Tag.SLOT: held.slot.name} if held else {})}
         run_id = self.tracker.start_child(self.parent, f"trial-{trial.number}", TRIAL, params, tags)
-        trial.set_user_attr("mlflow_run_id", run_id)
+        trial.set_user_attr(TrialAttr.MLFLOW_RUN_ID, run_id)
         monitor, status = self.tracker.system_monitor(run_id), "FAILED"
         try:
             value = self._train(trial, config, run_id)
             status = "FINISHED"
-            _say(f"trial {trial.number}: lr {config.lr:.3g} epochs {config.epochs} -> {self.spec.main_metric} {value:.4f}")
+            _say(f"trial {trial.number}: {_drawn(trial.params)} -> {self.spec.main_metric} {value:.4f}")
             return value
         except optuna.TrialPruned as pruned:
             status = "KILLED"
-            _say(f"trial {trial.number}: lr {config.lr:.3g} epochs {config.epochs} -> {pruned}")
+            _say(f"trial {trial.number}: {_drawn(trial.params)} -> {pruned}")
             raise
         except Interrupted as stop:
             status = "KILLED"
-            trial.set_user_attr("failure", "interrupted")
-            self.tracker.set_tags(run_id, {"kobench.failure": f"interrupted ({stop})"})
+            trial.set_user_attr(TrialAttr.FAILURE, "interrupted")
+            self.tracker.set_tags(run_id, {Tag.FAILURE: f"interrupted ({stop})"})
             _say(f"trial {trial.number}: interrupted ({stop})")
             raise
         except Exception as exc:
@@ -269,13 +268,13 @@ class Objective:
         self.tracker.log_metrics(run_id, {**result.throughput, "train_loss": last["train_loss"]})
         if result.stopped_early:
             shutil.rmtree(run_dir / "checkpoint", ignore_errors=True)
-            trial.set_user_attr("pruned_at_step", last["step"])
+            trial.set_user_attr(TrialAttr.PRUNED_AT_STEP, last["step"])
             raise optuna.TrialPruned(f"pruned at step {last['step']}")
-        trial.set_user_attr("run_dir", str(run_dir))
-        trial.set_user_attr("validation", result.validation)
+        trial.set_user_attr(TrialAttr.RUN_DIR, str(run_dir))
+        trial.set_user_attr(TrialAttr.VALIDATION, result.validation)
         value = result.validation[main]
         if result.test is not None:  # --selection test: the reference protocol picks on test
-            trial.set_user_attr("test", result.test)
+            trial.set_user_attr(TrialAttr.TEST, result.test)
             value = result.test[main]
         if not math.isfinite(value):  # Optuna would fail the trial without a word; say why
             raise ValueError(f"the trial's {main} is {value}, not a number Optuna can rank")
@@ -284,7 +283,7 @@ class Objective:
 
     def _log_rows(self, run_id: str, rows: dict[str, list[dict[str, Any]]], seed: int) -> None:
         """The trial's data lineage: each split it reads, as used."""
-        digest = self.tags["kobench.prepared_digest"]
+        digest = self.tags[Tag.PREPARED_DIGEST]
         self.tracker.log_inputs(run_id, dataset_inputs(self.spec, self.paths.prepared, rows, digest, seed))
 
     def _record_failure(self, trial: optuna.Trial, exc: Exception, run_id: str | None) -> None:
@@ -292,10 +291,10 @@ class Objective:
         self._recorded = trial.number
         reason = f"{type(exc).__name__}: {str(exc)[:500]}"
         with contextlib.suppress(Exception):  # the storage itself may be what failed; the line still prints
-            trial.set_user_attr("failure", reason)
+            trial.set_user_attr(TrialAttr.FAILURE, reason)
         if run_id is not None:
             with contextlib.suppress(Exception):
-                self.tracker.set_tags(run_id, {"kobench.failure": reason})
+                self.tracker.set_tags(run_id, {Tag.FAILURE: reason})
         log_file = self._write_traceback(trial.number, run_id)
         _say(f"trial {trial.number} failed: {reason.splitlines()[0][:300]} (traceback: {log_file})")
 
@@ -323,12 +322,34 @@ class Objective:
         n_trials checkpoints on disk (20 trials of a base model: 8 GB). A tie keeps both; finalize retrains the
         best trial's parameters in the rare case that its checkpoint is gone (e.g. kept on another machine).
         """
-        sign = 1.0 if trial.study.direction == optuna.study.StudyDirection.MAXIMIZE else -1.0
+        ranked_by = metric(self.spec.main_metric)
         done = trial.study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
-        best = max([sign * value] + [sign * t.value for t in done])
-        beaten = [t.number for t in done if sign * t.value < best] + ([trial.number] if sign * value < best else [])
+        best = ranked_by.best([value] + [t.value for t in done])
+        beaten = [t.number for t in done if ranked_by.better(best, t.value)]
+        beaten += [trial.number] if ranked_by.better(best, value) else []
         for number in beaten:
             shutil.rmtree(self._trial_dir(number) / "checkpoint", ignore_errors=True)
+
+
+def suggest(trial: optuna.Trial, space: SearchSpaceParams) -> dict[str, Any]:
+    """This trial's value of every setting ``space`` tunes, drawn in the settings' declaration order.
+
+    The order is part of what a sampler seed reproduces: lr before epochs, as since the first study.
+    """
+    drawn: dict[str, Any] = {}
+    for name, dist in space.items():
+        if dist.type == "categorical":
+            drawn[name] = trial.suggest_categorical(name, dist.choices)
+        elif dist.type == "int":
+            drawn[name] = trial.suggest_int(name, dist.low, dist.high, step=dist.step or 1, log=dist.log)
+        else:
+            drawn[name] = trial.suggest_float(name, dist.low, dist.high, step=dist.step, log=dist.log)
+    return drawn
+
+
+def _drawn(values: dict[str, Any]) -> str:
+    """``lr 0.00223 epochs 4``: a trial's drawn settings for its one line."""
+    return " ".join(f"{k} {v:.3g}" if isinstance(v, float) else f"{k} {v}" for k, v in values.items())
 
 
 def _say(line: str) -> None:
@@ -394,24 +415,19 @@ def optimize(
     optuna.storages.fail_stale_trials(study)
 
 
-def study_tags(spec: TaskSpec, ref: ModelRef, base: RunConfig, paths: StudyPaths) -> dict[str, str]:
+def study_tags(context: StudyContext) -> dict[str, str]:
     """The tags of every MLflow run of a study."""
     from kobench.tuning.single import run_tags
 
-    return {"kobench.study": study_name(spec.name, ref.slug), **run_tags(spec, ref, base.selection, paths.prepared)}
+    spec, ref = context.spec, context.ref
+    return {Tag.STUDY: context.name, **run_tags(spec, ref, context.base.selection, context.paths.prepared)}
 
 
-def run_study(  # noqa: PLR0913
-    spec: TaskSpec,
-    ref: ModelRef,
-    params: Params,
-    base: RunConfig,
-    paths: StudyPaths,
+def run_study(
+    context: StudyContext,
     *,
     n_trials: int,
     storage_url: str,
-    tracker: Tracker,
-    slots: list[Slot] | tuple = (),
     workers: int = 1,
     worker_command: list[str] | None = None,
     started: float | None = None,
@@ -426,8 +442,9 @@ def run_study(  # noqa: PLR0913
     from kobench.tuning.workers import run_workers
 
     started = time.time() if started is None else started
-    study, objective = _open(spec, ref, params, base, paths, storage_url, tracker, slots)
-    name, tags, parent = study.study_name, objective.tags, objective.parent
+    study, objective = _open(context, storage_url)
+    context, params, tracker = objective.context, context.params, context.tracker
+    name, parent, paths = study.study_name, objective.parent, context.paths
     status = "FAILED"
     try:
         fail_dead_owners(study)
@@ -447,17 +464,16 @@ def run_study(  # noqa: PLR0913
             },
         )
         if summary["complete"] == 0:
-            result = write_failed_study(spec, ref, paths, name, summary, parent)
+            result = write_failed_study(context, summary)
         else:
 
             def final() -> StudyResult:
                 best = study.best_trial
-                with lease(list(slots), f"{name} final") as held:  # the final evaluation and extra seeds hold a slot
-                    final_base = dataclasses.replace(base, device=held.slot.device) if held is not None else base
-                    return finalize(
-                        spec, ref, params, final_base, paths, tracker, parent, tags, name, _summary(study),
-                        best_number=best.number, best_params=best.params, best_attrs=best.user_attrs,
-                    )  # fmt: skip
+                with lease(list(context.slots), f"{name} final") as held:  # the final run and extra seeds hold a slot
+                    device = {"device": held.slot.device} if held is not None else {}
+                    final = context.with_base(dataclasses.replace(context.base, **device))
+                    return finalize(final, _summary(study), best_number=best.number, best_params=best.params,
+                                    best_attrs=best.user_attrs)  # fmt: skip
 
             result = _finalise_once(study, storage_url, started, final, paths.metrics_file)
         status = "FINISHED"
@@ -469,8 +485,7 @@ def run_study(  # noqa: PLR0913
         tracker.end(parent, status)
 
 
-FINAL_ATTR = "kobench_final"  # the last final step: who, when, for which state of the study, its result
-FINALISING_ATTR = "kobench_finalising"  # who runs the final step now
+FINAL_ATTR, FINALISING_ATTR = StudyAttr.FINAL, StudyAttr.FINALISING
 
 
 def _finalise_once(
@@ -527,39 +542,32 @@ def _wait_for_running_trials(study: optuna.Study, poll: float = 1.0) -> None:
         time.sleep(poll)
 
 
-def work(  # noqa: PLR0913
-    spec: TaskSpec,
-    ref: ModelRef,
-    params: Params,
-    base: RunConfig,
-    paths: StudyPaths,
-    *,
-    n_trials: int,
-    storage_url: str,
-    tracker: Tracker,
-    slots: list[Slot] | tuple = (),
-) -> None:
+def work(context: StudyContext, *, n_trials: int, storage_url: str) -> None:
     """One worker of ``kobench tune --workers N``: trials of the shared study until its budget is claimed."""
-    study, objective = _open(spec, ref, params, base, paths, storage_url, tracker, slots)
-    optimize(study, objective, n_trials, storage_url, params.tune.max_failures)
+    study, objective = _open(context, storage_url)
+    optimize(study, objective, n_trials, storage_url, context.params.tune.max_failures)
 
 
-def _open(spec, ref, params, base, paths, storage_url, tracker, slots) -> tuple[optuna.Study, Objective]:  # noqa: ANN001, PLR0913
-    """The study (created or loaded), its parent run and an objective for its trials."""
-    name = study_name(spec.name, ref.slug)
-    study, created = open_or_create_study(name, storage_url, params)
-    tags = study_tags(spec, ref, base, paths)
-    parent = parent_run(study, created, tracker, name, tags)
-    return study, Objective(spec, ref, base, search_space(params, spec.name, ref), paths, tracker, parent, tags, slots)
+def _open(context: StudyContext, storage_url: str) -> tuple[optuna.Study, Objective]:
+    """The study (created or loaded), its parent run and an objective for its trials (its context opened)."""
+    spec, params, name = context.spec, context.params, context.name
+    study, created = open_or_create_study(name, storage_url, params, metric(spec.main_metric).direction)
+    tags = study_tags(context)
+    parent = parent_run(study, created, context.tracker, name, tags)
+    return study, Objective(context.opened(parent, tags), search_space(params, spec.name, context.ref))
 
 
 def _sweep(study: optuna.Study, tracker: Tracker, parent: str) -> None:
     """MLflow runs of trials that are no longer RUNNING in Optuna (killed processes) end FAILED."""
     alive = {
-        t.user_attrs.get("mlflow_run_id")
+        t.user_attrs.get(TrialAttr.MLFLOW_RUN_ID)
         for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,))
     }
     tracker.fail_orphans(parent, alive)
+
+
+def _pruned_reason(attrs: dict[str, Any]) -> str | None:
+    return f"pruned at step {attrs[TrialAttr.PRUNED_AT_STEP]}" if TrialAttr.PRUNED_AT_STEP in attrs else None
 
 
 def _summary(study: optuna.Study) -> dict[str, Any]:
@@ -577,8 +585,7 @@ def _summary(study: optuna.Study) -> dict[str, Any]:
                 "state": t.state.name,
                 "value": t.value,
                 "params": t.params,
-                "reason": t.user_attrs.get("failure")
-                or (f"pruned at step {t.user_attrs['pruned_at_step']}" if "pruned_at_step" in t.user_attrs else None),
+                "reason": t.user_attrs.get(TrialAttr.FAILURE) or _pruned_reason(t.user_attrs),
             }
             for t in trials
         ],

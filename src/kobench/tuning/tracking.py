@@ -18,7 +18,8 @@ from urllib.parse import urlsplit
 
 from kobench.errors import KobenchError
 from kobench.interrupts import check as check_interrupted
-from kobench.names import INTERVAL_METHOD, PREDICTIONS_FILE, registered_model
+from kobench.metrics.registry import Metric
+from kobench.names import INTERVAL_METHOD, PREDICTIONS_FILE, Tag, registered_model
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -152,16 +153,16 @@ class Tracker:
         """The parent run of ``study``: reopened when it exists (resume), else created."""
         runs = self.client.search_runs(
             [self.experiment_id],
-            f"tags.`kobench.study` = '{study}' and tags.`kobench.kind` = '{STUDY}'",
+            f"tags.`{Tag.STUDY}` = '{study}' and tags.`{Tag.KIND}` = '{STUDY}'",
             max_results=1,
             order_by=["attributes.start_time ASC"],
         )
         if runs:
             self.client.update_run(runs[0].info.run_id, status="RUNNING")
-            self.client.set_tag(runs[0].info.run_id, "kobench.owner", owner_tag())
+            self.client.set_tag(runs[0].info.run_id, Tag.OWNER, owner_tag())
             return runs[0].info.run_id
         run = self.client.create_run(
-            self.experiment_id, run_name=study, tags={**tags, "kobench.kind": STUDY, "kobench.owner": owner_tag()}
+            self.experiment_id, run_name=study, tags={**tags, Tag.KIND: STUDY, Tag.OWNER: owner_tag()}
         )
         return run.info.run_id
 
@@ -177,12 +178,12 @@ class Tracker:
         if (
             run.info.experiment_id != self.experiment_id
             or run.info.lifecycle_stage != "active"
-            or run.data.tags.get("kobench.study") != study
-            or run.data.tags.get("kobench.kind") != STUDY
+            or run.data.tags.get(Tag.STUDY) != study
+            or run.data.tags.get(Tag.KIND) != STUDY
         ):
             return False
         self.client.update_run(run_id, status="RUNNING")
-        self.client.set_tag(run_id, "kobench.owner", owner_tag())
+        self.client.set_tag(run_id, Tag.OWNER, owner_tag())
         return True
 
     def start_child(self, parent: str, name: str, kind: str, params: dict[str, Any], tags: dict[str, str]) -> str:
@@ -194,7 +195,7 @@ class Tracker:
         """A run of ``kind`` (``kobench.kind``) with its parameters and tags, nested under ``parent`` if given."""
         from mlflow.entities import Param
 
-        tags = {**tags, "kobench.kind": kind, "kobench.owner": owner_tag()}
+        tags = {**tags, Tag.KIND: kind, Tag.OWNER: owner_tag()}
         if parent:
             tags["mlflow.parentRunId"] = parent
         run_id = self.client.create_run(self.experiment_id, run_name=name, tags=tags).info.run_id
@@ -259,14 +260,14 @@ class Tracker:
     @retry_locked
     def children(self, parent: str, kind: str | None = None) -> list[Any]:
         """Child runs of ``parent`` (optionally of one kind)."""
-        query = f"tags.`mlflow.parentRunId` = '{parent}'" + (f" and tags.`kobench.kind` = '{kind}'" if kind else "")
+        query = f"tags.`mlflow.parentRunId` = '{parent}'" + (f" and tags.`{Tag.KIND}` = '{kind}'" if kind else "")
         return self.client.search_runs([self.experiment_id], query, max_results=10_000)
 
     def fail_orphans(self, parent: str, alive: set[str]) -> list[str]:
         """Mark FAILED every RUNNING child run of ``parent`` that no live trial owns (a killed process)."""
         orphans = [r.info.run_id for r in self.children(parent) if r.info.status == "RUNNING" and r.info.run_id not in alive]
         for run_id in orphans:
-            self.set_tags(run_id, {"kobench.failure": "process died mid-run (its trial was failed)"})
+            self.set_tags(run_id, {Tag.FAILURE: "process died mid-run (its trial was failed)"})
             self.end(run_id, "FAILED")
         return orphans
 
@@ -312,12 +313,14 @@ class Tracker:
         tags: dict[str, Any],
         score: float,
         *,
+        ranked_by: Metric,
         model_id: str | None = None,
         description: str | None = None,
     ) -> tuple[str, bool]:
         """Register ``source`` (a logged model's URI) as a new version of ``name``; ``@champion`` moves if it is better.
 
-        The alias moves only when ``score`` beats the current champion's ``validation_score``.
+        The alias moves only when ``score`` beats the current champion's ``validation_score`` in the main metric's
+        direction (``ranked_by``, from ``metrics.registry``).
 
         Returns:
             (version, whether it became champion).
@@ -338,11 +341,11 @@ class Tracker:
         )
         try:
             champion = self.client.get_model_version_by_alias(name, "champion")
-            current = float(champion.tags.get("validation_score", "-inf"))
+            current = float(champion.tags["validation_score"]) if "validation_score" in champion.tags else None
         except MlflowException:
-            current = -math.inf
+            current = None
         number = str(version.version)
-        if score > current:
+        if current is None or ranked_by.better(score, current):
             self.client.set_registered_model_alias(name, "champion", number)
             return number, True
         return number, False
