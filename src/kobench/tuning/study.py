@@ -23,7 +23,7 @@ from kobench.engine.models import ModelRef
 from kobench.engine.training import RunConfig, train
 from kobench.interrupts import Interrupted
 from kobench.interrupts import check as check_interrupted
-from kobench.names import study_name
+from kobench.names import SLURM_ATTR, SLURM_TAG_PREFIX, slurm_ids, study_name
 from kobench.records import StudyResult
 from kobench.tasks.spec import TaskSpec
 from kobench.tuning.lineage import dataset_inputs
@@ -200,6 +200,8 @@ class Objective:
         try:
             config = self.config(trial)  # sampling raises on a space Optuna refuses (lr low 0 on a log scale)
             trial.set_user_attr("owner", owner())
+            if cluster_job := slurm_ids(dict(os.environ)):  # a trial of a Slurm job: which job and array task
+                trial.set_user_attr(SLURM_ATTR, cluster_job)
             with lease(self.slots, f"{self.tags.get('kobench.study', 'study')} trial {trial.number}") as held:
                 if held is not None:
                     config = dataclasses.replace(config, device=held.slot.device)
@@ -219,6 +221,7 @@ class Objective:
     def _run(self, trial: optuna.Trial, config: RunConfig, held: Lease | None) -> float:
         params = {**dataclasses.asdict(config), "model_id": self.ref.id, "task": self.spec.name, "trial": trial.number}
         tags = {**self.tags, **({"kobench.device": held.slot.device, "kobench.slot": held.slot.name} if held else {})}
+        tags.update({SLURM_TAG_PREFIX + key: value for key, value in slurm_ids(dict(os.environ)).items()})
         run_id = self.tracker.start_child(self.parent, f"trial-{trial.number}", TRIAL, params, tags)
         trial.set_user_attr("mlflow_run_id", run_id)
         monitor, status = self.tracker.system_monitor(run_id), "FAILED"
