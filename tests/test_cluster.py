@@ -18,6 +18,7 @@ from kobench.errors import KobenchError
 from kobench.tuning.cluster import check_shared_stores, check_tune_args, filesystem_type
 
 ROOT = Path(__file__).resolve().parents[1]
+MODEL = "koelectra-small-v3"  # a catalogue row: resolved offline, nothing downloaded
 K8S_VERSION = "1.30.0"  # podFailurePolicy is GA from 1.31, beta (on by default) from 1.26: an older supported release
 
 
@@ -27,32 +28,31 @@ def _kobench(*args: str, cwd: Path, env: dict[str, str] | None = None) -> subpro
 
 
 @pytest.fixture
-def project(tmp_path: Path, tiny_models) -> Path:  # noqa: ANN001
+def project(tmp_path: Path) -> Path:
     (tmp_path / "params.yaml").write_text((ROOT / "params.yaml").read_text(encoding="utf-8"), encoding="utf-8")
-    (tmp_path / "models").mkdir()
-    (tmp_path / "models" / "tiny").symlink_to(tiny_models("bert"))
     return tmp_path
 
 
 def test_the_slurm_script_runs_one_finaliser_and_workers(project: Path) -> None:
     env = {**os.environ, "KOBENCH_OPTUNA_STORAGE": "postgresql+psycopg2://alice@db/optuna",
            "MLFLOW_TRACKING_URI": "http://tracking:5000"}  # fmt: skip
-    done = _kobench("slurm", "--task", "nsmc", "--model", "models/tiny", "--workers", "4", "--gres", "gpu:1",
+    done = _kobench("slurm", "--task", "nsmc", "--model", MODEL, "--workers", "4", "--gres", "gpu:1",
                     "--time", "12:00:00", "--partition", "gpu", "--n-trials", "20", "--max-seq-len", "64",
                     cwd=project, env=env)  # fmt: skip
     assert done.returncode == 0, done.stderr
-    script = (project / "slurm" / "nsmc-tiny.sbatch").read_text(encoding="utf-8")
+    script = (project / "slurm" / "nsmc-koelectra-small-v3.sbatch").read_text(encoding="utf-8")
     logs = project.resolve() / "slurm" / "logs"
     assert logs.is_dir()  # sbatch would not create it
-    for line in ("#SBATCH --array=0-3", f"#SBATCH --output={logs}/kobench-nsmc-tiny-%A_%a.log", "#SBATCH --gres=gpu:1",
-                 "#SBATCH --time=12:00:00", "#SBATCH --partition=gpu", "#SBATCH --export=ALL",
+    for line in ("#SBATCH --array=0-3", f"#SBATCH --output={logs}/kobench-nsmc-koelectra-small-v3-%A_%a.log",
+                 "#SBATCH --gres=gpu:1", "#SBATCH --time=12:00:00", "#SBATCH --partition=gpu", "#SBATCH --export=ALL",
                  f"cd {project.resolve()} || exit 2"):  # fmt: skip
         assert line in script.splitlines(), script
-    tune = f"{sys.executable} -m kobench.cli tune --task nsmc --model models/tiny --n-trials 20 --max-seq-len 64"
+    tune = f"{sys.executable} -m kobench.cli tune --task nsmc --model koelectra-small-v3 --n-trials 20 --max-seq-len 64"
     assert f"  exec {tune} --workers 1" in script  # task 0: trials, then the final step
     assert script.rstrip().endswith(f"exec {tune} --worker")  # the others: trials only
     assert "postgresql" not in script and "tracking:5000" not in script  # the stores travel in the environment
-    assert subprocess.run(["bash", "-n", str(project / "slurm" / "nsmc-tiny.sbatch")], check=False).returncode == 0
+    checked = subprocess.run(["bash", "-n", str(project / "slurm" / "nsmc-koelectra-small-v3.sbatch")], check=False)
+    assert checked.returncode == 0
 
 
 @pytest.mark.parametrize(
@@ -67,7 +67,7 @@ def test_the_slurm_script_runs_one_finaliser_and_workers(project: Path) -> None:
 )
 def test_slurm_refuses_in_one_line_and_writes_nothing(project: Path, args: list[str], message: str) -> None:
     env = {k: v for k, v in os.environ.items() if k not in ("KOBENCH_OPTUNA_STORAGE", "MLFLOW_TRACKING_URI")}
-    done = _kobench("slurm", "--task", "nsmc", "--model", "models/tiny", *args, cwd=project, env=env)
+    done = _kobench("slurm", "--task", "nsmc", "--model", MODEL, *args, cwd=project, env=env)
     assert done.returncode == 2, done.stdout + done.stderr
     assert message in done.stderr, done.stderr
     assert not (project / "slurm").exists()
@@ -75,10 +75,11 @@ def test_slurm_refuses_in_one_line_and_writes_nothing(project: Path, args: list[
 
 def test_submit_without_sbatch_is_one_line(project: Path) -> None:
     env = {**os.environ, "PATH": str(Path(sys.executable).parent)}  # no sbatch there
-    done = _kobench("slurm", "--task", "nsmc", "--model", "models/tiny", "--workers", "1", "--submit", cwd=project, env=env)
+    done = _kobench("slurm", "--task", "nsmc", "--model", MODEL, "--workers", "1", "--submit", cwd=project, env=env)
     assert done.returncode == 2
     assert done.stderr.strip().splitlines() == [
-        "error: sbatch not found on PATH: run this on a Slurm login node, or submit slurm/nsmc-tiny.sbatch there"
+        "error: sbatch not found on PATH: run this on a Slurm login node, or submit "
+        "slurm/nsmc-koelectra-small-v3.sbatch there"
     ]
 
 
@@ -104,7 +105,7 @@ def test_a_password_never_goes_into_a_job_file() -> None:
 def test_the_indexed_job_validates_against_the_kubernetes_schema(project: Path) -> None:
     kubernetes_validate = pytest.importorskip("kubernetes_validate", reason="pip install -e '.[dev]' (kubernetes-validate)")
     out = project / "job.yaml"
-    done = _kobench("k8s-job", "--task", "nsmc", "--model", "models/tiny", "--workers", "3", "--image",
+    done = _kobench("k8s-job", "--task", "nsmc", "--model", MODEL, "--workers", "3", "--image",
                     "registry.example/kobench:1", "--claim", "kobench-project", "--n-trials", "30", "--out", str(out),
                     cwd=project)  # fmt: skip
     assert done.returncode == 0, done.stderr
@@ -119,11 +120,12 @@ def test_the_indexed_job_validates_against_the_kubernetes_schema(project: Path) 
     assert env["MLFLOW_TRACKING_PASSWORD"] == {"name": "kobench-stores", "key": "mlflow-password", "optional": True}
     script = container["command"][2]
     assert '"$JOB_COMPLETION_INDEX" = 0' in script
-    assert "exec kobench tune --task nsmc --model models/tiny --n-trials 30 --workers 1; else exec kobench tune" in script
+    tune = "kobench tune --task nsmc --model koelectra-small-v3 --n-trials 30"
+    assert f"then exec {tune} --workers 1; else exec {tune} --worker; fi" in script
     volume = {"name": "project", "persistentVolumeClaim": {"claimName": "kobench-project"}}
     assert spec["template"]["spec"]["volumes"] == [volume]
 
-    printed = _kobench("k8s-job", "--task", "nsmc", "--model", "models/tiny", "--workers", "2", "--image", "img",
+    printed = _kobench("k8s-job", "--task", "nsmc", "--model", MODEL, "--workers", "2", "--image", "img",
                        "--gpus", "0", cwd=project)  # fmt: skip
     assert printed.returncode == 0, printed.stderr
     assert "&id" not in printed.stdout  # plain YAML, no anchors
@@ -135,9 +137,19 @@ def test_the_indexed_job_validates_against_the_kubernetes_schema(project: Path) 
 
 
 def test_k8s_job_refuses_a_bad_name_in_one_line(project: Path) -> None:
-    done = _kobench("k8s-job", "--task", "nsmc", "--model", "models/tiny", "--workers", "2", "--image", "img",
+    done = _kobench("k8s-job", "--task", "nsmc", "--model", MODEL, "--workers", "2", "--image", "img",
                     "--name", "Kobench_Study", cwd=project)  # fmt: skip
     assert done.returncode == 2
     assert done.stderr.strip().splitlines() == [
         "error: --name 'Kobench_Study': not a Kubernetes name (lowercase letters, digits and '-', at most 63)"
     ]
+
+
+@pytest.mark.parametrize("command", ["slurm", "k8s-job"])
+def test_cluster_help_does_not_import_torch(command: str) -> None:
+    code = (
+        f"import sys; sys.argv=['kobench', {command!r}, '--help']\nfrom kobench.cli import main\ntry: main()\n"
+        "except SystemExit: pass\nprint('torch' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False).stdout
+    assert "--workers" in out and out.strip().endswith("False"), out
