@@ -718,6 +718,110 @@ def _task_and_model(params_file: Path, task: str, model: str):  # noqa: ANN202
     return params, get_task(task), resolve_model(model, params)
 
 
+# --- studies on a cluster through its scheduler (Slurm, Kubernetes); extra options are kobench tune's ---
+ClusterTune = {"allow_extra_args": True, "ignore_unknown_options": True}
+ClusterWorkersOpt = Annotated[int, typer.Option(min=1, help="Tasks at once: one worker each; task 0 also finalises.")]
+
+
+@app.command(context_settings=ClusterTune)
+def slurm(  # noqa: PLR0913
+    ctx: typer.Context,
+    task: TaskOpt,
+    model: ModelOpt,
+    workers: ClusterWorkersOpt,
+    gres: Annotated[Optional[str], typer.Option(help="Per task, e.g. gpu:1 (default: the cluster's).")] = None,
+    time: Annotated[Optional[str], typer.Option(help="Time limit per task, e.g. 12:00:00.")] = None,
+    partition: Annotated[Optional[str], typer.Option(help="Slurm partition.")] = None,
+    nodelist: Annotated[
+        Optional[str], typer.Option(help="Run every task on these nodes (one node: SQLite stores allowed).")
+    ] = None,
+    cpus_per_task: Annotated[Optional[int], typer.Option(min=1, help="CPUs per task.")] = None,
+    mem: Annotated[Optional[str], typer.Option(help="Memory per task, e.g. 32G.")] = None,
+    out: Annotated[Optional[Path], typer.Option(help="The script (default slurm/<task>-<model>.sbatch).")] = None,
+    submit: Annotated[bool, typer.Option(help="Run sbatch on it.")] = False,
+    params_file: ParamsOpt = Path("params.yaml"),
+) -> None:
+    """Write a Slurm array script of WORKERS tasks on one study (--submit: sbatch it); other options go to kobench tune."""
+    from kobench.atomic import write_text
+    from kobench.tuning.cluster import check_shared_stores
+    from kobench.tuning.slurm import SlurmJob, sbatch_script
+    from kobench.tuning.slurm import submit as sbatch
+
+    tune_args, params, study = _cluster_tune(ctx.args, task, model, params_file)
+    storage = _cluster_tune_options(tune_args)["storage"] or params.tune.storage
+    one_node = nodelist is not None and "," not in nodelist and "[" not in nodelist
+    check_shared_stores({"Optuna storage": storage, "MLflow store": _tracking_uri(params)}, workers, one_node=one_node)
+    project = Path.cwd().resolve()
+    job = SlurmJob(f"kobench-{study}", workers, project, project / "slurm" / "logs", gres, time, partition, nodelist,
+                   cpus_per_task, mem)  # fmt: skip
+    script = out or Path("slurm") / f"{study}.sbatch"
+    job.logs.mkdir(parents=True, exist_ok=True)  # sbatch does not create the logs' folder: the tasks would vanish
+    write_text(script, sbatch_script(job, [sys.executable, "-m", "kobench.cli"], tune_args))
+    logs = job.logs / f"{job.name}-%A_%a.log"
+    typer.echo(f"{script}: {workers} array task(s) on study {study}; logs {logs}")
+    if submit:
+        job_id = sbatch(script)
+        logs = job.logs / f"{job.name}-{job_id}_<task>.log"
+        typer.echo(f"submitted job {job_id}: logs {logs}; stop it with scancel {job_id}")
+
+
+@app.command("k8s-job", context_settings=ClusterTune)
+def k8s_job(  # noqa: PLR0913
+    ctx: typer.Context,
+    task: TaskOpt,
+    model: ModelOpt,
+    workers: ClusterWorkersOpt,
+    image: Annotated[str, typer.Option(help="Container image with kobench installed.")],
+    secret: Annotated[str, typer.Option(help="Secret with the stores' URLs and credentials.")] = "kobench-stores",
+    gpus: Annotated[int, typer.Option(min=0, help="nvidia.com/gpu per pod.")] = 1,
+    workdir: Annotated[str, typer.Option(help="The project folder in the container.")] = "/project",
+    claim: Annotated[Optional[str], typer.Option(help="PersistentVolumeClaim mounted at --workdir.")] = None,
+    name: Annotated[Optional[str], typer.Option(help="The Job's name (default kobench-<task>-<model>).")] = None,
+    out: Annotated[Optional[Path], typer.Option(help="Write the manifest here (default: print it).")] = None,
+    params_file: ParamsOpt = Path("params.yaml"),
+) -> None:
+    """Render a Kubernetes Indexed Job of WORKERS pods on one study; other options go to kobench tune."""
+    from kobench.atomic import write_text
+    from kobench.tuning.kubernetes import indexed_job, job_name, to_yaml
+
+    tune_args, _, study = _cluster_tune(ctx.args, task, model, params_file)
+    manifest = indexed_job(name or job_name(study), workers=workers, image=image, tune_args=tune_args, secret=secret,
+                           gpus=gpus, workdir=workdir, claim=claim)  # fmt: skip
+    if out is None:
+        typer.echo(to_yaml(manifest), nl=False)
+        return
+    write_text(out, to_yaml(manifest))
+    typer.echo(f"{out}: Job {manifest['metadata']['name']}, {workers} pod(s) on study {study}; kubectl apply -f {out}")
+
+
+def _cluster_tune(extra: list[str], task: str, model: str, params_file: Path):  # noqa: ANN202
+    """``kobench tune``'s arguments for a cluster task (checked as tune would parse them), params and the study name."""
+    from kobench.names import study_name
+    from kobench.tuning.cluster import check_tune_args
+
+    check_tune_args(extra)
+    args = ["tune", "--task", task, "--model", model, *extra]
+    if params_file != Path("params.yaml"):
+        args += ["--params", str(params_file)]
+    _cluster_tune_options(args)
+    params, spec, ref = _task_and_model(params_file, task, model)
+    return args, params, study_name(spec.name, ref.slug)
+
+
+def _cluster_tune_options(args: list[str]) -> dict:
+    """``args`` (``tune …``) parsed by the tune command itself: an unknown or malformed option is one line."""
+    import shlex
+
+    import click
+
+    command = typer.main.get_command(app).commands["tune"]  # type: ignore[attr-defined]
+    try:
+        with command.make_context("kobench tune", list(args[1:])) as context:
+            return dict(context.params)
+    except click.ClickException as exc:
+        raise KobenchError(f"kobench {shlex.join(args)}: {exc.format_message()}") from None
+
+
 def main() -> None:
     """Entry point: user-facing errors become one line on stderr and exit code 2."""
     from kobench.interrupts import received, stop_on_signals

@@ -139,3 +139,19 @@ class StudyPaths:
     features: Path | None  # the feature cache, if any
     outputs: Path  # outputs/<task>/<model>/
     metrics_file: Path  # metrics/<task>/<model>.json
+
+
+# A trial run inside a Slurm job records where: these variables' values go to the trial's Optuna user attribute
+# SLURM_ATTR (a dict keyed by the short names) and to its MLflow tags SLURM_TAG_PREFIX + short name.
+SLURM_IDS = {"SLURM_JOB_ID": "job_id", "SLURM_ARRAY_JOB_ID": "array_job_id", "SLURM_ARRAY_TASK_ID": "array_task_id"}
+SLURM_ATTR = "slurm"
+SLURM_TAG_PREFIX = "kobench.slurm_"
+
+
+def slurm_ids(environ: dict[str, str]) -> dict[str, str]:
+    """The Slurm job and array task ids in ``environ`` (empty outside Slurm), by short name.
+
+    >>> slurm_ids({"SLURM_JOB_ID": "8", "SLURM_ARRAY_JOB_ID": "7", "SLURM_ARRAY_TASK_ID": "1", "HOME": "/root"})
+    {'job_id': '8', 'array_job_id': '7', 'array_task_id': '1'}
+    """
+    return {short: environ[var] for var, short in SLURM_IDS.items() if environ.get(var)}

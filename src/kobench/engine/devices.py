@@ -46,10 +46,22 @@ class Lease:
     since: float
 
 
+def cache_root() -> Path:
+    """``$KOBENCH_CACHE`` (default ``$XDG_CACHE_HOME/kobench``, else ``~/.cache/kobench``)."""
+    xdg = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    return Path(os.environ.get("KOBENCH_CACHE") or xdg / "kobench")
+
+
 def slot_dir() -> Path:
-    """``$KOBENCH_CACHE/slots`` (default ``~/.cache/kobench/slots``)."""
-    root = os.environ.get("KOBENCH_CACHE") or Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "kobench"
-    return Path(root) / "slots"
+    """``<cache>/slots`` (default ``~/.cache/kobench/slots``); ``<cache>/slots/slurm-<job id>`` in a Slurm GPU job.
+
+    Slurm hands each job its own GPUs, numbered from 0 inside the job: two jobs' ``cuda:0`` are different GPUs
+    (on one node, or on two nodes sharing a home folder), so each job leases among its own.
+    """
+    job = os.environ.get("SLURM_JOB_ID")
+    if job and (os.environ.get("SLURM_JOB_GPUS") or os.environ.get("SLURM_STEP_GPUS")):
+        return cache_root() / "slots" / f"slurm-{job}"
+    return cache_root() / "slots"
 
 
 def resolve_slots(devices: str | list[int | str], per_device: int) -> list[Slot]:

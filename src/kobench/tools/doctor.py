@@ -156,9 +156,9 @@ def _backups(fix: bool) -> list[Finding]:
 
 
 def _cache() -> list[Finding]:
-    from kobench.engine.devices import slot_dir
+    from kobench.engine.devices import cache_root
 
-    root = slot_dir().parent
+    root = cache_root()
     root.mkdir(parents=True, exist_ok=True)
     if not os.access(root, os.W_OK):
         return [Finding("cache", PROBLEM, f"{root}: not writable")]

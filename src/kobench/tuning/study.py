@@ -25,7 +25,7 @@ from kobench.errors import KobenchError
 from kobench.interrupts import Interrupted
 from kobench.interrupts import check as check_interrupted
 from kobench.metrics.registry import metric
-from kobench.names import StudyAttr, StudyPaths, Tag, TrialAttr  # noqa: F401 - StudyPaths: kobench.tuning.study's
+from kobench.names import SLURM_ATTR, SLURM_TAG_PREFIX, StudyAttr, StudyPaths, Tag, TrialAttr, slurm_ids  # noqa: F401 - StudyPaths: kobench.tuning.study's
 from kobench.records import StudyResult
 from kobench.tuning.context import StudyContext
 from kobench.tuning.lineage import dataset_inputs
@@ -198,6 +198,8 @@ class Objective:
         try:
             config = self.config(trial)  # sampling raises on a space Optuna refuses (lr low 0 on a log scale)
             trial.set_user_attr(TrialAttr.OWNER, owner())
+            if cluster_job := slurm_ids(dict(os.environ)):  # a trial of a Slurm job: which job and array task
+                trial.set_user_attr(SLURM_ATTR, cluster_job)
             with lease(self.slots, f"{self.tags.get('kobench.study', 'study')} trial {trial.number}") as held:
                 if held is not None:
                     config = dataclasses.replace(config, device=held.slot.device)
@@ -218,6 +220,7 @@ class Objective:
     def _run(self, trial: optuna.Trial, config: RunConfig, held: Lease | None) -> float:
         params = {**dataclasses.asdict(config), "model_id": self.ref.id, "task": self.spec.name, "trial": trial.number}
         tags = {**self.tags, **({Tag.DEVICE: held.slot.device, Tag.SLOT: held.slot.name} if held else {})}
+        tags.update({SLURM_TAG_PREFIX + key: value for key, value in slurm_ids(dict(os.environ)).items()})
         run_id = self.tracker.start_child(self.parent, f"trial-{trial.number}", TRIAL, params, tags)
         trial.set_user_attr(TrialAttr.MLFLOW_RUN_ID, run_id)
         monitor, status = self.tracker.system_monitor(run_id), "FAILED"
