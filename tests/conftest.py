@@ -5,6 +5,7 @@ from __future__ import annotations
 import atexit
 import os
 import shutil
+import signal
 import sys
 import tempfile
 from pathlib import Path
@@ -209,3 +210,20 @@ def cli_project(tmp_path: Path, prepared, tiny_models, monkeypatch: pytest.Monke
         f"tracking: {{mlflow_uri: 'sqlite:///{tmp_path}/mlflow.db'}}\n", encoding="utf-8"
     )
     return {"root": tmp_path, "model": str(tiny_models("bert"))}
+
+
+@pytest.fixture
+def sigterm_received():  # noqa: ANN201
+    """A real SIGTERM delivered to this process and recorded by kobench's handler, as under `kobench ...`."""
+    from kobench import interrupts
+
+    saved = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+    interrupts.stop_on_signals()
+    os.kill(os.getpid(), signal.SIGTERM)
+    assert interrupts.received() == signal.SIGTERM
+    try:
+        yield
+    finally:
+        interrupts._received.clear()
+        for signum, handler in saved.items():
+            signal.signal(signum, handler)

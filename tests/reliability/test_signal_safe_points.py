@@ -3,34 +3,16 @@
 from __future__ import annotations
 
 import os
-import signal
 import sqlite3
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from kobench import interrupts
 from kobench.data.fetch import fetch_task
 from kobench.data.prepare import prepare_task
 from kobench.interrupts import Interrupted
 from kobench.tasks import get_task
 from kobench.tuning.stores import backup
-
-
-@pytest.fixture
-def sigterm_received() -> Iterator[None]:
-    """A real SIGTERM delivered to this process and recorded by kobench's handler, as under `kobench ...`."""
-    saved = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
-    interrupts.stop_on_signals()
-    os.kill(os.getpid(), signal.SIGTERM)
-    assert interrupts.received() == signal.SIGTERM
-    try:
-        yield
-    finally:
-        interrupts._received.clear()
-        for signum, handler in saved.items():
-            signal.signal(signum, handler)
 
 
 def test_prepare_stops_at_the_next_row_and_writes_nothing(tmp_path: Path, sigterm_received: None) -> None:

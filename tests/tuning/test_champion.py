@@ -188,6 +188,20 @@ def test_kobench_predict_writes_what_kobench_score_grades(studies: dict, tmp_pat
     assert out.exit_code != 0 and f"{bad}:1: missing input column(s) tokens" in str(out.exception)
 
 
+def test_kobench_predict_stops_at_a_signal_and_writes_nothing(studies: dict, tmp_path: Path, sigterm_received) -> None:  # noqa: ANN001
+    import mlflow
+
+    from kobench.interrupts import Interrupted
+    from kobench.tuning.champion import predict_file
+
+    inputs = tmp_path / "in.jsonl"
+    inputs.write_text("".join(f'{{"id": {i}, "text": "좋은 영화 {i}"}}\n' for i in range(300)), encoding="utf-8")
+    mlflow.set_tracking_uri(studies["nsmc"]["uri"])
+    with pytest.raises(Interrupted):
+        predict_file("nsmc", f"models:/{registered_model('nsmc', 'tiny')}@champion", inputs, tmp_path / "out.jsonl")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.jsonl"]  # no output, no temporary file
+
+
 UNITS = {"nsmc": "example", "korsts": "example", "naver-ner": "sentence", "korquad": "paragraph"}
 
 
