@@ -202,3 +202,23 @@ def test_any_failed_trial_counts_towards_max_failures_even_without_an_exception(
     study = optuna.create_study(study_name="nan", storage=url, direction="maximize")
     optimize(study, lambda trial: float("nan"), n_trials=5, storage_url=url, max_failures=3)
     assert [t.state.name for t in study.trials] == ["FAIL"] * 3  # Optuna fails a NaN value: counted, then stop
+
+
+@pytest.mark.timeout(60)
+def test_a_trial_ended_by_another_process_while_it_ran_does_not_stop_the_worker(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Another worker's stale-heartbeat check may fail a live trial: its owner's tell is refused, the study goes on."""
+    from kobench.tuning.study import optimize
+
+    url = f"sqlite:///{tmp_path}/optuna.db"
+    study = optuna.create_study(study_name="stale", storage=url, direction="maximize")
+
+    def objective(trial: optuna.Trial) -> float:
+        if trial.number == 0:  # what fail_stale_trials in another process does to a trial whose heartbeat is late
+            study._storage.set_trial_state_values(trial._trial_id, optuna.trial.TrialState.FAIL)
+        return 0.5
+
+    optimize(study, objective, n_trials=2, storage_url=url, max_failures=3)
+    assert [t.state.name for t in study.trials] == ["FAIL", "COMPLETE", "COMPLETE"]  # the budget of 2 still met
+    assert "another process ended a trial of this one while it ran" in capsys.readouterr().err

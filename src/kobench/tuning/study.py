@@ -412,10 +412,29 @@ def optimize(
                 held.close()  # the trial exists in the storage now: the other workers count it
                 return objective(trial)
 
-            study.optimize(guarded, n_trials=1, catch=(Exception,), callbacks=[count], gc_after_trial=True)
+            try:
+                study.optimize(guarded, n_trials=1, catch=(Exception,), callbacks=[count], gc_after_trial=True)
+            except (ValueError, AssertionError) as exc:  # another process ended the trial meanwhile
+                if not _ended_elsewhere(exc):
+                    raise
+                _say(f"{study.study_name}: another process ended a trial of this one while it ran (its heartbeat "
+                     "was late: an overloaded machine?); its result is dropped and the study goes on")
         if not waiting and len(study.get_trials(deepcopy=False)) == before:
             break  # no trial could be created: do not spin
     optuna.storages.fail_stale_trials(study)
+
+
+def _ended_elsewhere(exc: BaseException | None) -> bool:
+    """Whether ``exc`` is Optuna's refusal to record a trial another process already ended.
+
+    That is "Cannot tell a FAIL trial."; optuna then fails an assertion in the same ``finally``, so the refusal
+    arrives as that assertion's context.
+    """
+    while exc is not None:
+        if isinstance(exc, ValueError) and str(exc).startswith("Cannot tell a "):
+            return True
+        exc = exc.__context__
+    return False
 
 
 def study_tags(context: StudyContext) -> dict[str, str]:
