@@ -90,3 +90,21 @@ def test_uncertainty_quick(tmp_path: Path) -> None:
     positive(fields["report_s"])
     assert fields["comparisons"] == "8" and fields["cells"] == "16"  # 8 tasks x 2 rows: one comparison per column
     assert "NSMC interval: 1,000 examples, 10,000 resamples" in stdout
+
+
+def test_study_quick(tmp_path: Path) -> None:
+    out = tmp_path / "study.json"
+    fields, stdout = run_script("study.py", "--json", str(out), cwd=tmp_path)
+    for key in ("kobench_seconds", "trainer_seconds", "speedup"):
+        positive(fields[key])
+    for key in ("kobench_best", "trainer_best"):
+        assert 0 <= float(fields[key]) <= 1
+    assert fields["time_to_peer_best"] == "none" or positive(fields["time_to_peer_best"])
+    figures = json.loads(out.read_text())
+    for side in ("kobench", "trainer"):
+        assert len(figures[side]["trials"]) == 2 and figures[side]["phases"]["training steps"] > 0
+    # the same sampler seed, names and order: both studies draw the same hyperparameters
+    assert [(t["lr"], t["epochs"]) for t in figures["kobench"]["trials"]] == [
+        (t["lr"], t["epochs"]) for t in figures["trainer"]["trials"]
+    ]
+    assert figures["kobench"]["phases"]["tracking (MLflow)"] > 0 and "wall time by exclusive phase" in stdout

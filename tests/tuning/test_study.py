@@ -38,6 +38,9 @@ def test_study_tracks_trials_and_registers_the_champion(study_setup) -> None:  #
         assert not any(k.startswith("test_") for k in run.data.metrics)  # test is only for the final model
         history = client.get_metric_history(run.info.run_id, "validation_accuracy")
         assert [m.step for m in history] == sorted(m.step for m in history) and history
+        # every trial records its datasets (built once by the first trial, logged by each)
+        contexts = sorted(t.value for i in run.inputs.dataset_inputs for t in i.tags if t.key == "mlflow.data.context")
+        assert contexts == ["train", "validation"]
     final = client.get_run(result.run_ids["final"])
     assert "test_accuracy" in final.data.metrics and final.data.tags["mlflow.parentRunId"] == parent.info.run_id
     version = client.get_model_version_by_alias("kobench-nsmc-tiny", "champion")

@@ -185,6 +185,7 @@ class Objective:
         self.tracker, self.parent, self.tags = context.tracker, context.parent, context.tags
         self.slots = list(context.slots)  # device slots to lease (engine/devices.py); none: the configured device
         self._recorded: int | None = None  # the trial whose failure _run recorded already (with its MLflow run)
+        self._inputs: dict[tuple, list[Any]] = {}  # lineage of the rows trials read, built once per distinct rows
 
     def config(self, trial: optuna.Trial) -> RunConfig:
         """The base run configuration with this trial's suggestions, applied by name."""
@@ -285,9 +286,17 @@ class Objective:
         return value
 
     def _log_rows(self, run_id: str, rows: dict[str, list[dict[str, Any]]], seed: int) -> None:
-        """The trial's data lineage: each split it reads, as used."""
+        """The trial's data lineage: each split it reads, as used.
+
+        Every trial of a study reads the same rows (one prepared digest, seed and row limit), so their MLflow
+        datasets (a DataFrame each, its schema and profile: ~0.25 s a trial for NSMC's 5,000 rows) are built once.
+        """
         digest = self.tags[Tag.PREPARED_DIGEST]
-        self.tracker.log_inputs(run_id, dataset_inputs(self.spec, self.paths.prepared, rows, digest, seed))
+        ends = {s: (len(r), r[0].get("id"), r[-1].get("id")) if r else (0,) for s, r in rows.items()}
+        key = (seed, tuple(ends.items()))
+        if key not in self._inputs:
+            self._inputs[key] = dataset_inputs(self.spec, self.paths.prepared, rows, digest, seed)
+        self.tracker.log_inputs(run_id, self._inputs[key])
 
     def _record_failure(self, trial: optuna.Trial, exc: Exception, run_id: str | None) -> None:
         """A failed trial's reason: Optuna attribute ``failure``, MLflow tag, ``error.log`` and one printed line."""
