@@ -1,13 +1,17 @@
-"""A throwaway PostgreSQL server on 127.0.0.1 in a temporary directory, for tests of shared stores."""
+"""Throwaway servers on 127.0.0.1 for tests of shared stores: PostgreSQL in a temporary directory, and
+`kobench storage-proxy` (Optuna's gRPC storage proxy) in front of a database."""
 
 from __future__ import annotations
 
 import glob
 import os
 import shutil
+import signal
 import socket
 import subprocess
+import sys
 import tempfile
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -91,3 +95,26 @@ def throwaway_postgres(databases: list[str]) -> Iterator[str]:
             stop = [str(bin_dir / "pg_ctl"), "-D", str(data), "-m", "immediate", "-w", "stop"]
             subprocess.run([*as_user, *stop], capture_output=True, timeout=60, check=False)
         shutil.rmtree(home, ignore_errors=True)
+
+
+@contextmanager
+def storage_proxy(database: str, log: Path) -> Iterator[str]:
+    """`kobench storage-proxy` over ``database`` on a free loopback port; yields its ``grpc://`` URL.
+
+    Stops it with SIGTERM, which must end it within a few seconds and say so.
+    """
+    pytest.importorskip("grpc", reason="grpcio not installed (pip install -e '.[grpc]')")
+    port = free_port()
+    command = [sys.executable, "-m", "kobench.cli", "storage-proxy", "--storage", database, "--port", str(port)]
+    with log.open("w") as out:
+        proxy = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 60
+        while "serving" not in log.read_text(encoding="utf-8") and proxy.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert proxy.poll() is None and "serving" in log.read_text(encoding="utf-8"), log.read_text(encoding="utf-8")
+        yield f"grpc://127.0.0.1:{port}"
+    finally:
+        proxy.send_signal(signal.SIGTERM)
+        assert proxy.wait(timeout=30) == 0, log.read_text(encoding="utf-8")
+        assert "storage proxy stopped" in log.read_text(encoding="utf-8")

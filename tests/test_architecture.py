@@ -13,7 +13,8 @@ SRC = Path(__file__).resolve().parents[1] / "src"
 LAYERS: tuple[tuple[str, ...], ...] = (
     # shared leaves: no knowledge of tasks, families or stages
     ("kobench", "kobench.errors", "kobench.atomic", "kobench.hashing", "kobench.progress", "kobench.storelock",
-     "kobench.names", "kobench.records", "kobench.interrupts", "kobench.choices", "kobench.settings"),
+     "kobench.names", "kobench.records", "kobench.interrupts", "kobench.choices", "kobench.settings",
+     "kobench.lockservice"),
     ("kobench.tasks",),  # what each task is: declarations
     ("kobench.metrics",),  # the official metrics
     ("kobench.families",),  # everything a family knows, consulted by every stage

@@ -405,7 +405,8 @@ def tune(
     model: ModelOpt,
     n_trials: Annotated[Optional[int], typer.Option(help="Total trial budget of the study (default tune.n_trials).")] = None,
     storage: Annotated[
-        Optional[str], typer.Option(help="Optuna RDB URL (default tune.storage or KOBENCH_OPTUNA_STORAGE).")
+        Optional[str],
+        typer.Option(help="Optuna storage: an RDB URL, journal:///FILE or grpc://HOST:PORT (default tune.storage)."),
     ] = None,
     workers: Annotated[
         Optional[int], typer.Option(help="Worker processes on this machine (default tune.workers, else one per slot).")
@@ -466,6 +467,22 @@ def tune(
     )
 
 
+@app.command("storage-proxy")
+def storage_proxy(
+    storage: Annotated[str, typer.Option(help="The database the proxy serves (an RDB URL, e.g. postgresql+psycopg2://…).")],
+    host: Annotated[str, typer.Option(help="Address to listen on (0.0.0.0: every interface).")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 13000,
+    threads: Annotated[int, typer.Option(min=2, help="Server threads answering the workers.")] = 32,
+) -> None:
+    """Serve an Optuna storage to many `kobench tune --storage grpc://HOST:PORT` workers (until Ctrl-C or SIGTERM)."""
+    from sqlalchemy.engine import make_url
+
+    from kobench.tuning.storages import serve_proxy
+
+    shown = make_url(storage).render_as_string(hide_password=True) if "://" in storage else storage
+    serve_proxy(storage, host, port, threads=threads, ready=f"serving {shown} at grpc://{host}:{port}")
+
+
 @app.command()
 @run_options(recipe=False)
 def reproduce(
@@ -522,14 +539,20 @@ def _seeds(value: str | None) -> list[int]:
 @app.command()
 def plan(
     measure: Annotated[bool, typer.Option(help="Time a few training steps where no earlier run recorded one.")] = True,
+    workers: Annotated[
+        Optional[int], typer.Option(min=1, help="Workers per study for the wall hours (default: the suggested number).")
+    ] = None,
     params_file: ParamsOpt = Path("params.yaml"),
 ) -> None:
-    """Before spending: fine-tunes, training samples and hours of the run set, from this machine's throughput."""
+    """Before spending: fine-tunes, samples, device-hours and wall hours of the run set, and a suggested --workers."""
     from kobench.config import load_params
-    from kobench.tuning.plan import format_plan
+    from kobench.tuning.plan import format_cluster, format_plan
     from kobench.tuning.plan import plan as make_plan
 
-    typer.echo(format_plan(make_plan(load_params(params_file), measure=measure)))
+    params = load_params(params_file)
+    costs = make_plan(params, measure=measure)
+    typer.echo(format_plan(costs))
+    typer.echo(format_cluster(costs, params.tune.n_trials, workers))
 
 
 @app.command()

@@ -42,6 +42,7 @@ class Tag:
     ROWS = "kobench.rows"  # a dataset input's rows as used
     ROWS_PREPARED = "kobench.rows_prepared"
     SUBSAMPLED = "kobench.subsampled"
+    USER = "mlflow.user"  # MLflow's own: who started the run (the tracking account, else the OS user)
 
 
 class TrialAttr:
@@ -55,6 +56,7 @@ class TrialAttr:
     MLFLOW_RUN_ID = "mlflow_run_id"
     SLOT = "slot"  # the device slot it leased: device, name, start, end
     PRUNED_AT_STEP = "pruned_at_step"
+    HEARTBEAT = "kobench_heartbeat"  # {at, every}: kobench's heartbeat, where the storage has none (journal, gRPC)
 
 
 class StudyAttr:
@@ -155,3 +157,9 @@ def slurm_ids(environ: dict[str, str]) -> dict[str, str]:
     {'job_id': '8', 'array_job_id': '7', 'array_task_id': '1'}
     """
     return {short: environ[var] for var, short in SLURM_IDS.items() if environ.get(var)}
+
+
+# Optuna storages beside SQLAlchemy's RDB URLs (tuning/storages.py): a gRPC storage proxy, a journal file
+GRPC_SCHEME = "grpc://"  # grpc://host:port: Optuna's gRPC storage proxy (`kobench storage-proxy`)
+JOURNAL_SCHEME = "journal:///"  # journal:///relative/file or journal:////absolute/file, as sqlite:///
+LOCK_SERVICE = "/kobench.StoreLocks/Hold"  # the lock method `kobench storage-proxy` serves beside Optuna's storage

@@ -1,4 +1,8 @@
-"""Serialise first-time creation of local SQLite stores shared by parallel processes (dvc queue -j N)."""
+"""Locks shared by every process using one store, and the parsing of store URLs.
+
+File locks beside SQLite and journal files, advisory locks of PostgreSQL/MySQL, and the lock service of `kobench
+storage-proxy` for its gRPC clients; first-time creation of SQLite stores shared by parallel processes.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +12,9 @@ import os
 import re
 from collections.abc import Callable, Iterator
 from pathlib import Path
+
+from kobench.errors import ConfigError
+from kobench.names import GRPC_SCHEME, JOURNAL_SCHEME
 
 
 def sqlite_path(url: str) -> Path | None:
@@ -21,14 +28,50 @@ def sqlite_path(url: str) -> Path | None:
     return Path(url.removeprefix("sqlite:///").split("?")[0])
 
 
+def journal_path(url: str) -> Path | None:
+    """The journal file of a ``journal:///`` URL (relative, or absolute with four slashes, as SQLite's), else None.
+
+    >>> str(journal_path("journal:///optuna.journal")), str(journal_path("journal:////srv/o.journal"))
+    ('optuna.journal', '/srv/o.journal')
+    """
+    if not url.startswith(JOURNAL_SCHEME):
+        return None
+    return Path(url.removeprefix(JOURNAL_SCHEME))
+
+
+def grpc_address(url: str) -> tuple[str, int] | None:
+    """(host, port) of a ``grpc://host:port`` URL, else None.
+
+    >>> grpc_address("grpc://127.0.0.1:13000"), grpc_address("sqlite:///optuna.db")
+    (('127.0.0.1', 13000), None)
+
+    Raises:
+        ConfigError: a ``grpc://`` URL without a host and a numeric port.
+    """
+    if not url.startswith(GRPC_SCHEME):
+        return None
+    host, _, port = url.removeprefix(GRPC_SCHEME).rstrip("/").rpartition(":")
+    if not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ConfigError(f"Optuna storage {url}: expected grpc://HOST:PORT (the address of `kobench storage-proxy`)")
+    return host.strip("[]"), int(port)
+
+
 @contextlib.contextmanager
 def store_lock(url: str, key: str) -> Iterator[None]:
     """An exclusive lock named ``key`` shared by every process using the store at ``url``.
 
-    SQLite: a file lock beside the database. PostgreSQL/MySQL: a server advisory lock held on a connection of
-    its own (it blocks nothing but the same lock). Other stores: no lock.
+    SQLite and journal files: a file lock (``flock``) beside the file. PostgreSQL/MySQL: a server advisory lock held
+    on a connection of its own (it blocks nothing but the same lock). ``grpc://``: the lock service of `kobench
+    storage-proxy`, held on a call of its own. Each is released when its holder ends, killed or not. Other stores:
+    no lock.
     """
-    path = sqlite_path(url)
+    if (address := grpc_address(url)) is not None:
+        from kobench.lockservice import hold
+
+        with hold(address, key):
+            yield
+        return
+    path = sqlite_path(url) or journal_path(url)
     if path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)
         name = re.sub(r"[^A-Za-z0-9_.-]", "_", key)
@@ -121,3 +164,36 @@ def check_sqlite_store(url: str, what: str) -> None:
         raise KobenchError(f"{what} {path}: {existing} is not a folder")
     if not os.access(existing, os.W_OK):
         raise KobenchError(f"{what} {path}: cannot create it, {existing} is not writable")
+
+
+def check_store(url: str, what: str) -> None:
+    """Any store URL before it is used: SQLite (``check_sqlite_store``), a journal file, a gRPC proxy's address.
+
+    Raises:
+        KobenchError: one line naming the store and what is wrong; nothing is created.
+    """
+    from kobench.errors import KobenchError
+
+    if (address := grpc_address(url)) is not None:
+        from kobench.lockservice import check_reachable
+
+        check_reachable(address, what)
+        return
+    path = journal_path(url)
+    if path is None:
+        check_sqlite_store(url, what)
+        return
+    if path.exists():
+        if not path.is_file():
+            raise KobenchError(f"{what} {path}: not a file")
+        with open(path, "rb") as handle:
+            first = handle.read(1)
+        if first and first != b"{":
+            raise KobenchError(f"{what} {path}: not an Optuna journal (its lines are JSON); {RESTORE_HINT}")
+        if not os.access(path, os.R_OK | os.W_OK):
+            raise KobenchError(f"{what} {path}: not readable and writable by this user")
+        return
+    parent = path.parent if str(path.parent) else Path(".")
+    existing = next((p for p in (parent, *parent.parents) if p.exists()), Path("."))
+    if not existing.is_dir() or not os.access(existing, os.W_OK):
+        raise KobenchError(f"{what} {path}: cannot create it, {existing} is not a writable folder")

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from kobench.config import Params
 from kobench.tuning.plan import format_plan, plan
 
@@ -39,3 +41,24 @@ def test_plan_counts_fine_tunes_samples_and_hours(tmp_path: Path, prepared, tiny
     assert table.splitlines()[1].split() == ["nsmc", "tiny", "7", f"{cost.samples:,}", "12.5", f"{cost.hours:,.2f}",
                                              "recorded"]
     assert table.splitlines()[-1].split()[:3] == ["total", "7", f"{cost.samples:,}"]
+
+
+def test_cluster_hours_and_suggested_workers() -> None:
+    from kobench.tuning.plan import Cost, format_cluster, suggested_workers
+
+    # 20 trials of 1,000 samples, then 3,000 samples of extra seeds and recipe runs, at 10 samples/s
+    cost = Cost("nsmc", "tiny", 23, 23_000, 10.0, "recorded", trials=20, trial_samples=20_000)
+    other = Cost("kornli", "tiny", 23, 46_000, 10.0, "recorded", trials=20, trial_samples=40_000)
+    assert suggested_workers(20) == 5 and suggested_workers(1) == 1
+    assert cost.wall_hours(1) == pytest.approx(cost.hours)
+    assert cost.wall_hours(5) * 3600 == pytest.approx((4 * 1_000 + 3_000) / 10)  # four rounds of five trials, then the rest
+    assert cost.wall_hours(30) * 3600 == pytest.approx((1 * 1_000 + 3_000) / 10)  # more workers than trials: one round
+    suggestion, wall = format_cluster([cost, other], 20).splitlines()
+    assert suggestion.startswith(f"cluster: {(23_000 + 46_000) / 10 / 3600:,.2f} device-hours")
+    assert "suggested --workers 5" in suggestion
+    walls = [cost.wall_hours(5), other.wall_hours(5)]
+    assert wall == (f"with --workers 5: {sum(walls):,.2f} wall hours with the 2 studies one after another on 5 GPUs; "
+                    f"{max(walls):,.2f} with all at once on 10 GPUs")
+    assert format_cluster([cost], 20, workers=2).splitlines()[1].startswith("with --workers 2: ")
+    unknown = Cost("korsts", "tiny", 23, 1_000, None, "unknown", trials=20, trial_samples=800)
+    assert "(+ 1 unknown)" in format_cluster([cost, unknown], 20)

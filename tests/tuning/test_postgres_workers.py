@@ -1,8 +1,10 @@
-"""Two machines' `kobench tune` on ONE study: a PostgreSQL Optuna storage and a real `mlflow server` (PostgreSQL
+"""Two machines' `kobench tune` on ONE study: a shared Optuna storage and a real `mlflow server` (PostgreSQL
 backend store, proxied artifacts), each worker in a working folder of its own.
 
-The servers are throwaway processes on 127.0.0.1 in temporary directories; the test skips where PostgreSQL is
-not installed (CI installs it, see .ci/run).
+The Optuna storage is each of the ways machines can share one: PostgreSQL itself, `kobench storage-proxy` (Optuna's
+gRPC proxy) in front of it, and a journal file in a folder both machines see. The servers are throwaway processes
+on 127.0.0.1 in temporary directories; the test skips where PostgreSQL is not installed (CI installs it, see
+.ci/run).
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import optuna
@@ -22,8 +25,9 @@ import pytest
 import yaml
 
 from http_server import wait_until_up
+from kobench.tuning.storages import open_storage
 from kobench.tuning.study import claimed_trials
-from postgres_server import free_port, throwaway_postgres
+from postgres_server import free_port, storage_proxy, throwaway_postgres
 from synthetic import write_raw
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -76,13 +80,31 @@ def mlflow_server(postgres: str, tmp_path: Path) -> Iterator[str]:
         log.close()
 
 
+@contextmanager
+def shared_storage(backend: str, postgres: str, tmp_path: Path) -> Iterator[str]:
+    """The Optuna storage URL both machines use: PostgreSQL, the gRPC proxy in front of it, or a shared journal."""
+    if backend == "postgresql":
+        yield f"{postgres}/optuna"
+    elif backend == "grpc":
+        with storage_proxy(f"{postgres}/optuna", tmp_path / "storage-proxy.log") as url:
+            yield url
+    else:  # a folder both machines mount; four slashes: an absolute path
+        yield f"journal:///{tmp_path / 'shared' / 'optuna.journal'}"
+
+
+@pytest.mark.parametrize("backend", ["postgresql", "grpc", "journal"])
 def test_two_workers_share_one_study_and_one_parent_run(
-    tmp_path: Path, tiny_models, postgres: str, mlflow_server: str  # noqa: ANN001
+    tmp_path: Path, tiny_models, postgres: str, mlflow_server: str, backend: str  # noqa: ANN001
 ) -> None:
+    with shared_storage(backend, postgres, tmp_path) as storage:
+        _two_machines_one_study(tmp_path, tiny_models, storage, mlflow_server)
+
+
+def _two_machines_one_study(tmp_path: Path, tiny_models, storage: str, tracking: str) -> None:  # noqa: ANN001
+    """Two `kobench tune` in separate folders on one study: exact budget, one parent run, each trial once in MLflow."""
     from mlflow.entities import ViewType
     from mlflow.tracking import MlflowClient
 
-    storage, tracking = f"{postgres}/optuna", mlflow_server
     env = {**os.environ, "MLFLOW_TRACKING_URI": tracking}
     env.pop("KOBENCH_OPTUNA_STORAGE", None)
     roots = [_project(tmp_path / f"machine-{i}", tiny_models("bert")) for i in range(2)]  # nothing shared on disk
@@ -107,7 +129,7 @@ def test_two_workers_share_one_study_and_one_parent_run(
         took = time.monotonic() - started
         assert code == 0, f"worker {i} exited {code} after {took:.0f} s:\n{output[-5000:]}"
 
-    study = optuna.load_study(study_name=STUDY, storage=storage)
+    study = optuna.load_study(study_name=STUDY, storage=open_storage(storage, 60))
     numbers = [t.number for t in study.trials]
     assert sorted(numbers) == list(range(N_TRIALS)), numbers  # exactly the budget, each number once
     assert claimed_trials(study) == N_TRIALS

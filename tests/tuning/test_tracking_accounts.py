@@ -22,7 +22,7 @@ from synthetic import write_raw
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "scripts" / "tracking-server"
 ADMIN_PASSWORD = "adm1n-Only-For-This-Test"
-PASSWORDS = {"alice": "alice-Edit-7c1f93", "bob": "bob-Read-2e8a44"}
+PASSWORDS = {"alice": "alice-Edit-7c1f93", "bob": "bob-Read-2e8a44", "carol": "carol-Edit-5d90b2"}
 CREDENTIAL_VARIABLES = ("MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_PASSWORD", "MLFLOW_TRACKING_TOKEN")
 
 pytestmark = pytest.mark.slow
@@ -36,7 +36,7 @@ def _script(action: str, env: dict[str, str]) -> subprocess.CompletedProcess:
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
-    """The server, with experiment ``kobench``: alice may EDIT it, bob may READ it."""
+    """The server, with experiment ``kobench``: alice and carol may EDIT it, bob may READ it."""
     pytest.importorskip("flask_wtf", reason="the basic-auth app needs Flask-WTF: pip install 'mlflow[auth]'")
     home = tmp_path_factory.mktemp("tracking-server")
     with throwaway_postgres(["mlflow", "mlflow_auth"]) as postgres:
@@ -62,7 +62,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
 
             accounts = get_app_client("basic-auth", tracking_uri=url)
             experiment = MlflowClient(url).create_experiment("kobench")
-            for user, permission in (("alice", "EDIT"), ("bob", "READ")):
+            for user, permission in (("alice", "EDIT"), ("bob", "READ"), ("carol", "EDIT")):
                 accounts.create_user(user, PASSWORDS[user])
                 accounts.grant_user_permission(user, "experiment", experiment, permission)
             yield {"url": url, "home": home, "env": env}
@@ -84,15 +84,14 @@ def _as_user(user: str | None, password: str | None) -> None:
         os.environ.update(MLFLOW_TRACKING_USERNAME=user, MLFLOW_TRACKING_PASSWORD=password)
 
 
-@pytest.fixture(scope="module")
-def project(tmp_path_factory: pytest.TempPathFactory, tiny_models) -> Path:  # noqa: ANN001
+def _project(root: Path, tiny: Path, model: str = "tiny") -> Path:
+    """A working folder with NSMC prepared and the tiny model under ``models/<model>``: one member's clone."""
     from kobench.data.prepare import prepare_task
     from kobench.tasks import get_task
 
-    root = tmp_path_factory.mktemp("project")
     raw = write_raw("nsmc", root / "data" / "raw" / "nsmc", n=60)
     prepare_task(get_task("nsmc"), raw, root / "data" / "prepared" / "nsmc")
-    shutil.copytree(tiny_models("bert"), root / "models" / "tiny")
+    shutil.copytree(tiny, root / "models" / model)
     params = yaml.safe_load((ROOT / "params.yaml").read_text(encoding="utf-8"))
     params["tune"].update(n_trials=1, search_space={"lr": {"low": 1e-3, "high": 3e-3}, "epochs": {"low": 1, "high": 1}})
     params["train"]["batch_size"] = 16
@@ -101,12 +100,19 @@ def project(tmp_path_factory: pytest.TempPathFactory, tiny_models) -> Path:  # n
     return root
 
 
-def _tune(server: dict, project: Path, user: str | None = None, password: str | None = None) -> subprocess.CompletedProcess:
+@pytest.fixture(scope="module")
+def project(tmp_path_factory: pytest.TempPathFactory, tiny_models) -> Path:  # noqa: ANN001
+    return _project(tmp_path_factory.mktemp("project"), tiny_models("bert"))
+
+
+def _tune(
+    server: dict, project: Path, user: str | None = None, password: str | None = None, model: str = "tiny"
+) -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if k not in CREDENTIAL_VARIABLES}
     env.update(MLFLOW_TRACKING_URI=server["url"], KOBENCH_CACHE=str(project / "cache"))
     if user is not None:
         env.update(MLFLOW_TRACKING_USERNAME=user, MLFLOW_TRACKING_PASSWORD=password)
-    command = [sys.executable, "-m", "kobench.cli", "tune", "--task", "nsmc", "--model", "models/tiny",
+    command = [sys.executable, "-m", "kobench.cli", "tune", "--task", "nsmc", "--model", f"models/{model}",
                "--max-seq-len", "32"]
     return subprocess.run(command, cwd=project, env=env, capture_output=True, text=True, timeout=400, check=False)
 
@@ -128,13 +134,20 @@ def test_a_wrong_password_is_one_line_without_the_password(server: dict, project
     assert "401" in line and "'alice'" in line and "not-her-password" not in line, line
 
 
-def test_editor_runs_and_registers_a_reader_can_neither_log_nor_move_champion(server: dict, project: Path) -> None:
+def test_editors_run_and_register_a_reader_can_neither_log_nor_move_champion(
+    server: dict, project: Path, tmp_path: Path, tiny_models  # noqa: ANN001
+) -> None:
+    """Two EDIT accounts each run a study (from their own clones) into the one experiment; READ is refused."""
     from mlflow.exceptions import MlflowException
     from mlflow.tracking import MlflowClient
 
     done = _tune(server, project, "alice", PASSWORDS["alice"])
     assert done.returncode == 0, done.stdout + done.stderr
     assert "kobench-nsmc-tiny v1 @champion" in done.stdout, done.stdout
+    carols = _project(tmp_path / "carol", tiny_models("bert"), model="tiny-b")
+    done = _tune(server, carols, "carol", PASSWORDS["carol"], model="tiny-b")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "kobench-nsmc-tiny-b v1 @champion" in done.stdout, done.stdout
 
     refused = _one_line(_tune(server, project, "bob", PASSWORDS["bob"]))
     assert "403" in refused and "'bob'" in refused, refused
@@ -145,17 +158,24 @@ def test_editor_runs_and_registers_a_reader_can_neither_log_nor_move_champion(se
         client.set_registered_model_alias("kobench-nsmc-tiny", "champion", champion.version)
     assert moved.value.get_http_status_code() == 403
 
-    # the password is nowhere: not in the project's files, nor in any run's params, tags or metric names
+    # both studies' parent runs in the one experiment, each with its account recorded on every run
     _as_user("admin", ADMIN_PASSWORD)
     experiment = client.get_experiment_by_name("kobench").experiment_id
     runs = client.search_runs([experiment], max_results=1000)
-    assert len([r for r in runs if r.data.tags.get("kobench.kind") == "trial"]) == 1
+    parents = {r.data.tags["kobench.study"]: r for r in runs if r.data.tags.get("kobench.kind") == "study"}
+    assert sorted(parents) == ["nsmc-tiny", "nsmc-tiny-b"]
+    users = {"nsmc-tiny": "alice", "nsmc-tiny-b": "carol"}
+    for study, parent in parents.items():
+        assert (parent.data.tags["mlflow.user"], parent.info.user_id) == (users[study], users[study])
+    for run in runs:
+        assert run.data.tags["mlflow.user"] == users[run.data.tags["kobench.study"]], run.info.run_name
+    assert len([r for r in runs if r.data.tags.get("kobench.kind") == "trial"]) == 2
+
+    # no password is anywhere: not in either clone's files, nor in any run's params, tags or metric names, nor in
+    # the server's artifacts, state and log
     for password in PASSWORDS.values():
-        for path in project.rglob("*"):
+        for path in [*project.rglob("*"), *carols.rglob("*"), *server["home"].rglob("*")]:
             if path.is_file():
                 assert password.encode() not in path.read_bytes(), path
         for run in runs:
             assert password not in repr((run.data.params, run.data.tags, run.data.metrics)), run.info.run_name
-        for path in (server["home"] / "artifacts").rglob("*"):
-            if path.is_file():
-                assert password.encode() not in path.read_bytes(), path

@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from kobench.engine.models import ModelRef
-from kobench.storelock import check_sqlite_store
+from kobench.storelock import check_store
 from kobench.tasks.spec import TaskSpec
 
 
@@ -62,7 +62,7 @@ def preflight(
     """
     check_data(spec, prepared_dir, splits)
     for what, url in (stores or {}).items():
-        check_sqlite_store(url, what)
+        check_store(url, what)
     from kobench.engine.runtime import Runtime
 
     Runtime.create(device, precision)

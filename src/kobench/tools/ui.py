@@ -48,13 +48,23 @@ def services(mlflow_uri: str, optuna_storage: str, host: str, mlflow_port: int, 
     else:
         command = [_tool("mlflow"), "ui", "--backend-store-uri", mlflow_uri, "--host", host, "--port", str(mlflow_port)]
         found.append(Service("MLflow UI", f"http://{host}:{mlflow_port}", command))
+    from kobench.storelock import grpc_address, journal_path
+
     if dashboard is None:
         print("optuna-dashboard is not installed (pip install 'kobench[ui]'): MLflow only", file=sys.stderr)
+    elif grpc_address(optuna_storage) is not None:
+        print(f"the Optuna dashboard cannot open {optuna_storage}: run `kobench ui` with the proxy's database as "
+              "tune.storage (KOBENCH_OPTUNA_STORAGE) for it; MLflow only", file=sys.stderr)  # fmt: skip
     else:
         from kobench.tuning.study import init_storage
 
         init_storage(optuna_storage)  # the dashboard cannot open a store without Optuna's tables
-        command = [dashboard, optuna_storage, "--host", host, "--port", str(optuna_port), "--quiet"]
+        journal = journal_path(optuna_storage)
+        target = [str(journal), "--storage-class", "JournalFileStorage"] if journal is not None else [optuna_storage]
+        if journal is not None:
+            journal.parent.mkdir(parents=True, exist_ok=True)
+            journal.touch()  # the dashboard opens an existing journal file only
+        command = [dashboard, *target, "--host", host, "--port", str(optuna_port), "--quiet"]
         found.append(Service("Optuna dashboard", f"http://{host}:{optuna_port}", command))
     return found
 

@@ -4,11 +4,18 @@ For every task x model: the fine-tunes (trials, extra seeds, recipe seeds; the f
 training samples they process (rows used x epochs; a trial's epochs counted at the middle of its range), and the
 hours that takes at this model's training throughput on this machine: the median recorded by earlier runs
 (``outputs/<task>/<model>/**/metrics.json``), else a few timed training steps.
+
+Below the table, the cluster's view: the device-hours of the whole run set, a suggested ``--workers`` and the wall
+hours with that many (or the given) workers per study. The suggestion is ``tune.n_trials // 4`` (at least 1): each
+worker runs about four trials, so that most trials are proposed by TPE from the results of earlier rounds (a study
+with one worker per trial is a random search). A study's wall time with W workers is ``ceil(trials / W)`` rounds of
+its mean trial, then its extra seeds and recipe runs one after another (pruned trials make it shorter).
 """
 
 from __future__ import annotations
 
 import json
+import math
 import statistics
 import time
 from dataclasses import dataclass
@@ -32,11 +39,33 @@ class Cost:
     samples: int
     samples_per_second: float | None
     source: str  # where the throughput comes from
+    trials: int = 0  # of the fine-tunes, the study's trials (they run in parallel on its workers)
+    trial_samples: int = 0  # of the samples, those of the trials
 
     @property
     def hours(self) -> float | None:
         """Training hours at the throughput (None when it could not be had)."""
         return None if not self.samples_per_second else self.samples / self.samples_per_second / 3600
+
+    def wall_hours(self, workers: int) -> float | None:
+        """Hours from start to end with ``workers`` workers: rounds of the mean trial, then the rest one by one."""
+        if not self.samples_per_second:
+            return None
+        rounds = math.ceil(self.trials / workers) if self.trials else 0
+        per_trial = self.trial_samples / self.trials if self.trials else 0.0
+        return (rounds * per_trial + self.samples - self.trial_samples) / self.samples_per_second / 3600
+
+
+TRIALS_PER_WORKER = 4  # the suggested --workers leaves each worker about this many trials
+
+
+def suggested_workers(n_trials: int) -> int:
+    """``--workers`` for a study of ``n_trials``: about four trials per worker, at least one worker.
+
+    >>> suggested_workers(20), suggested_workers(3)
+    (5, 1)
+    """
+    return max(1, n_trials // TRIALS_PER_WORKER)
 
 
 def train_rows(params: Params, task: str) -> int:
@@ -112,7 +141,9 @@ def plan(params: Params, *, measure: bool = True) -> list[Cost]:
             if speed is None and measure:
                 speed, source = measured_throughput(params, task, ref), "measured"
             fine_tunes = params.tune.n_trials + seeds + recipe_runs
-            costs.append(Cost(task, model, fine_tunes, int(samples), speed, source if speed else "unknown"))
+            trial_samples = int(rows * params.tune.n_trials * trial_epochs)
+            costs.append(Cost(task, model, fine_tunes, int(samples), speed, source if speed else "unknown",
+                              trials=params.tune.n_trials, trial_samples=trial_samples))  # fmt: skip
     return costs
 
 
@@ -127,4 +158,25 @@ def format_plan(costs: list[Cost]) -> str:
     total = f"{sum(known):,.2f}" + ("" if len(known) == len(costs) else " (+ unknown)")
     lines.append(f"{'total':<37} {sum(c.fine_tunes for c in costs):>10} {sum(c.samples for c in costs):>14,} "
                  f"{'':>10} {total:>8}")  # fmt: skip
+    return "\n".join(lines)
+
+
+def format_cluster(costs: list[Cost], n_trials: int, workers: int | None = None) -> str:
+    """Device-hours of the run set, the suggested ``--workers`` and the wall hours with ``workers`` (else it).
+
+    Each study runs on its own W device slots (GPUs); the run set's wall hours are given for its studies one after
+    another on W GPUs, and for all of them at once on W x studies GPUs.
+    """
+    suggested = suggested_workers(n_trials)
+    chosen = workers or suggested
+    known = [c for c in costs if c.hours is not None]
+    unknown = "" if len(known) == len(costs) else f" (+ {len(costs) - len(known)} unknown)"
+    walls = [c.wall_hours(chosen) for c in known]
+    lines = [
+        f"cluster: {sum(c.hours for c in known):,.2f} device-hours{unknown} at this machine's throughput; "
+        f"suggested --workers {suggested} (tune.n_trials {n_trials} // {TRIALS_PER_WORKER}: about "
+        f"{TRIALS_PER_WORKER} trials per worker)",
+        f"with --workers {chosen}: {sum(walls):,.2f} wall hours{unknown} with the {len(costs)} studies one after "
+        f"another on {chosen} GPUs; {max(walls, default=0):,.2f} with all at once on {chosen * len(costs)} GPUs",
+    ]
     return "\n".join(lines)

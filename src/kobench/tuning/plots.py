@@ -21,10 +21,11 @@ def study_plots(study: str, storage_url: str, out_dir: Path) -> list[tuple[str, 
     import matplotlib.pyplot as plt
     from optuna.visualization import matplotlib as optuna_plots
 
-    from kobench.storelock import check_sqlite_store
+    from kobench.storelock import check_store
+    from kobench.tuning.storages import open_storage
 
-    check_sqlite_store(storage_url, "Optuna storage")
-    loaded = optuna.load_study(study_name=study, storage=storage_url)
+    check_store(storage_url, "Optuna storage")
+    loaded = optuna.load_study(study_name=study, storage=open_storage(storage_url, 60))
     plots = []
     drawers = [("history", optuna_plots.plot_optimization_history)]
     # importances from a handful of trials are noise (two trials always give lr about 0.97): not drawn

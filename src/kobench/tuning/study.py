@@ -8,7 +8,6 @@ import logging
 import math
 import os
 import shutil
-import socket
 import time
 import warnings
 from collections.abc import Callable
@@ -29,6 +28,7 @@ from kobench.names import SLURM_ATTR, SLURM_TAG_PREFIX, StudyAttr, StudyPaths, T
 from kobench.records import StudyResult
 from kobench.tuning.context import StudyContext
 from kobench.tuning.lineage import dataset_inputs
+from kobench.tuning.storages import fail_stale, heartbeat, open_storage, optuna_heartbeat, owner, owner_alive
 from kobench.tuning.tracking import TRIAL, Tracker
 
 log = logging.getLogger(__name__)
@@ -45,27 +45,21 @@ def open_or_create_study(
     """Create or load the study, and whether this call created it (true for one of several workers at once).
 
     ``direction`` is the main metric's (``metrics.registry``); a stored study of the other direction is refused.
-    Heartbeats fail (then retry once) trials whose process died.
+    ``storage_url``: an RDB, ``journal:///`` or ``grpc://`` URL (tuning/storages.py). Heartbeats fail (then retry
+    once) trials whose process died; unique study names elect the creator in every storage.
     """
     from kobench.storelock import check_sqlite_store, create_sqlite_atomically, store_init_lock
     from kobench.tuning.stores import guard_schema
 
     check_sqlite_store(storage_url, "Optuna storage")
     guard_schema(storage_url, "Optuna storage", "optuna")
-    engine_kwargs = {"connect_args": {"timeout": 60}} if storage_url.startswith("sqlite") else {"pool_pre_ping": True}
     pruner = (
         optuna.pruners.MedianPruner(n_startup_trials=2) if params.tune.pruner == "median" else optuna.pruners.NopPruner()
     )
     sampler = optuna.samplers.TPESampler(seed=params.tune.sampler_seed)
     with store_init_lock(storage_url):  # schema creation and study creation race between parallel studies
         create_sqlite_atomically(storage_url, _create_optuna_storage)
-        storage = optuna.storages.RDBStorage(
-            storage_url,
-            engine_kwargs=engine_kwargs,
-            heartbeat_interval=params.tune.heartbeat_seconds,
-            grace_period=2 * params.tune.heartbeat_seconds,
-            heartbeat_stale_trial_callback=optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=1),
-        )
+        storage = open_storage(storage_url, params.tune.heartbeat_seconds)
         kwargs = {"study_name": name, "storage": storage, "sampler": sampler, "pruner": pruner, "direction": direction}
         try:
             return optuna.create_study(**kwargs, load_if_exists=False), True
@@ -128,24 +122,6 @@ def search_space(params: Params, task: str, ref: ModelRef | None = None) -> Sear
     return params.tune.overrides.get(task, params.tune.search_space)
 
 
-def owner() -> dict[str, object]:
-    """This process as the owner of a trial: host and process id."""
-    return {"host": socket.gethostname(), "pid": os.getpid()}
-
-
-def owner_alive(recorded: dict[str, object] | None) -> bool | None:
-    """Whether a trial's owner process is alive: None when it ran on another host (the heartbeat rule applies)."""
-    if not recorded or recorded.get("host") != socket.gethostname():
-        return None
-    try:
-        os.kill(int(recorded["pid"]), 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def fail_dead_owners(study: optuna.Study) -> list[int]:
     """Fail at once the RUNNING trials whose owner process on this host is gone (SIGKILL, OOM killer, reboot).
 
@@ -156,8 +132,12 @@ def fail_dead_owners(study: optuna.Study) -> list[int]:
     for trial in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
         recorded = trial.user_attrs.get(TrialAttr.OWNER)
         if owner_alive(recorded) is False:
-            study._storage.set_trial_user_attr(trial._trial_id, TrialAttr.FAILURE, f"owner process {recorded['pid']} died")
-            study._storage.set_trial_state_values(trial._trial_id, state=optuna.trial.TrialState.FAIL)
+            reason = f"owner process {recorded['pid']} died"
+            try:
+                study._storage.set_trial_user_attr(trial._trial_id, TrialAttr.FAILURE, reason)
+                study._storage.set_trial_state_values(trial._trial_id, state=optuna.trial.TrialState.FAIL)
+            except optuna.exceptions.UpdateFinishedTrialError:
+                continue  # another process on this host failed it first
             failed.append(trial.number)
     return failed
 
@@ -179,11 +159,12 @@ def claimed_trials(study: optuna.Study) -> int:
 class Objective:
     """One trial = one fine-tune with the settings drawn from the search space, its own nested MLflow run, pruned."""
 
-    def __init__(self, context: StudyContext, space: SearchSpaceParams) -> None:
+    def __init__(self, context: StudyContext, space: SearchSpaceParams, heartbeat: float | None = None) -> None:
         self.context, self.space = context, space
         self.spec, self.ref, self.base, self.paths = context.spec, context.ref, context.base, context.paths
         self.tracker, self.parent, self.tags = context.tracker, context.parent, context.tags
         self.slots = list(context.slots)  # device slots to lease (engine/devices.py); none: the configured device
+        self.heartbeat = heartbeat  # seconds between kobench's beats, where the storage has no heartbeat of its own
         self._recorded: int | None = None  # the trial whose failure _run recorded already (with its MLflow run)
         self._inputs: dict[tuple, list[Any]] = {}  # lineage of the rows trials read, built once per distinct rows
 
@@ -201,7 +182,8 @@ class Objective:
             trial.set_user_attr(TrialAttr.OWNER, owner())
             if cluster_job := slurm_ids(dict(os.environ)):  # a trial of a Slurm job: which job and array task
                 trial.set_user_attr(SLURM_ATTR, cluster_job)
-            with lease(self.slots, f"{self.tags.get('kobench.study', 'study')} trial {trial.number}") as held:
+            label = f"{self.tags.get('kobench.study', 'study')} trial {trial.number}"
+            with heartbeat(trial.study, trial._trial_id, self.heartbeat), lease(self.slots, label) as held:
                 if held is not None:
                     config = dataclasses.replace(config, device=held.slot.device)
                     slot = {"device": held.slot.device, "name": held.slot.name, "start": held.since}
@@ -401,7 +383,7 @@ def optimize(
     from kobench.storelock import store_lock
 
     fail_dead_owners(study)
-    optuna.storages.fail_stale_trials(study)
+    fail_stale(study)
     waiting_state = (optuna.trial.TrialState.WAITING,)
     failures = [0]  # consecutive, of this process: a re-run after a fix starts from zero
 
@@ -412,6 +394,8 @@ def optimize(
         check_interrupted()
         with contextlib.ExitStack() as held:
             held.enter_context(store_lock(storage_url, f"budget-{study.study_name}"))
+            if not optuna_heartbeat(study._storage):
+                fail_stale(study)  # Optuna does this before each trial for an RDB; kobench's heartbeat, here
             waiting = study.get_trials(deepcopy=False, states=waiting_state)
             if claimed_trials(study) >= n_trials and not waiting:
                 break
@@ -430,7 +414,7 @@ def optimize(
                      "was late: an overloaded machine?); its result is dropped and the study goes on")
         if not waiting and len(study.get_trials(deepcopy=False)) == before:
             break  # no trial could be created: do not spin
-    optuna.storages.fail_stale_trials(study)
+    fail_stale(study)
 
 
 def _ended_elsewhere(exc: BaseException | None) -> bool:
@@ -562,7 +546,7 @@ def _wait_for_running_trials(study: optuna.Study, poll: float = 1.0) -> None:
     said = False
     while True:
         fail_dead_owners(study)
-        optuna.storages.fail_stale_trials(study)
+        fail_stale(study)
         running = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,))
         if not running:
             return
@@ -585,7 +569,9 @@ def _open(context: StudyContext, storage_url: str) -> tuple[optuna.Study, Object
     study, created = open_or_create_study(name, storage_url, params, metric(spec.main_metric).direction)
     tags = study_tags(context)
     parent = parent_run(study, created, context.tracker, name, tags)
-    return study, Objective(context.opened(parent, tags), search_space(params, spec.name, context.ref))
+    beat = None if optuna_heartbeat(study._storage) else params.tune.heartbeat_seconds
+    space = search_space(params, spec.name, context.ref)
+    return study, Objective(context.opened(parent, tags), space, heartbeat=beat)
 
 
 def _sweep(study: optuna.Study, tracker: Tracker, parent: str) -> None:

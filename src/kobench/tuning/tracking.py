@@ -99,6 +99,22 @@ def owner_tag() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
+def run_user() -> str:
+    """Who starts a run (MLflow's tag ``mlflow.user``): the tracking account's user name, else the OS user.
+
+    MLflow's own rule for the runs it starts (``mlflow.start_run``); ``MlflowClient.create_run``, which kobench uses,
+    applies none, so kobench sets it. Only the name: the password stays in MLflow's environment or credentials file.
+    """
+    import getpass
+
+    from mlflow.utils.credentials import read_mlflow_creds
+
+    try:
+        return read_mlflow_creds().username or getpass.getuser()
+    except (OSError, KeyError):  # no login name (a container's uid without a passwd entry)
+        return "unknown"
+
+
 def flat_metrics(metrics: dict[str, Any], prefix: str = "") -> dict[str, float]:
     """Numeric leaves of a metrics dict as ``prefix_key`` floats (per-type NER reports flattened)."""
     flat = {}
@@ -162,7 +178,9 @@ class Tracker:
             self.client.set_tag(runs[0].info.run_id, Tag.OWNER, owner_tag())
             return runs[0].info.run_id
         run = self.client.create_run(
-            self.experiment_id, run_name=study, tags={**tags, Tag.KIND: STUDY, Tag.OWNER: owner_tag()}
+            self.experiment_id,
+            run_name=study,
+            tags={**tags, Tag.KIND: STUDY, Tag.OWNER: owner_tag(), Tag.USER: run_user()},
         )
         return run.info.run_id
 
@@ -195,7 +213,7 @@ class Tracker:
         """A run of ``kind`` (``kobench.kind``) with its parameters and tags, nested under ``parent`` if given."""
         from mlflow.entities import Param
 
-        tags = {**tags, Tag.KIND: kind, Tag.OWNER: owner_tag()}
+        tags = {**tags, Tag.KIND: kind, Tag.OWNER: owner_tag(), Tag.USER: run_user()}
         if parent:
             tags["mlflow.parentRunId"] = parent
         run_id = self.client.create_run(self.experiment_id, run_name=name, tags=tags).info.run_id
