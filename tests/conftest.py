@@ -75,43 +75,44 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.slow)
 
 
-# Rough CPU seconds (the test process and its children) per module on the 2-core development machine (README,
-# Tests): under pytest-xdist the longest modules start first, spread over the workers, so that no worker is left
-# with a long end-to-end module while the other has finished. Only the order depends on them; refresh them when a
-# module grows. Modules not listed count 1 s per slow test, 0.05 s per other test.
+# CPU seconds (the test process and the children it waited for) per module, from one full run on the 2-core
+# development machine (README, Tests; under load, so only roughly): under pytest-xdist the longest modules start
+# first, spread over the workers, so that no worker is left with a long end-to-end module while the other has
+# finished. Only the order depends on them; refresh them when a module grows. Modules not listed count 1 s per slow
+# test, 0.05 s per other test.
 COST = {
-    "tests/test_benchmarks.py": 110,
-    "tests/families/test_tokenizer_kinds.py": 90,
-    "tests/pipeline/test_dvc_queue.py": 80,
-    "tests/pipeline/test_dvc_shared_remote.py": 62,
-    "tests/tuning/test_champion.py": 60,
-    "tests/tuning/test_workers.py": 60,
-    "tests/pipeline/test_dvc_end_to_end.py": 55,
-    "tests/tuning/test_study.py": 45,
-    "tests/tuning/test_tracking_accounts.py": 45,
-    "tests/tuning/test_postgres_workers.py": 40,
-    "tests/test_real_training.py": 40,
-    "tests/test_cli.py": 35,
-    "tests/test_models.py": 35,
-    "tests/test_hub_rows.py": 30,
-    "tests/reliability/test_values.py": 25,
-    "tests/tuning/test_crash_resume.py": 25,
-    "tests/families/test_span_qa.py": 21,
-    "tests/pipeline/test_dvc_fetch_prepare.py": 20,
-    "tests/tuning/test_concurrent_stores.py": 20,
-    "tests/test_report_browser.py": 20,
-    "tests/test_ui.py": 20,
-    "tests/test_train_tracking.py": 20,
-    "tests/reliability/test_crashes.py": 20,
+    "tests/tuning/test_workers.py": 145,
+    "tests/test_benchmarks.py": 103,
+    "tests/families/test_tokenizer_kinds.py": 80,
+    "tests/pipeline/test_dvc_end_to_end.py": 58,
+    "tests/pipeline/test_dvc_shared_remote.py": 57,
+    "tests/tuning/test_study.py": 55,
+    "tests/tuning/test_postgres_workers.py": 51,
+    "tests/tuning/test_tracking_accounts.py": 47,
+    "tests/test_models.py": 41,
+    "tests/test_cli.py": 36,
+    "tests/tuning/test_crash_resume.py": 33,
+    "tests/pipeline/test_dvc_queue.py": 33,
+    "tests/test_ui.py": 32,
+    "tests/tuning/test_champion.py": 31,
+    "tests/tuning/test_concurrent_stores.py": 30,
+    "tests/reliability/test_bad_input.py": 30,
+    "tests/tuning/test_one_finaliser.py": 27,
+    "tests/reliability/test_preflight.py": 27,
+    "tests/reliability/test_crashes.py": 27,
+    "tests/reliability/test_quiet.py": 26,
+    "tests/reliability/test_file_modes.py": 24,
+    "tests/test_hub_rows.py": 23,
+    "tests/test_real_training.py": 21,
+    "tests/test_train_tracking.py": 17,
     "tests/pipeline/test_dvc_code_deps.py": 16,
-    "tests/test_hanbert.py": 15,
-    "tests/test_progress.py": 15,
-    "tests/tuning/test_one_finaliser.py": 15,
-    "tests/tuning/test_reproduce.py": 15,
-    "tests/reliability/test_security.py": 15,
-    "tests/reliability/test_file_modes.py": 15,
-    "tests/metrics/test_uncertainty.py": 13,
-    "tests/reliability/test_preflight.py": 12,
+    "tests/test_progress.py": 13,
+    "tests/reliability/test_resource_faults.py": 12,
+    "tests/test_hanbert.py": 11,
+    "tests/pipeline/test_dvc_fetch_prepare.py": 11,
+    "tests/families/test_span_qa.py": 11,
+    "tests/reliability/test_disk_full.py": 9,
+    "tests/reliability/test_values.py": 8,
 }
 
 
