@@ -76,6 +76,94 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.slow)
 
 
+# CPU seconds (the test process and the children it waited for) per module, from one full run on the 2-core
+# development machine (README, Tests; under load, so only roughly): under pytest-xdist the longest modules start
+# first, spread over the workers, so that no worker is left with a long end-to-end module while the other has
+# finished. Only the order depends on them; refresh them when a module grows. Modules not listed count 1 s per slow
+# test, 0.05 s per other test.
+COST = {
+    "tests/tuning/test_workers.py": 145,
+    "tests/test_benchmarks.py": 103,
+    "tests/families/test_tokenizer_kinds.py": 80,
+    "tests/pipeline/test_dvc_end_to_end.py": 58,
+    "tests/pipeline/test_dvc_shared_remote.py": 57,
+    "tests/tuning/test_study.py": 55,
+    "tests/tuning/test_postgres_workers.py": 51,
+    "tests/tuning/test_tracking_accounts.py": 47,
+    "tests/test_models.py": 41,
+    "tests/test_cli.py": 36,
+    "tests/tuning/test_crash_resume.py": 33,
+    "tests/pipeline/test_dvc_queue.py": 33,
+    "tests/test_ui.py": 32,
+    "tests/tuning/test_champion.py": 31,
+    "tests/tuning/test_concurrent_stores.py": 30,
+    "tests/reliability/test_bad_input.py": 30,
+    "tests/tuning/test_one_finaliser.py": 27,
+    "tests/reliability/test_preflight.py": 27,
+    "tests/reliability/test_crashes.py": 27,
+    "tests/reliability/test_quiet.py": 26,
+    "tests/reliability/test_file_modes.py": 24,
+    "tests/test_hub_rows.py": 23,
+    "tests/test_real_training.py": 21,
+    "tests/test_train_tracking.py": 17,
+    "tests/pipeline/test_dvc_code_deps.py": 16,
+    "tests/test_progress.py": 13,
+    "tests/reliability/test_resource_faults.py": 12,
+    "tests/test_hanbert.py": 11,
+    "tests/pipeline/test_dvc_fetch_prepare.py": 11,
+    "tests/families/test_span_qa.py": 11,
+    "tests/reliability/test_disk_full.py": 9,
+    "tests/reliability/test_values.py": 8,
+}
+
+
+class LongestFirst:
+    """Order the collected tests for `-n N --dist worksteal`: xdist hands worker i the i-th contiguous share of
+    the list (equal counts), runs each share in order and lets an idle worker steal the tail of another's.
+
+    Modules stay whole (their module fixtures are built once) and are dealt longest first into N shares of
+    balanced cost; each share runs its longest module first. Without xdist the order is pytest's own."""
+
+    @pytest.hookimpl(trylast=True)  # after -m/-k deselection: the shares are cut from what runs
+    def pytest_collection_modifyitems(self, items: list[pytest.Item]) -> None:
+        workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "0"))
+        if workers < 2 or len(items) < 2 * workers:
+            return
+        modules: dict[str, list[pytest.Item]] = {}
+        for item in items:
+            modules.setdefault(item.nodeid.split("::", 1)[0], []).append(item)
+
+        def cost(name: str) -> float:
+            slow = sum(1 for item in modules[name] if item.get_closest_marker("slow"))
+            return COST.get(name, slow + 0.05 * (len(modules[name]) - slow))
+
+        # the count each worker gets at the start, as xdist's worksteal computes it (equal shares)
+        left, sizes = len(items), []
+        for i in range(workers):
+            sizes.append(left // (workers - i))
+            left -= sizes[-1]
+        shares: list[list[pytest.Item]] = [[] for _ in range(workers)]
+        loads = [0.0] * workers
+        for name in sorted(modules, key=cost, reverse=True):  # stable: equal costs keep pytest's order
+            tests = modules[name]
+            fits = [i for i in range(workers) if len(shares[i]) + len(tests) <= sizes[i]]
+            if fits:
+                target = min(fits, key=lambda i: loads[i])
+                shares[target] += tests
+                loads[target] += cost(name)
+                continue
+            for i in sorted(range(workers), key=lambda i: loads[i]):  # no room for it whole: split (a cheap one)
+                room = sizes[i] - len(shares[i])
+                shares[i] += tests[:room]
+                loads[i] += cost(name) * len(tests[:room]) / len(modules[name])
+                tests = tests[room:]
+        items[:] = [item for share in shares for item in share]
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.pluginmanager.register(LongestFirst(), "kobench-longest-first")
+
+
 @pytest.fixture(autouse=True)
 def _no_tracking_uri_leak():  # noqa: ANN202
     """Tracker sets MLflow's tracking URI, and mlflow exports it as MLFLOW_TRACKING_URI to every later child

@@ -78,8 +78,11 @@ def test_tiny_model_train_score_from_the_command_line(tmp_path: Path) -> None:
 
 
 def test_unreachable_hub_model_is_one_line(tmp_path: Path) -> None:
-    write_raw("nsmc", tmp_path / "data" / "raw" / "nsmc")
-    assert _kobench("prepare", "nsmc", cwd=tmp_path).returncode == 0
+    from kobench.data.prepare import prepare_task
+    from kobench.tasks import get_task
+
+    write_raw("nsmc", tmp_path / "data" / "raw" / "nsmc")  # prepared in this process: one start fewer
+    prepare_task(get_task("nsmc"), tmp_path / "data" / "raw" / "nsmc", tmp_path / "data" / "prepared" / "nsmc")
     result = _kobench("train", "--task", "nsmc", "--model", "org/not-cached", "--epochs", "1", cwd=tmp_path)
     assert result.returncode == 2 and result.stderr.strip().splitlines()[-1].startswith("error: model 'org/not-cached'")
     assert "Traceback" not in result.stderr

@@ -43,7 +43,7 @@ def test_ui_serves_both_and_ctrl_c_stops_both(tmp_path: Path) -> None:
         deadline = time.monotonic() + 90
         while not all(_answers(url) for url in urls):
             assert process.poll() is None and time.monotonic() < deadline, process.stdout.read()
-            time.sleep(0.5)
+            time.sleep(0.1)
         assert (tmp_path / "mlflow.db").exists() and (tmp_path / "optuna.db").exists()  # the project's own stores
         process.send_signal(signal.SIGINT)  # what Ctrl-C sends
         out, _ = process.communicate(timeout=30)

@@ -4,10 +4,15 @@ The first clone commits the setup (params, dvc.yaml, the raw data's lock entry, 
 `dvc push --run-cache`; its results are never committed to git. The second clone (a `git clone` of the first, no
 mirror) runs `dvc pull --run-cache` and `dvc repro --pull`: every stage is restored from the run cache. Once the
 first clone commits its dvc.lock, a third clone needs only `dvc pull`.
+
+The first clone's model is missing at first: its tune stage fails `dvc repro` instead of being recorded as done,
+and once the model is there `dvc repro` trains it (one pipeline serves both checks: DVC runs cost the suite most).
 """
 
 from __future__ import annotations
 
+import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -23,12 +28,15 @@ RESULTS = [f"metrics/{TASK}/tiny.json", f"metrics/{TASK}/tiny.study.json", f"met
            "reports/comparisons.json"]
 
 
-def test_second_clone_pulls_results_through_the_run_cache_and_trains_nothing(tmp_path: Path, tiny_models) -> None:  # noqa: ANN001
+def test_a_failed_tune_stage_is_not_recorded_and_a_second_clone_pulls_the_results_and_trains_nothing(
+    tmp_path: Path, tiny_models  # noqa: ANN001
+) -> None:
+    model_dir = tmp_path / "encoder"  # not there yet: the model is unreachable
     first = make_project(
         tmp_path,
         {
             "run": {"tasks": [TASK], "models": ["tiny"]},
-            "models": {"tiny": {"id": str(tiny_models("bert")), "display": "Tiny", "size": "small", "local_only": True}},
+            "models": {"tiny": {"id": str(model_dir), "display": "Tiny", "size": "small", "local_only": True}},
             "data": {"mirror": None, "splits": {}, "max_train_samples": 60, "max_eval_samples": 40},
             "train": {"batch_size": 16, "eval_batch_size": 64, "max_seq_len": 32},
             "tune": {"n_trials": 1,
@@ -41,8 +49,20 @@ def test_second_clone_pulls_results_through_the_run_cache_and_trains_nothing(tmp
     run(["dvc", "remote", "add", "-d", "shared", str(remote)], first)
     run(["git", "add", "-A"], first)
     run(["git", "commit", "-q", "-m", "setup"], first)  # the teammate's starting point: no result in git
+    # A failed `dvc repro` takes back the .gitignore entries of the stages that did succeed in it, and the report
+    # depends on whole folders (metrics/, data/prepared/) that hold those files: prepare first, on its own, then a
+    # repro of tune alone fails, so that the folders end up as a clone's do.
+    run(["dvc", "repro", f"prepare@{TASK}"], first)
+    with pytest.raises(AssertionError) as failed:
+        run(["dvc", "repro", f"tune@{TASK}-tiny"], first)
+    assert "model 'tiny': local directory" in str(failed.value)
+    assert not (first / "metrics" / TASK / "tiny.json").exists()
+
+    shutil.copytree(tiny_models("bert"), model_dir)  # fixed: the same `dvc repro` now trains it
     trained = run(["dvc", "repro"], first)
-    assert f"Running stage 'tune@{TASK}-tiny'" in trained.stdout
+    assert f"Running stage 'tune@{TASK}-tiny'" in trained.stdout and "Running stage 'report'" in trained.stdout
+    assert json.loads((first / "metrics" / TASK / "tiny.study.json").read_text())["status"] == "complete"
+    assert (first / "reports" / "plots").is_dir()
     run(["dvc", "push", "--run-cache"], first)
 
     second = tmp_path / "teammate"

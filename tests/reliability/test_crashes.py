@@ -28,8 +28,11 @@ def _wait_for(process: subprocess.Popen, text: str, timeout: float = 180) -> Non
 
 
 def test_sigkill_during_training_then_rerun_completes(tmp_path: Path, tiny_models) -> None:  # noqa: ANN001
-    write_raw("nsmc", tmp_path / "data" / "raw" / "nsmc", n=200)
-    assert subprocess.run([sys.executable, "-m", "kobench.cli", "prepare", "nsmc"], cwd=tmp_path).returncode == 0
+    from kobench.data.prepare import prepare_task
+    from kobench.tasks import get_task
+
+    write_raw("nsmc", tmp_path / "data" / "raw" / "nsmc", n=200)  # prepared in this process: one start fewer
+    prepare_task(get_task("nsmc"), tmp_path / "data" / "raw" / "nsmc", tmp_path / "data" / "prepared" / "nsmc")
     args = ("train", "--no-track", "--task", "nsmc", "--model", str(tiny_models("bert")), "--lr", "1e-3", "--run-name", "r1",
             "--max-seq-len", "32", "--epochs")
     process = _start(tmp_path, *args, "40")

@@ -26,6 +26,15 @@ def _project(tmp_path: Path, model_dir: Path, **tune: object) -> Path:
     return tmp_path
 
 
+def _prepared(project: Path) -> None:
+    """What `kobench prepare nsmc` does (tested elsewhere), in this process: one interpreter start fewer."""
+    from kobench.data.prepare import prepare_task
+    from kobench.tasks import get_task
+
+    write_raw("nsmc", project / "data" / "raw" / "nsmc")
+    prepare_task(get_task("nsmc"), project / "data" / "raw" / "nsmc", project / "data" / "prepared" / "nsmc")
+
+
 def _nothing_created(tmp_path: Path) -> bool:
     return not any((tmp_path / name).exists() for name in ("optuna.db", "mlflow.db", "outputs", "metrics", "mlruns"))
 
@@ -43,8 +52,7 @@ def test_tune_before_prepare_is_one_line_and_creates_nothing(tmp_path: Path, tin
 def test_unloadable_model_damaged_store_and_missing_device_are_refused_before_training(
     tmp_path: Path, tiny_models  # noqa: ANN001
 ) -> None:
-    write_raw("nsmc", tmp_path / "data" / "raw" / "nsmc")
-    assert _kobench("prepare", "nsmc", cwd=_project(tmp_path, tmp_path / "absent")).returncode == 0
+    _prepared(_project(tmp_path, tmp_path / "absent"))
     model = _kobench("train", "--task", "nsmc", "--model", "tiny", cwd=tmp_path)
     assert model.returncode == 2 and model.stderr.startswith("error: model 'tiny': local directory")
     assert len(model.stderr.strip().splitlines()) == 1 and not (tmp_path / "outputs").exists()
@@ -61,10 +69,9 @@ def test_unloadable_model_damaged_store_and_missing_device_are_refused_before_tr
 
 
 def test_a_study_that_fails_exits_non_zero(tmp_path: Path, tiny_models) -> None:  # noqa: ANN001
-    write_raw("nsmc", tmp_path / "data" / "raw" / "nsmc")
     _project(tmp_path, tiny_models("bert"), max_failures=2, search_space={"lr": {"low": 1e11, "high": 1e12},
                                                                           "epochs": {"low": 1, "high": 1}})
-    assert _kobench("prepare", "nsmc", cwd=tmp_path).returncode == 0
+    _prepared(tmp_path)
     result = _kobench("tune", "--task", "nsmc", "--model", "tiny", "--max-seq-len", "32", cwd=tmp_path)
     assert result.returncode == 1
     assert "error: study nsmc-tiny has no completed trial: NonFiniteLossError" in result.stderr
