@@ -6,8 +6,11 @@ import contextlib
 import fcntl
 import os
 import re
+import sqlite3
 from collections.abc import Callable, Iterator
 from pathlib import Path
+
+from kobench.errors import KobenchError
 
 
 def sqlite_path(url: str) -> Path | None:
@@ -93,10 +96,6 @@ def check_sqlite_store(url: str, what: str) -> None:
     Raises:
         KobenchError: one line naming the file, what is wrong and what to do; nothing else is touched.
     """
-    import sqlite3
-
-    from kobench.errors import KobenchError
-
     path = sqlite_path(url)
     if path is None:
         return  # servers and other databases are checked by their own clients when opened

@@ -8,6 +8,7 @@ from pathlib import Path
 import optuna
 
 from kobench.atomic import save_png
+from kobench.storelock import check_sqlite_store
 
 log = logging.getLogger(__name__)
 MIN_TRIALS_FOR_IMPORTANCE = 5
@@ -20,8 +21,6 @@ def study_plots(study: str, storage_url: str, out_dir: Path) -> list[tuple[str, 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     from optuna.visualization import matplotlib as optuna_plots
-
-    from kobench.storelock import check_sqlite_store
 
     check_sqlite_store(storage_url, "Optuna storage")
     loaded = optuna.load_study(study_name=study, storage=storage_url)
