@@ -18,6 +18,7 @@ import yaml
 from kobench.config import ModelParams
 from kobench.engine.models import ModelRef, check_fit, load_config, load_tokenizer
 from kobench.errors import KobenchError
+from kobench.metrics.registry import metric
 from kobench.tools.hanbert_fixture import VENDOR_EXAMPLE as EXAMPLE
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -258,7 +259,7 @@ def test_a_checkpoint_records_the_library_and_prediction_says_when_it_is_absent(
     rows = task_rows(spec, data, "test", max_rows=4, seed=1)
     source, model_id = log_champion(tracker, run_id, checkpoint, "nsmc", inference_setup(spec, ref, config),
                                     input_frame("nsmc", rows[:2]))
-    tracker.register("kobench-nsmc-hanbert", source, run_id, {}, 0.5, model_id=model_id)
+    tracker.register("kobench-nsmc-hanbert", source, run_id, {}, 0.5, ranked_by=metric("accuracy"), model_id=model_id)
     tracker.end(run_id)
     mlflow.set_tracking_uri(uri)
     inputs = tmp_path / "in.jsonl"

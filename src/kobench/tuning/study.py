@@ -34,8 +34,6 @@ from kobench.records import StudyResult, write_study
 from kobench.storelock import check_sqlite_store, create_sqlite_atomically, store_init_lock, store_lock
 from kobench.tuning.context import StudyContext
 from kobench.tuning.lineage import dataset_inputs
-from kobench.tuning.registry import finalize, write_failed_study
-from kobench.tuning.single import run_tags
 from kobench.tuning.stores import guard_schema
 from kobench.tuning.tracking import TRIAL, Tracker
 from kobench.tuning.workers import run_workers
@@ -411,6 +409,8 @@ def optimize(
 
 def study_tags(context: StudyContext) -> dict[str, str]:
     """The tags of every MLflow run of a study."""
+    from kobench.tuning.single import run_tags  # single and registry import mlflow.pyfunc: not for kobench doctor
+
     spec, ref = context.spec, context.ref
     return {Tag.STUDY: context.name, **run_tags(spec, ref, context.base.selection, context.paths.prepared)}
 
@@ -430,6 +430,8 @@ def run_study(
     FINISHED, FAILED, or KILLED when interrupted (SIGINT/SIGTERM). Processes that tune one study at the same time
     (``started``: when this one began) finalise it once: see ``_finalise_once``.
     """
+    from kobench.tuning.registry import finalize, write_failed_study  # mlflow.pyfunc: see study_tags
+
     started = time.time() if started is None else started
     study, objective = _open(context, storage_url)
     context, params, tracker = objective.context, context.params, context.tracker
