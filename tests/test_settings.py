@@ -9,7 +9,7 @@ import pytest
 
 from kobench import settings
 from kobench.config import Params, RunOptions, TrainParams, check_options, load_params
-from kobench.errors import ConfigError
+from kobench.errors import ConfigError, KobenchError
 from kobench.families.base import EncodeSettings
 from kobench.settings import RunConfig
 from kobench.tasks import get_task
@@ -69,3 +69,19 @@ def test_encode_settings_take_the_task_published_encoding() -> None:
     korquad = EncodeSettings.for_task(get_task("korquad").hyperparameters, token_type_ids=False)
     assert korquad.max_seq_len == 512 and korquad.doc_stride == 128 and not korquad.token_type_ids
     assert EncodeSettings.for_task(get_task("korquad").hyperparameters, 64).max_query_len == 16
+
+
+def test_train_tune_and_reproduce_share_the_option_group(tmp_path: Path, tiny_models, monkeypatch) -> None:  # noqa: ANN001
+    from typer.testing import CliRunner
+
+    from kobench.cli import app
+
+    helps = {name: CliRunner().invoke(app, [name, "--help"], env={"COLUMNS": "200"}).output for name in
+             ("train", "tune", "reproduce")}  # fmt: skip
+    for flag in ("--batch-size", "--max-seq-len", "--padding", "--precision", "--selection", "--device", "--lr"):
+        assert flag in helps["train"] and flag in helps["tune"]
+    assert "--device" in helps["reproduce"] and "--lr" not in helps["reproduce"]  # the recipe fixes lr
+
+    monkeypatch.chdir(tmp_path)  # a setting the space tunes cannot also be fixed on the command line
+    out = CliRunner().invoke(app, ["tune", "--task", "nsmc", "--model", str(tiny_models("bert")), "--lr", "1e-4"])
+    assert isinstance(out.exception, KobenchError) and "--lr: tuned by the search space" in str(out.exception)

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from kobench.errors import DiskFullError
+from kobench.interrupts import check
 
 
 def umask_mode(directory: bool = False) -> int:
@@ -67,8 +68,6 @@ def save_png(fig: Any, target: str | os.PathLike[str]) -> None:
     Before it writes, a stop signal that arrived is raised (``interrupts.check``): a report stops between figures.
     """
     import matplotlib.pyplot as plt
-
-    from kobench.interrupts import check
 
     check()
     with atomic_path(target) as tmp:

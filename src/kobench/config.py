@@ -27,6 +27,7 @@ from pydantic import (
 import kobench.settings as settings
 from kobench.choices import PRECISIONS, Device, Padding, Precision, Selection, Split  # noqa: F401
 from kobench.errors import ConfigError
+from kobench.names import plain_segment
 from kobench.tasks import TASKS
 
 DEFAULT_PARAMS = Path("params.yaml")
@@ -319,8 +320,6 @@ class Params(_Section):
     @field_validator("models")
     @classmethod
     def _plain_model_keys(cls, models: dict[str, ModelParams]) -> dict[str, ModelParams]:
-        from kobench.names import plain_segment
-
         for key in models:
             try:
                 plain_segment(key, "model key")

@@ -10,10 +10,11 @@ import contextlib
 import fcntl
 import os
 import re
+import sqlite3
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from kobench.errors import ConfigError
+from kobench.errors import ConfigError, KobenchError
 from kobench.names import GRPC_SCHEME, JOURNAL_SCHEME
 
 
@@ -136,10 +137,6 @@ def check_sqlite_store(url: str, what: str) -> None:
     Raises:
         KobenchError: one line naming the file, what is wrong and what to do; nothing else is touched.
     """
-    import sqlite3
-
-    from kobench.errors import KobenchError
-
     path = sqlite_path(url)
     if path is None:
         return  # servers and other databases are checked by their own clients when opened

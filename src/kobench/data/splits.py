@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import hashlib
 import random
 from pathlib import Path
 from typing import Any
 
 from kobench.errors import DataError
 from kobench.families import bind
+from kobench.hashing import sha256_file
 from kobench.tasks.spec import TaskSpec
 
 
@@ -70,10 +72,6 @@ def check_task_split(spec: TaskSpec, prepared_dir: Path, split: str) -> Path:
 
 def prepared_digest(prepared_dir: Path) -> str:
     """Content hash of a prepared task (its split files and meta.json), recorded with every run."""
-    import hashlib
-
-    from kobench.hashing import sha256_file
-
     digest = hashlib.sha256()
     for path in sorted(prepared_dir.glob("*.parquet")) + [prepared_dir / "meta.json"]:
         if path.exists():

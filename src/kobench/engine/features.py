@@ -16,6 +16,7 @@ from kobench.atomic import atomic_path
 from kobench.families import BoundTask
 from kobench.families.base import EncodeSettings, Features
 from kobench.interrupts import check as check_interrupted
+from kobench.progress import Progress
 
 log = logging.getLogger(__name__)
 FEATURE_FORMAT = 2  # bump when any family's encode() changes (2: byte-level BPE eojeols get a prefix space)
@@ -92,8 +93,6 @@ def encode_in_chunks(
 
     ``example_index`` (QA windows -> their row) is relative to each block, so it is shifted back.
     """
-    from kobench.progress import Progress
-
     if len(rows) <= CHUNK_ROWS:
         return task.encode(rows, tokenizer, settings, train=train)
     shown = Progress(len(rows), f"{task.name} tokenising", unit="rows")

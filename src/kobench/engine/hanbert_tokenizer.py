@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from kobench.atomic import write_json, write_text
 from kobench.engine.moran import DICTIONARY, LIBRARY, AnalyserError, MoranAnalyser, open_analyser
 from kobench.engine.spm_vocab_tokenizer import SPECIAL_TOKENS  # BERT's, as KoBERT's
 
@@ -233,8 +234,6 @@ def load_vendor_tokenizer(directory: Path) -> Any:
 
 def save_tokenizer(tokenizer: Any, directory: Path) -> tuple[str, ...]:
     """A checkpoint's tokenizer files: the vocabulary, ``tokenizer_config.json`` and this kind's settings."""
-    from kobench.atomic import write_json, write_text
-
     directory.mkdir(parents=True, exist_ok=True)
     write_text(directory / VOCAB_FILE, "\n".join(tokenizer.vocab_lines) + "\n")
     config = {

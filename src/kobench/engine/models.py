@@ -4,13 +4,22 @@ from __future__ import annotations
 
 import difflib
 import functools
+import json
 import logging
 import os
+import pickle
+import socket
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlparse
 
 from kobench.config import ModelParams, Params
+from kobench.engine import hanbert_tokenizer as hanbert
+from kobench.engine.hanbert_tokenizer import KIND, saved_kind
+from kobench.engine.moran import LIBRARY, AnalyserError
+from kobench.engine.spm_vocab_tokenizer import load_spm_vocab_tokenizer
+from kobench.engine.tokenizer_check import SAMPLE_TEXTS, check_tokenizer
 from kobench.errors import KobenchError
 
 log = logging.getLogger(__name__)
@@ -68,8 +77,6 @@ def resolve_model(name: str, params: Params) -> ModelRef:
 
 
 def _uses_segments(directory: str) -> bool:
-    import json
-
     config = json.loads((Path(directory) / "config.json").read_text(encoding="utf-8"))
     return config.get("model_type") not in NO_SEGMENT_TYPES and config.get("type_vocab_size", 2) > 1
 
@@ -80,9 +87,6 @@ def hub_reachable(timeout: float = 3.0) -> bool:
 
     Behind a proxy a direct connection proves nothing, so a configured proxy counts as reachable.
     """
-    import socket
-    from urllib.parse import urlparse
-
     from huggingface_hub import constants
 
     if any(os.environ.get(name) for name in ("HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy")):
@@ -177,8 +181,6 @@ def load_config(ref: ModelRef, **overrides: Any) -> Any:
 
 
 def _untyped_vendor_config(ref: ModelRef) -> bool:
-    import json
-
     config = Path(ref.id) / "config.json"
     if ref.row.tokenizer != "hanbert-moran" or not config.is_file():
         return False
@@ -229,8 +231,6 @@ def check_fit(
     Raises:
         KobenchError: one line naming the row, the size found and the files expected.
     """
-    from kobench.engine.tokenizer_check import SAMPLE_TEXTS, check_tokenizer
-
     folder = Path(ref.id) if Path(ref.id).is_dir() else None
     return check_tokenizer(ref.key, tokenizer, vocab_size, texts or SAMPLE_TEXTS, kind=tokenizer_kind(ref),
                            folder=folder, min_tokens=min_tokens)  # fmt: skip
@@ -240,7 +240,6 @@ def _saved_native_kind(ref: ModelRef) -> bool:
     """A checkpoint that kobench saved from HanBERT (its ``kobench_tokenizer.json`` says so)."""
     if ref.row.tokenizer != "auto" or not Path(ref.id).is_dir():
         return False
-    from kobench.engine.hanbert_tokenizer import KIND, saved_kind
 
     return saved_kind(Path(ref.id)) == KIND
 
@@ -250,9 +249,6 @@ def _hanbert_tokenizer(ref: ModelRef) -> Any:
 
     A checkpoint saved from HanBERT records that it needs the library; its row was opted in when it trained.
     """
-    from kobench.engine import hanbert_tokenizer as hanbert
-    from kobench.engine.moran import LIBRARY, AnalyserError
-
     directory = Path(ref.id)
     try:
         if _saved_native_kind(ref):
@@ -277,10 +273,6 @@ def _hanbert_tokenizer(ref: ModelRef) -> Any:
 
 def _spm_vocab_tokenizer(ref: ModelRef) -> Any:
     """KoBERT-style repositories: ``*.model`` (SentencePiece) + ``vocab.txt`` -> a cached fast tokenizer."""
-    import json
-
-    from kobench.engine.spm_vocab_tokenizer import load_spm_vocab_tokenizer
-
     folder = repo_files(ref, ["*.model", "vocab.txt", "tokenizer_config.json"])
     models = sorted(folder.glob("*.model"))
     if len(models) != 1 or not (folder / "vocab.txt").exists():
@@ -300,8 +292,6 @@ def load_model(ref: ModelRef, auto_class: str, num_labels: int, **config: Any) -
     (a background call, or the bot's unmerged pull request) is never used: weights come from the pinned
     revision only.
     """
-    import pickle
-
     import torch
     import transformers
 

@@ -8,33 +8,29 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from kobench.engine.models import ModelRef
+from kobench.data.splits import check_task_split, task_rows
+from kobench.engine.models import ModelRef, check_fit, load_config, load_tokenizer
+from kobench.engine.runtime import Runtime
+from kobench.engine.tokenizer_check import SAMPLE_ROWS, sample_texts
+from kobench.families import bind
 from kobench.storelock import check_store
 from kobench.tasks.spec import TaskSpec
 
 
 def check_data(spec: TaskSpec, prepared_dir: Path, splits: tuple[str, ...]) -> None:
     """Every split the run reads is prepared, readable, non-empty and has the family's columns."""
-    from kobench.data.splits import check_task_split
-
     for split in splits:
         check_task_split(spec, prepared_dir, split)
 
 
 def check_model(ref: ModelRef, texts: list[str] | None = None) -> None:
     """The tokenizer and the config load and fit each other and ``texts`` (weights are left for training)."""
-    from kobench.engine.models import check_fit, load_config, load_tokenizer
-
     tokenizer = load_tokenizer(ref)
     check_fit(ref, tokenizer, load_config(ref).vocab_size, texts)
 
 
 def _sample_texts(spec: TaskSpec, prepared_dir: Path, split: str) -> list[str]:
     """Text of the first rows of a prepared split, for the tokenizer check."""
-    from kobench.data.splits import task_rows
-    from kobench.engine.tokenizer_check import SAMPLE_ROWS, sample_texts
-    from kobench.families import bind
-
     rows = task_rows(spec, prepared_dir, split, max_rows=SAMPLE_ROWS)
     return sample_texts(rows, bind(spec).input_columns())
 
@@ -63,7 +59,6 @@ def preflight(
     check_data(spec, prepared_dir, splits)
     for what, url in (stores or {}).items():
         check_store(url, what)
-    from kobench.engine.runtime import Runtime
 
     Runtime.create(device, precision)
     check_model(ref, _sample_texts(spec, prepared_dir, splits[0]))

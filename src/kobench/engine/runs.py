@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from kobench.config import Params
-from kobench.engine.models import ModelRef
+from kobench.engine.models import ModelRef, load_config
 from kobench.settings import SETTINGS, RunConfig
 from kobench.tasks.spec import TaskSpec
 
@@ -24,8 +24,6 @@ def run_config(params: Params, spec: TaskSpec, ref: ModelRef, **overrides: Any) 
 
 def model_kinds(ref: ModelRef) -> set[str]:
     """What a task's recipe changes may apply to: ``small`` rows, and the ``xlm-roberta`` model type."""
-    from kobench.engine.models import load_config
-
     kinds = {"small"} if ref.row.size == "small" else set()
     if getattr(load_config(ref), "model_type", "") == "xlm-roberta":
         kinds.add("xlm-roberta")

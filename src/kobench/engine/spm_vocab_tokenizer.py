@@ -24,8 +24,12 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import shutil
+import tempfile
 from pathlib import Path
 from typing import Any
+
+from kobench.atomic import umask_mode
 
 log = logging.getLogger(__name__)
 BUILDER_VERSION = 1  # bump when the built pipeline changes: cached tokenizers are keyed by it
@@ -150,11 +154,6 @@ def load_spm_vocab_tokenizer(spm_file: Path, vocab_file: Path, *, model_max_leng
 
 def _save_atomically(tokenizer: Any, target: Path) -> None:
     """Save into a sibling temporary folder, then rename: a concurrent or killed build never leaves half a cache."""
-    import shutil
-    import tempfile
-
-    from kobench.atomic import umask_mode
-
     target.parent.mkdir(parents=True, exist_ok=True)
     scratch = Path(tempfile.mkdtemp(dir=target.parent, prefix=".build-"))
     try:

@@ -18,7 +18,9 @@ from kobench.data.splits import prepared_digest, task_rows
 from kobench.engine.batching import Collator, make_batches
 from kobench.engine.evaluation import Evaluator
 from kobench.engine.features import load_features
+from kobench.engine.inference import InferenceSetup, Predictor
 from kobench.engine.models import ModelRef, check_fit, load_config, load_model, load_tokenizer
+from kobench.engine.outputs import write_run
 from kobench.engine.runtime import Runtime
 from kobench.engine.scoring import with_intervals
 from kobench.engine.tokenizer_check import sample_texts
@@ -119,7 +121,6 @@ def train(
         precision=runtime.precision,
         kobench_version=__version__,
     )
-    from kobench.engine.outputs import write_run
 
     write_run(run_dir, result, task, test_predictions, model if config.save_checkpoint else None, tokenizer)
     return result
@@ -293,8 +294,6 @@ def evaluate_checkpoint(
     split: str = "test",
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """Score a saved fine-tuned checkpoint once on ``split``: (metrics, predictions by row id)."""
-    from kobench.engine.inference import Predictor
-
     setup = inference_setup(spec, ref, config)
     predictor = Predictor(spec, checkpoint, setup, device=config.device, precision=config.precision)
     rows = task_rows(spec, prepared_dir, split, max_rows=config.max_eval_samples, seed=config.seed)
@@ -304,6 +303,4 @@ def evaluate_checkpoint(
 
 def inference_setup(spec: TaskSpec, ref: ModelRef, config: RunConfig) -> Any:
     """How evaluation encodes and batches for this run: what a served checkpoint must repeat."""
-    from kobench.engine.inference import InferenceSetup
-
     return InferenceSetup(encode_settings(spec, ref, config), config.eval_batch_size, config.padding)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import functools
 import json
 from typing import Any
@@ -9,7 +10,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from kobench.errors import InputError
+from kobench.errors import InputError, KobenchError
 from kobench.families.base import EncodeSettings, Features, LabelColumn, Origin, Outputs, Row, TaskFamily, token_type_column
 from kobench.metrics.ner import score_entities, sentence_entity_counts
 from kobench.metrics.unit_stats import EntityCounts, UnitStats
@@ -51,8 +52,6 @@ def for_split_words(tokenizer: Any) -> Any:
     ``add_prefix_space`` every eojeol is encoded as if it opened the text, so all but the first get pieces
     the model never saw in pre-training. WordPiece and SentencePiece tokenizers are returned unchanged.
     """
-    import copy
-
     from tokenizers import Tokenizer
 
     backend = getattr(tokenizer, "backend_tokenizer", None)
@@ -123,8 +122,6 @@ class TokenClassificationFamily(TaskFamily):
     def encode(self, spec: TaskSpec, rows: list, tokenizer: Any, settings: EncodeSettings, *, train: bool) -> Features:
         """Token ids, plus ``labels`` on first sub-tokens and ``word_starts`` for decoding."""
         if not getattr(tokenizer, "is_fast", False):
-            from kobench.errors import KobenchError
-
             raise KobenchError(f"{spec.name} needs a fast tokenizer (word ids); {type(tokenizer).__name__} is slow")
         tag_ids = {name: i for i, name in enumerate(spec.label_names)}
         input_ids, starts, encoding = encode_words(rows, tokenizer, settings)

@@ -9,6 +9,7 @@ from typing import Any
 
 import yaml
 
+from kobench.atomic import write_json
 from kobench.config import Params
 from kobench.families import bind
 from kobench.metrics.bootstrap import t_interval
@@ -227,8 +228,6 @@ def write_results_json(path: Path, rows: list[Row]) -> dict[str, Any]:
 
     Statuses and reasons are in results.csv and results.md; DVC shows only numbers.
     """
-    from kobench.atomic import write_json
-
     data: dict[str, Any] = {}
     for row in rows:
         for task, cell in row.cells.items():

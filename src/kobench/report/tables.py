@@ -21,6 +21,7 @@ from kobench.report.cells import (
     format_cell,
     recipe_rows,
 )
+from kobench.report.html import build_html
 from kobench.report.results import Row, collect, display_metrics, write_results_json
 from kobench.report.significance import ColumnTest, column_tests
 from kobench.tasks import TASKS
@@ -170,7 +171,6 @@ def write_report(
 
     ``run_link``: MLflow run id -> its address in the tracking UI, or None where there is none to link to.
     """
-    from kobench.report.html import build_html
     from kobench.report.plots import draw_plots
 
     out = params.base.paths.reports

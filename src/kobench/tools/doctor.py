@@ -13,8 +13,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from kobench.config import MLFLOW_DEFAULT_URI, load_params
+from kobench.data.splits import check_task_split
 from kobench.errors import KobenchError
 from kobench.names import Tag, TrialAttr
+from kobench.storelock import check_sqlite_store, sqlite_path
+from kobench.tasks import get_task
+from kobench.tuning.stores import BACKUPS, partial_backups, remove_partial_backups, schema_mismatch
 
 OK, PROBLEM, FIXED, INFO = "ok", "PROBLEM", "fixed", "info"
 
@@ -37,8 +42,6 @@ def _guarded(check: str, run: Callable[[], list[Finding]]) -> list[Finding]:
 
 def diagnose(params_file: Path, mlflow_uri: str | None, *, fix: bool) -> list[Finding]:
     """Every check, in order; later checks are skipped when params.yaml cannot be read."""
-    from kobench.config import MLFLOW_DEFAULT_URI, load_params
-
     try:
         params = load_params(params_file)  # no params.yaml: not a project (checking defaults would say "ok")
     except KobenchError as exc:
@@ -55,8 +58,6 @@ def diagnose(params_file: Path, mlflow_uri: str | None, *, fix: bool) -> list[Fi
 
 
 def _prepared(params) -> list[Finding]:  # noqa: ANN001
-    from kobench.data.splits import check_task_split
-    from kobench.tasks import get_task
 
     found = []
     for task in params.run.tasks:
@@ -71,9 +72,6 @@ def _prepared(params) -> list[Finding]:  # noqa: ANN001
 
 
 def _integrity(url: str, what: str, kind: str) -> Finding | None:
-    from kobench.storelock import check_sqlite_store, sqlite_path
-    from kobench.tuning.stores import schema_mismatch
-
     check_sqlite_store(url, what)
     path = sqlite_path(url)
     if path is None or not path.exists():
@@ -141,8 +139,6 @@ def _owner_dead(tag: str | None) -> bool:
 
 
 def _backups(fix: bool) -> list[Finding]:
-    from kobench.tuning.stores import BACKUPS, partial_backups, remove_partial_backups
-
     left = partial_backups()
     if not left:
         complete = [p for p in BACKUPS.iterdir() if p.is_dir()] if BACKUPS.is_dir() else []

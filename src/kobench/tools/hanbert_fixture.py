@@ -20,8 +20,9 @@ import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 
+from kobench.atomic import umask_mode
 from kobench.engine.hanbert_tokenizer import SPECIAL_TOKENS, VOCAB_FILE
-from kobench.engine.moran import DICTIONARY, LIBRARY
+from kobench.engine.moran import DICTIONARY, LIBRARY, open_analyser
 from kobench.errors import KobenchError
 
 DIRECTORY_NAME = "HanBert-54kN-torch"
@@ -92,9 +93,6 @@ def write_vendor_directory(out: Path, texts: Iterable[str], *, vocab_size: int =
     Raises:
         KobenchError: no C compiler, or the stand-in does not build.
     """
-    from kobench.atomic import umask_mode
-    from kobench.engine.moran import open_analyser
-
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     scratch = Path(tempfile.mkdtemp(dir=out.parent, prefix=".hanbert-"))

@@ -22,6 +22,8 @@ from pathlib import Path
 from typing import Any
 
 from kobench.atomic import atomic_path
+from kobench.engine.spm_vocab_tokenizer import parse_model, unigram_backend
+from kobench.tools.tiny_model import _train_wordpiece
 
 SAFETENSORS = "model.safetensors"
 PICKLE = "pytorch_model.bin"
@@ -308,8 +310,6 @@ def train_sentencepiece(corpus: list[str], vocab_size: int) -> bytes:
 
 
 def _normal_pieces(model: bytes) -> list[str]:
-    from kobench.engine.spm_vocab_tokenizer import parse_model
-
     return [p.piece for p in parse_model(model).pieces if p.type == 1]  # 1 = NORMAL (not control or unknown)
 
 
@@ -326,8 +326,6 @@ def _kobert_tokenizer(corpus: list[str], vocab_size: int) -> dict[str, bytes]:
 
 def _wordpiece_tokenizer(corpus: list[str], vocab_size: int) -> dict[str, bytes]:
     """KoELECTRA's cased WordPiece ``vocab.txt`` ([PAD] 0, [UNK] 1, [CLS] 2, [SEP] 3, [MASK] 4)."""
-    from kobench.tools.tiny_model import _train_wordpiece
-
     vocab = _train_wordpiece(corpus, "bert", vocab_size).get_vocab(with_added_tokens=True)
     ordered = sorted(vocab, key=vocab.get)
     assert ordered[:5] == ELECTRA_VOCAB, ordered[:5]
@@ -348,8 +346,6 @@ def _byte_level_bpe(corpus: list[str], vocab_size: int) -> dict[str, bytes]:
 def _xlmr_tokenizer(corpus: list[str], vocab_size: int) -> dict[str, bytes]:
     """XLM-R's ``sentencepiece.bpe.model`` and its ``tokenizer.json`` with fairseq ids (<s> 0 … <mask> last)."""
     from tokenizers import processors
-
-    from kobench.engine.spm_vocab_tokenizer import parse_model, unigram_backend
 
     model = train_sentencepiece(corpus, vocab_size)
     proto = parse_model(model)

@@ -10,8 +10,10 @@ import errno
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -75,8 +77,6 @@ def check_ports(host: str, ports: dict[str, int]) -> None:
     Raises:
         KobenchError: one line naming the option and the port.
     """
-    import socket
-
     seen: dict[int, str] = {}
     for option, port in ports.items():
         if not 1 <= port <= 65535:
@@ -162,8 +162,6 @@ def run(found: list[Service], verbose: bool | None = None) -> int:
 
 def _log_file(service: Service, logs: dict[str, Path]):  # noqa: ANN202
     """A temporary file for ``service``'s output (recorded in ``logs``), open for writing."""
-    import tempfile
-
     slug = service.name.lower().replace(" ", "-")
     handle = tempfile.NamedTemporaryFile("wb", prefix=f"kobench-{slug}-", suffix=".log", delete=False)  # noqa: SIM115
     logs[service.name] = Path(handle.name)

@@ -9,14 +9,19 @@ files stay whole under ``artifacts/checkpoint/`` of the downloaded model (``CHEC
 
 from __future__ import annotations
 
+import csv
 import json
+import sys
+import tempfile
 from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 import mlflow
 
+from kobench.atomic import write_text
 from kobench.engine.inference import InferenceSetup, Predictor
+from kobench.errors import DataError, InputError, KobenchError
 from kobench.families import bind
 from kobench.families.base import Row
 from kobench.tasks import get_task
@@ -59,8 +64,6 @@ class ChampionModel(mlflow.pyfunc.PythonModel):
         from mlflow.exceptions import MlflowException
         from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE
 
-        from kobench.errors import InputError
-
         records = model_input.to_dict(orient="records")
         ids = [str(i) for i in range(len(records))]
         rows = []
@@ -80,8 +83,6 @@ def log_champion(
 
     ``setup`` (how evaluation encoded and batched) is stored beside the checkpoint, so the served model repeats it.
     """
-    import tempfile
-
     with tempfile.TemporaryDirectory(prefix="kobench-model-") as scratch:
         setup_file = Path(scratch) / SETUP_FILE
         setup_file.write_text(json.dumps({"task": task, **setup.to_json()}, indent=2), encoding="utf-8")
@@ -125,11 +126,7 @@ def read_inputs(path: Path, task: str) -> tuple[list[str], Any]:
     Raises:
         DataError: unreadable file, bad JSON, or a missing input column, with file:line.
     """
-    import csv
-
     import pandas as pd
-
-    from kobench.errors import DataError, InputError
 
     spec = get_task(task)
     task_bound = bind(spec)
@@ -173,12 +170,7 @@ def predict_file(task: str, model_uri: str, input_path: Path, output_path: Path 
     Returns:
         The number of predictions, written atomically to ``output_path`` (stdout when None).
     """
-    import sys
-
     from mlflow.exceptions import MlflowException
-
-    from kobench.atomic import write_text
-    from kobench.errors import KobenchError
 
     ids, frame = read_inputs(input_path, task)
     try:

@@ -24,6 +24,7 @@ from pathlib import Path
 from kobench.config import Params
 from kobench.engine.models import ModelRef, resolve_model
 from kobench.engine.runs import recipe_config, run_config
+from kobench.families import bind
 from kobench.names import study_outputs
 from kobench.tasks import get_task
 from kobench.tuning.study import search_space
@@ -92,7 +93,6 @@ def measured_throughput(params: Params, task: str, ref: ModelRef, steps: int = 5
 
     from kobench.engine.models import load_model
     from kobench.engine.runtime import Runtime
-    from kobench.families import bind
 
     spec = get_task(task)
     bound = bind(spec)

@@ -8,6 +8,8 @@ from pathlib import Path
 import optuna
 
 from kobench.atomic import save_png
+from kobench.storelock import check_store
+from kobench.tuning.storages import open_storage
 
 log = logging.getLogger(__name__)
 MIN_TRIALS_FOR_IMPORTANCE = 5
@@ -20,9 +22,6 @@ def study_plots(study: str, storage_url: str, out_dir: Path) -> list[tuple[str, 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     from optuna.visualization import matplotlib as optuna_plots
-
-    from kobench.storelock import check_store
-    from kobench.tuning.storages import open_storage
 
     check_store(storage_url, "Optuna storage")
     loaded = optuna.load_study(study_name=study, storage=open_storage(storage_url, 60))

@@ -12,6 +12,7 @@ import dataclasses
 from pathlib import Path
 from typing import Any
 
+from kobench.data.splits import prepared_digest
 from kobench.engine.models import ModelRef
 from kobench.engine.training import RunConfig, inference_setup, train
 from kobench.metrics.registry import metric
@@ -20,6 +21,7 @@ from kobench.records import RunResult
 from kobench.tasks.spec import TaskSpec
 from kobench.tuning.champion import input_frame, log_champion, model_card
 from kobench.tuning.lineage import dataset_inputs
+from kobench.tuning.registry import used_rows
 from kobench.tuning.tracking import Tracker, git_commit
 
 TRAIN = "train"
@@ -27,8 +29,6 @@ TRAIN = "train"
 
 def run_tags(spec: TaskSpec, ref: ModelRef, selection: str, prepared_dir: Path) -> dict[str, str]:
     """The tags every kobench run carries: what was trained, on which data, from which code."""
-    from kobench.data.splits import prepared_digest
-
     return {
         Tag.TASK: spec.name,
         Tag.TASK_VERSION: str(spec.version),
@@ -87,8 +87,6 @@ def tracked_train(  # noqa: PLR0913
 
 def _log_model(spec, ref, config, result, run_id, run_dir, prepared_dir, tags, tracker, register) -> None:  # noqa: ANN001, PLR0913
     """The checkpoint as the run's MLflow Model; a new registered version when asked."""
-    from kobench.tuning.registry import used_rows
-
     rows = used_rows(spec, prepared_dir, config)
     example = input_frame(spec.name, rows["test"][:2])
     setup = inference_setup(spec, ref, config)

@@ -18,7 +18,9 @@ import sqlite3
 import time
 from pathlib import Path
 
+from kobench.atomic import write_json
 from kobench.errors import KobenchError
+from kobench.hashing import sha256_file
 from kobench.interrupts import check as check_interrupted
 from kobench.storelock import sqlite_path
 
@@ -36,9 +38,6 @@ def backup(urls: dict[str, str], root: Path = BACKUPS) -> dict[str, Path]:
     Raises:
         KobenchError: a copy that fails its integrity check (nothing is left behind).
     """
-    from kobench.atomic import write_json
-    from kobench.hashing import sha256_file
-
     stores = {what: path for what, url in urls.items() if (path := sqlite_path(url)) is not None and path.exists()}
     if not stores:
         return {}

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import gc
 import logging
 import math
 import os
 import shutil
+import sys
 import time
+import traceback
 import warnings
 from collections.abc import Callable
 from pathlib import Path
@@ -16,6 +19,7 @@ from typing import Any
 
 import optuna
 
+from kobench.atomic import write_text
 from kobench.config import Params, SearchSpaceParams
 from kobench.engine.devices import Lease, lease
 from kobench.engine.models import ModelRef
@@ -25,11 +29,14 @@ from kobench.interrupts import Interrupted
 from kobench.interrupts import check as check_interrupted
 from kobench.metrics.registry import metric
 from kobench.names import SLURM_ATTR, SLURM_TAG_PREFIX, StudyAttr, StudyPaths, Tag, TrialAttr, slurm_ids  # noqa: F401 - StudyPaths: kobench.tuning.study's
-from kobench.records import StudyResult
+from kobench.records import StudyResult, write_study
+from kobench.storelock import check_sqlite_store, create_sqlite_atomically, store_init_lock, store_lock
 from kobench.tuning.context import StudyContext
 from kobench.tuning.lineage import dataset_inputs
 from kobench.tuning.storages import fail_stale, heartbeat, open_storage, optuna_heartbeat, owner, owner_alive
+from kobench.tuning.stores import guard_schema
 from kobench.tuning.tracking import TRIAL, Tracker
+from kobench.tuning.workers import run_workers
 
 log = logging.getLogger(__name__)
 # heartbeat helpers are stable in practice but still flagged experimental
@@ -48,9 +55,6 @@ def open_or_create_study(
     ``storage_url``: an RDB, ``journal:///`` or ``grpc://`` URL (tuning/storages.py). Heartbeats fail (then retry
     once) trials whose process died; unique study names elect the creator in every storage.
     """
-    from kobench.storelock import check_sqlite_store, create_sqlite_atomically, store_init_lock
-    from kobench.tuning.stores import guard_schema
-
     check_sqlite_store(storage_url, "Optuna storage")
     guard_schema(storage_url, "Optuna storage", "optuna")
     pruner = (
@@ -82,8 +86,6 @@ def _create_optuna_storage(url: str) -> None:
 
 def init_storage(url: str) -> None:
     """Create the Optuna store at ``url`` (schema included) unless it exists; safe between parallel processes."""
-    from kobench.storelock import create_sqlite_atomically, store_init_lock
-
     with store_init_lock(url):
         create_sqlite_atomically(url, _create_optuna_storage)
 
@@ -294,10 +296,6 @@ class Objective:
 
     def _write_traceback(self, number: int, run_id: str | None) -> Path:
         """The failed trial's traceback, to ``trials/trial-N/error.log`` and to its MLflow run (if it has one)."""
-        import traceback
-
-        from kobench.atomic import write_text
-
         text = traceback.format_exc()
         path = self._trial_dir(number) / "error.log"
         write_text(path, text)
@@ -348,14 +346,10 @@ def _drawn(values: dict[str, Any]) -> str:
 
 def _say(line: str) -> None:
     """One line per trial outcome on stderr (Optuna's own messages, tracebacks included, are silenced)."""
-    import sys
-
     print(line, file=sys.stderr, flush=True)
 
 
 def _free_accelerator() -> None:
-    import gc
-
     import torch
 
     gc.collect()
@@ -380,8 +374,6 @@ def optimize(
     state each trial ends in, whatever failed (sampling, the objective, a NaN objective value Optuna refuses),
     so no failure can keep this loop going.
     """
-    from kobench.storelock import store_lock
-
     fail_dead_owners(study)
     fail_stale(study)
     waiting_state = (optuna.trial.TrialState.WAITING,)
@@ -432,7 +424,7 @@ def _ended_elsewhere(exc: BaseException | None) -> bool:
 
 def study_tags(context: StudyContext) -> dict[str, str]:
     """The tags of every MLflow run of a study."""
-    from kobench.tuning.single import run_tags
+    from kobench.tuning.single import run_tags  # single and registry import mlflow.pyfunc: not for kobench doctor
 
     spec, ref = context.spec, context.ref
     return {Tag.STUDY: context.name, **run_tags(spec, ref, context.base.selection, context.paths.prepared)}
@@ -453,8 +445,7 @@ def run_study(
     FINISHED, FAILED, or KILLED when interrupted (SIGINT/SIGTERM). Processes that tune one study at the same time
     (``started``: when this one began) finalise it once: see ``_finalise_once``.
     """
-    from kobench.tuning.registry import finalize, write_failed_study
-    from kobench.tuning.workers import run_workers
+    from kobench.tuning.registry import finalize, write_failed_study  # mlflow.pyfunc: see study_tags
 
     started = time.time() if started is None else started
     study, objective = _open(context, storage_url)
@@ -514,9 +505,6 @@ def _finalise_once(
     file). Trials still running in other processes are waited for first, so that every process sees the same
     best trial. A re-run that starts after a study was finalised finalises again, as it always did.
     """
-    from kobench.records import StudyResult, write_study
-    from kobench.storelock import store_lock
-
     _wait_for_running_trials(study)
     name = study.study_name
     finalising = study.user_attrs.get(FINALISING_ATTR)

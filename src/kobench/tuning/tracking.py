@@ -8,6 +8,7 @@ import logging
 import math
 import os
 import random
+import socket
 import subprocess
 import time
 import warnings
@@ -20,6 +21,8 @@ from kobench.errors import KobenchError
 from kobench.interrupts import check as check_interrupted
 from kobench.metrics.registry import Metric
 from kobench.names import INTERVAL_METHOD, PREDICTIONS_FILE, Tag, registered_model
+from kobench.storelock import check_sqlite_store, create_sqlite_atomically, store_init_lock
+from kobench.tuning.stores import guard_schema
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -94,8 +97,6 @@ def git_commit() -> str:
 
 def owner_tag() -> str:
     """``host:pid`` of this process, on every run it starts (``kobench doctor`` ends runs whose owner died)."""
-    import socket
-
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
@@ -135,9 +136,6 @@ class Tracker:
     def __init__(self, uri: str | None, experiment: str, *, system_metrics: bool = False) -> None:
         import mlflow
         from mlflow.tracking import MlflowClient
-
-        from kobench.storelock import check_sqlite_store, create_sqlite_atomically, store_init_lock
-        from kobench.tuning.stores import guard_schema
 
         if uri:
             mlflow.set_tracking_uri(uri)
