@@ -15,6 +15,7 @@ from kobench.engine.models import resolve_model
 from kobench.engine.runs import run_config
 from kobench.engine.training import evaluate_checkpoint, inference_setup, train
 from kobench.families import get_family
+from kobench.metrics.registry import metric
 from kobench.tasks import get_task
 from kobench.tools.hub_fixtures import HUB_REPOS
 from kobench.tuning.champion import CHECKPOINT, input_frame, log_champion
@@ -83,7 +84,7 @@ def test_row_trains_reloads_predicts_identically_and_registers(  # noqa: PLR0913
     setup = inference_setup(spec, ref, config)
     source, model_id = log_champion(tracker, run_id, checkpoint, task, setup, input_frame(task, rows[:2]))
     version, champion = tracker.register(f"kobench-{task}-{key}", source, run_id, {}, metrics[spec.main_metric],
-                                         model_id=model_id)
+                                         ranked_by=metric(spec.main_metric), model_id=model_id)
     tracker.end(run_id)
     assert version == "1" and champion
     mlflow.set_tracking_uri(uri)  # models:/ URIs resolve through the global registry URI

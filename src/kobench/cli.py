@@ -281,11 +281,12 @@ def predict(
 
     get_task(task)
     params = load_params(params_file, missing_ok=True)
-    if model_uri.startswith(("models:/", "runs:/")):  # a registered or logged model: read from the store
-        mlflow.set_tracking_uri(_stored_tracking_uri(params, params_file))
-    else:
-        mlflow.set_tracking_uri(_tracking_uri(params))
-    count = predict_file(task, model_uri, input_file, output)
+
+    def store() -> None:  # after the input is checked: a bad input is reported before a missing store
+        stored = model_uri.startswith(("models:/", "runs:/"))  # a registered or logged model: read from the store
+        mlflow.set_tracking_uri(_stored_tracking_uri(params, params_file) if stored else _tracking_uri(params))
+
+    count = predict_file(task, model_uri, input_file, output, before_load=store)
     if output is not None:
         typer.echo(f"{task}: {count:,} predictions -> {output}")
 

@@ -13,6 +13,7 @@ import csv
 import json
 import sys
 import tempfile
+from collections.abc import Callable
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -164,8 +165,13 @@ def read_inputs(path: Path, task: str) -> tuple[list[str], Any]:
     return ids, pd.DataFrame(frame)
 
 
-def predict_file(task: str, model_uri: str, input_path: Path, output_path: Path | None) -> int:
+def predict_file(
+    task: str, model_uri: str, input_path: Path, output_path: Path | None, before_load: Callable[[], None] | None = None
+) -> int:
     """Predict every row of ``input_path`` with the MLflow Model at ``model_uri``; write ``kobench score`` JSONL.
+
+    ``before_load`` runs once the input is read and checked, before the model is looked up (the CLI points MLflow
+    at its store there).
 
     Returns:
         The number of predictions, written atomically to ``output_path`` (stdout when None).
@@ -173,6 +179,8 @@ def predict_file(task: str, model_uri: str, input_path: Path, output_path: Path 
     from mlflow.exceptions import MlflowException
 
     ids, frame = read_inputs(input_path, task)
+    if before_load is not None:
+        before_load()
     try:
         model = mlflow.pyfunc.load_model(model_uri)
     except (MlflowException, OSError) as exc:
