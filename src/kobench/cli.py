@@ -628,7 +628,6 @@ def report(params_file: ParamsOpt = Path("params.yaml")) -> None:
     from kobench.config import load_params
     from kobench.interrupts import check as check_interrupted
     from kobench.report.tables import report_path, write_report
-    from kobench.storelock import sqlite_path
     from kobench.tuning.plots import study_plots
     from kobench.tuning.tracking import champion_metrics, metric_curves
 
@@ -641,9 +640,8 @@ def report(params_file: ParamsOpt = Path("params.yaml")) -> None:
         matplotlib.use("Agg")
         import matplotlib.pyplot  # noqa: F401
     check_interrupted()  # a signal during the imports: nothing written yet
-    local = sqlite_path(_tracking_uri(params))
     # no local store yet: there is no champion to read, and reading must not create a store
-    tracker = None if local is not None and not local.exists() else _tracker(params)
+    tracker = None if _missing_local_store(params) is not None else _tracker(params)
     storage = params.tune.storage
     uri = _tracking_uri(params)
     ui = params.report.tracking_ui or (uri if uri.startswith(("http://", "https://")) else f"http://127.0.0.1:{MLFLOW_UI_PORT}")
@@ -699,17 +697,21 @@ def _tracking_uri(params) -> str:  # noqa: ANN001
     return params.tracking.mlflow_uri or MLFLOW_DEFAULT_URI
 
 
-def _stored_tracking_uri(params, params_file: Path) -> str:  # noqa: ANN001
-    """The tracking URI for commands that only read: a local store that does not exist is one line, not created."""
+def _missing_local_store(params) -> Path | None:  # noqa: ANN001
+    """The local SQLite MLflow store that does not exist yet (reading must not create it); None otherwise."""
     from kobench.storelock import sqlite_path
 
-    uri = _tracking_uri(params)
-    local = sqlite_path(uri)
-    if local is not None and not local.exists():
+    local = sqlite_path(_tracking_uri(params))
+    return local if local is not None and not local.exists() else None
+
+
+def _stored_tracking_uri(params, params_file: Path) -> str:  # noqa: ANN001
+    """The tracking URI for commands that only read: a local store that does not exist is one line, not created."""
+    if (local := _missing_local_store(params)) is not None:
         where = "" if params_file.exists() else f"; no {params_file} here either: run from the project root"
         raise KobenchError(f"no MLflow store at {local.resolve()}: nothing has been tracked here{where} "
                            "(or set MLFLOW_TRACKING_URI to the tracking server)")
-    return uri
+    return _tracking_uri(params)
 
 
 def _tracker(params):  # noqa: ANN001, ANN202
@@ -771,8 +773,8 @@ def slurm(  # noqa: PLR0913
     from kobench.tuning.slurm import SlurmJob, sbatch_script
     from kobench.tuning.slurm import submit as sbatch
 
-    tune_args, params, study = _cluster_tune(ctx.args, task, model, params_file)
-    storage = _cluster_tune_options(tune_args)["storage"] or params.tune.storage
+    tune_args, options, params, study = _cluster_tune(ctx.args, task, model, params_file)
+    storage = options["storage"] or params.tune.storage
     one_node = nodelist is not None and "," not in nodelist and "[" not in nodelist
     check_shared_stores({"Optuna storage": storage, "MLflow store": _tracking_uri(params)}, workers, one_node=one_node)
     project = Path.cwd().resolve()
@@ -808,7 +810,7 @@ def k8s_job(  # noqa: PLR0913
     from kobench.atomic import write_text
     from kobench.tuning.kubernetes import indexed_job, job_name, to_yaml
 
-    tune_args, _, study = _cluster_tune(ctx.args, task, model, params_file)
+    tune_args, _, _, study = _cluster_tune(ctx.args, task, model, params_file)
     manifest = indexed_job(name or job_name(study), workers=workers, image=image, tune_args=tune_args, secret=secret,
                            gpus=gpus, workdir=workdir, claim=claim)  # fmt: skip
     if out is None:
@@ -819,7 +821,7 @@ def k8s_job(  # noqa: PLR0913
 
 
 def _cluster_tune(extra: list[str], task: str, model: str, params_file: Path):  # noqa: ANN202
-    """``kobench tune``'s arguments for a cluster task (checked as tune would parse them), params and the study name."""
+    """``kobench tune``'s arguments for a cluster task, as tune parses them, params and the study name."""
     from kobench.names import study_name
     from kobench.tuning.cluster import check_tune_args
 
@@ -827,9 +829,9 @@ def _cluster_tune(extra: list[str], task: str, model: str, params_file: Path):  
     args = ["tune", "--task", task, "--model", model, *extra]
     if params_file != Path("params.yaml"):
         args += ["--params", str(params_file)]
-    _cluster_tune_options(args)
+    options = _cluster_tune_options(args)
     params, spec, ref = _task_and_model(params_file, task, model)
-    return args, params, study_name(spec.name, ref.slug)
+    return args, options, params, study_name(spec.name, ref.slug)
 
 
 def _cluster_tune_options(args: list[str]) -> dict:
