@@ -32,7 +32,7 @@ class Pin:
 def hub_head(key: str, row: ModelParams) -> str:
     """The full commit at the head of ``row``'s hub repository (its default branch); one line on any failure."""
     from huggingface_hub import HfApi, constants
-    from huggingface_hub.errors import HfHubHTTPError, OfflineModeIsEnabled, RepositoryNotFoundError
+    from huggingface_hub.errors import HfHubHTTPError, RepositoryNotFoundError
 
     if constants.HF_HUB_OFFLINE:
         raise KobenchError(f"{PIN_COMMAND} needs the network: HF_HUB_OFFLINE is set; unset it and run it again")
@@ -40,8 +40,6 @@ def hub_head(key: str, row: ModelParams) -> str:
         sha = HfApi().model_info(row.id).sha
     except RepositoryNotFoundError:
         raise KobenchError(f"model '{key}': {row.id} is not a repository on {constants.ENDPOINT}") from None
-    except OfflineModeIsEnabled:
-        raise KobenchError(f"{PIN_COMMAND} needs the network: HF_HUB_OFFLINE is set") from None
     except (HfHubHTTPError, OSError) as exc:
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
         raise KobenchError(f"model '{key}': cannot read {row.id}'s head from {constants.ENDPOINT} ({first[:160]})") from None
@@ -69,12 +67,13 @@ def hub_rows(params: Params, keys: list[str] | None) -> list[str]:
 def pin_rows(params_file: Path, params: Params, keys: list[str]) -> list[Pin]:
     """Resolve each row's head and write it into ``params_file`` (atomically); returns what changed and what did not."""
     pins = [Pin(k, params.models[k].id, params.models[k].revision, hub_head(k, params.models[k])) for k in keys]
+    changed = [pin for pin in pins if pin.new != pin.old]
     text = params_file.read_text(encoding="utf-8")
-    for pin in pins:
-        if pin.new != pin.old:
-            text = set_revision(text, pin.key, pin.new, source=params_file)
-    params_from_text(text, params_file)  # the edited file must load as a whole before it replaces the old one
-    write_text(params_file, text)
+    for pin in changed:
+        text = set_revision(text, pin.key, pin.new, source=params_file)
+    if changed:  # an unchanged file is not rewritten
+        params_from_text(text, params_file)  # the edited file must load as a whole before it replaces the old one
+        write_text(params_file, text)
     return pins
 
 
