@@ -36,7 +36,7 @@ def cluster() -> Iterator[dict[str, str]]:
         yield env
 
 
-def _project(root: Path, tiny: Path, n_trials: int, epochs: int) -> tuple[Path, dict[str, str]]:
+def _project(root: Path, tiny: Path, n_trials: int, epochs: tuple[int, int]) -> tuple[Path, dict[str, str]]:
     from kobench.data.prepare import prepare_task
     from kobench.tasks import get_task
 
@@ -48,7 +48,7 @@ def _project(root: Path, tiny: Path, n_trials: int, epochs: int) -> tuple[Path, 
     # heartbeats every 10 s: the tasks share a host, where a dead owner is seen at once (its pid); a 1 s heartbeat
     # can go stale on a loaded machine and fail a live trial
     params["tune"].update(n_trials=n_trials, heartbeat_seconds=10, storage="sqlite:///optuna.db",
-                          search_space={"lr": {"low": 5e-4, "high": 3e-3}, "epochs": {"low": 1, "high": epochs}})
+                          search_space={"lr": {"low": 5e-4, "high": 3e-3}, "epochs": {"low": epochs[0], "high": epochs[1]}})
     params["train"]["batch_size"] = 16
     params["data"]["max_train_samples"] = None
     (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False), encoding="utf-8")
@@ -89,7 +89,7 @@ def test_a_two_task_array_trains_the_budget_once_and_registers_one_champion(
 ) -> None:
     from mlflow.tracking import MlflowClient
 
-    root, env = _project(tmp_path / "project", tiny_models("bert"), n_trials=4, epochs=2)
+    root, env = _project(tmp_path / "project", tiny_models("bert"), n_trials=4, epochs=(1, 2))
     job = _submit(root, env, cluster, "--n-trials", "4")
     tasks = wait_for_job(job, {**env, "SLURM_CONF": cluster["SLURM_CONF"]}, timeout=500)
     logs = _logs(root, job)
@@ -126,7 +126,9 @@ def test_a_two_task_array_trains_the_budget_once_and_registers_one_champion(
 
 
 def test_scancel_leaves_no_trial_or_run_running(tmp_path: Path, tiny_models, cluster: dict[str, str]) -> None:  # noqa: ANN001
-    root, env = _project(tmp_path / "project", tiny_models("bert"), n_trials=40, epochs=40)
+    # every trial trains 200 epochs (about a minute): both are still training when scancel arrives, however the
+    # two tasks' starts are staggered on a loaded machine
+    root, env = _project(tmp_path / "project", tiny_models("bert"), n_trials=40, epochs=(200, 200))
     slurm_env = {**env, "SLURM_CONF": cluster["SLURM_CONF"]}
     job = _submit(root, env, cluster)
     storage = f"sqlite:///{root}/optuna.db"
