@@ -50,6 +50,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
             "MLFLOW_AUTH_ADMIN_PASSWORD": ADMIN_PASSWORD,
             "KOBENCH_SERVER_DIR": str(home / "state"),
             "KOBENCH_SERVER_PORT": str(port),
+            "KOBENCH_SERVER_WORKERS": "2",  # each worker imports MLflow at start; two serve these tests
         }
         started = _script("start", env)
         assert started.returncode == 0, started.stderr
