@@ -71,7 +71,7 @@ def _project(root: Path, tiny: Path, n_trials: int, rows: int, epochs: int) -> t
                           search_space={"lr": {"low": 5e-4, "high": 3e-3}, "epochs": {"low": epochs, "high": epochs}})
     params["data"]["max_train_samples"] = None
     (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False), encoding="utf-8")
-    return root, {**env, "MODEL": str(tiny)}
+    return root, {**env, "KOBENCH_TEST_MODEL": str(tiny)}
 
 
 def _prepared(root: Path, task: str, rows: int) -> None:
@@ -83,7 +83,7 @@ def _prepared(root: Path, task: str, rows: int) -> None:
 
 
 def _tune(env: dict, workers: int = 2) -> list[str]:
-    return [sys.executable, "-m", "kobench.cli", "--quiet", "tune", "--task", "nsmc", "--model", env["MODEL"],
+    return [sys.executable, "-m", "kobench.cli", "--quiet", "tune", "--task", "nsmc", "--model", env["KOBENCH_TEST_MODEL"],
             "--max-seq-len", "32", "--workers", str(workers)]
 
 
@@ -161,7 +161,7 @@ pytestmark = pytest.mark.slow
 def test_queue_runs_the_run_set_longest_first_over_the_slots(tmp_path: Path, tiny_models) -> None:  # noqa: ANN001
     root, env = _project(tmp_path, tiny_models("bert"), n_trials=1, rows=60, epochs=1)
     _prepared(root, "korsts", 30)
-    shutil.copytree(env["MODEL"], root / "models" / "tiny")
+    shutil.copytree(env["KOBENCH_TEST_MODEL"], root / "models" / "tiny")
     params = yaml.safe_load((root / "params.yaml").read_text(encoding="utf-8"))
     params["run"] = {"tasks": ["korsts", "nsmc"], "models": ["tiny"]}
     params["models"]["tiny"]["search_space"] = params["tune"]["search_space"]

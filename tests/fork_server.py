@@ -1,0 +1,355 @@
+"""Start `python -m kobench.cli …` and `python benchmarks/<script>.py …` without paying their imports each time.
+
+Each such process spends 3-4 s of CPU importing torch, transformers, MLflow, Optuna, pandas and scikit-learn
+before it does anything; the suite starts about 150 of them. A fork server (this file run as a script, one per
+test worker) imports those libraries once; `subprocess.Popen` is replaced, in the test process only, by
+`ForkServerPopen`, which hands each matching command to the server. The server forks a process that takes the
+command's standard streams, working directory, environment, umask and session, and runs the module or script
+as `python -m`/`python script.py` would, then exits with its code; the process is real (own pid, signals, exit
+status), only its imports were done before the fork.
+
+A command runs as a fresh interpreter instead (the ordinary `subprocess.Popen`) whenever the shortcut could
+change what it does: an environment that differs from the server's in anything but the variables kobench and
+MLflow read at run time (below), `--verbose`, a terminal on a standard stream, `preexec_fn`, `pass_fds`, other
+users or groups, or an interpreter option. `KOBENCH_TEST_FRESH_PROCESSES=1` turns the shortcut off.
+"""
+
+from __future__ import annotations
+
+import errno
+import json
+import os
+import select
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+BENCHMARKS = ROOT / "benchmarks"
+
+# imported by the server before it forks: none reads an environment variable that LAZY_ENVIRONMENT lists
+PRELOAD = (
+    "torch",
+    "transformers",
+    "transformers.modeling_utils",
+    "transformers.models.bert.modeling_bert",
+    "mlflow",
+    "mlflow.tracking",
+    "mlflow.pyfunc",
+    "mlflow.store.tracking.sqlalchemy_store",
+    "mlflow.store.model_registry.sqlalchemy_store",
+    "optuna",
+    "pandas",
+    "pyarrow.parquet",
+    "sklearn.metrics",
+    "scipy.stats",
+    "matplotlib",
+    "tokenizers",
+    "sentencepiece",
+)
+# scripts that need a fresh interpreter: gpu_check.py --simulate-device-env hides packages before they are imported
+FRESH_SCRIPTS = {"gpu_check.py"}
+# read when used, not when imported: a command whose environment differs from the server's only in these still
+# runs forked; so do KOBENCH_* (kobench's own modules are imported after the fork and read them afresh)
+LAZY_ENVIRONMENT = {
+    "MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI", "MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_PASSWORD",
+    "MLFLOW_TRACKING_TOKEN", "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "DISABLE_SAFETENSORS_CONVERSION",
+    "TORCHINDUCTOR_CACHE_DIR", "PATH", "PWD", "OLDPWD", "PYTEST_CURRENT_TEST", "SLURM_CONF",
+}  # fmt: skip
+# MLflow sets its loggers' level from this when imported: the forked process sets them again from its own
+MLFLOW_LOGGING = "MLFLOW_LOGGING_LEVEL"
+
+
+# ---------------------------------------------------------------------------------------------------- the server
+
+
+def _exit_code(exc: SystemExit) -> int:
+    """What the interpreter makes of an uncaught SystemExit."""
+    if exc.code is None:
+        return 0
+    if isinstance(exc.code, int):
+        return exc.code
+    print(exc.code, file=sys.stderr)
+    return 1
+
+
+def _run(request: dict, fds: list[int], imported: dict[str, str]) -> None:
+    """The forked process: become the command (streams, place, environment), run it, exit with its code."""
+    import atexit
+    import runpy
+    import traceback
+
+    if request["new_session"]:
+        os.setsid()
+    os.umask(request["umask"])
+    for target, fd in enumerate(fds):
+        os.dup2(fd, target)
+    os.closerange(3, 65536)
+    os.chdir(request["cwd"])
+    os.environ.clear()
+    os.environ.update(request["env"])
+    for key, value in imported.items():  # as the imports would set them in a fresh interpreter
+        os.environ.setdefault(key, value)
+    if request["module"] == "kobench.cli":
+        os.environ.setdefault(MLFLOW_LOGGING, "WARNING")  # what its main() sets first, before MLflow is imported
+    from mlflow.utils.logging_utils import _configure_mlflow_loggers
+
+    _configure_mlflow_loggers("mlflow")
+    sys.argv = list(request["argv"])
+    code = 0
+    try:
+        if request["module"]:
+            sys.path[0] = os.getcwd()
+            runpy.run_module(request["module"], run_name="__main__", alter_sys=True)
+        else:
+            sys.path[0] = str(Path(request["script"]).resolve().parent)
+            runpy.run_path(request["script"], run_name="__main__")
+    except SystemExit as exc:
+        code = _exit_code(exc)
+    except BaseException:  # noqa: BLE001 - what the interpreter does with any uncaught exception
+        traceback.print_exc()
+        code = 1
+    # the interpreter's own shutdown: wait for non-daemon threads, run atexit handlers, flush
+    try:
+        threading._shutdown()  # type: ignore[attr-defined]
+        atexit._run_exitfuncs()
+    finally:
+        for stream in (sys.stdout, sys.stderr):
+            try:
+                stream.flush()
+            except (OSError, ValueError):
+                pass
+        os._exit(code)
+
+
+def _serve_one(connection: socket.socket, imported: dict[str, str]) -> None:
+    """A forked waiter: receive one request, fork the command, report its pid and then its raw wait status."""
+    data, fds, _, _ = socket.recv_fds(connection, 1 << 16, 3)
+    size = int(data[:12])
+    data = data[12:]
+    while len(data) < size:
+        data += connection.recv(1 << 20)
+    request = json.loads(data)
+    child = os.fork()
+    if child == 0:
+        connection.close()
+        _run(request, fds, imported)
+    for fd in fds:
+        os.close(fd)
+    connection.sendall(f"{child}\n".encode())
+    _, status = os.waitpid(child, 0)
+    try:
+        connection.sendall(f"{status}\n".encode())
+    finally:
+        os._exit(0)
+
+
+def serve(path: str) -> None:
+    """Import PRELOAD, say ready on stdout, then fork a waiter per connection until the test worker is gone."""
+    import importlib
+
+    parent = os.getppid()
+    before = dict(os.environ)
+    for name in PRELOAD:
+        importlib.import_module(name)
+    imported = {key: value for key, value in os.environ.items() if before.get(key) != value}  # set by an import
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    listener.bind(path)
+    listener.listen(64)
+    listener.settimeout(1.0)
+    print(json.dumps({"environment": before, "imported": imported}), flush=True)
+    while os.getppid() == parent:
+        try:
+            connection, _ = listener.accept()
+        except TimeoutError:
+            connection = None
+        if connection is not None:
+            sys.stdout.flush()
+            sys.stderr.flush()
+            if os.fork() == 0:
+                listener.close()
+                connection.settimeout(None)
+                _serve_one(connection, imported)
+            connection.close()
+        try:  # reap finished waiters
+            while os.waitpid(-1, os.WNOHANG)[0]:
+                pass
+        except ChildProcessError:
+            pass
+    os.unlink(path)
+    os.rmdir(os.path.dirname(path))
+
+
+# ---------------------------------------------------------------------------------------------------- the client
+
+_server: dict = {}
+_server_lock = threading.Lock()
+
+
+def _server_path() -> str | None:
+    """The socket of this process's server, started on first use; None if it cannot start."""
+    with _server_lock:
+        if "path" in _server:
+            return _server["path"]
+        folder = tempfile.mkdtemp(prefix="kobench-forks-")
+        path = os.path.join(folder, "socket")
+        environment = {key: value for key, value in os.environ.items() if key != MLFLOW_LOGGING}
+        process = _FRESH_POPEN([sys.executable, __file__, path], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                               stderr=subprocess.DEVNULL, env=environment, cwd=folder, start_new_session=True)  # fmt: skip
+        try:
+            ready = json.loads(process.stdout.readline())
+        except ValueError:
+            ready = None
+        _server.update(path=path if ready else None, process=process, **(ready or {}))
+        return _server["path"]
+
+
+def _target(args: list[str]) -> tuple[str | None, str | None]:
+    """(module, script) that ``args`` runs through this interpreter, or (None, None) if it is not one to fork."""
+    if len(args) < 2 or str(args[0]) != sys.executable:
+        return None, None
+    if len(args) >= 3 and args[1] == "-m" and args[2] == "kobench.cli":
+        return "kobench.cli", None
+    script = Path(str(args[1]))
+    if script.suffix == ".py" and script.resolve().parent == BENCHMARKS and script.name not in FRESH_SCRIPTS:
+        return None, str(script)
+    return None, None
+
+
+def _forkable_environment(env: dict[str, str]) -> bool:
+    """Whether a fresh interpreter with ``env`` would import PRELOAD as the server did (see LAZY_ENVIRONMENT)."""
+    base, imported = _server["environment"], _server["imported"]
+    keys = {key for key in set(env) | set(base) if not key.startswith("KOBENCH_")}  # KOBENCH_VERBOSE: see caller
+    keys -= LAZY_ENVIRONMENT | {MLFLOW_LOGGING}
+    return not any(env.get(key) != base.get(key) and env.get(key, imported.get(key)) != imported.get(key)
+                   for key in keys)  # fmt: skip
+
+
+def _verbose(args: list[str]) -> bool:
+    for arg in args:
+        if not arg.startswith("-"):
+            return False
+        if arg in ("--verbose", "-v"):
+            return True
+    return False
+
+
+_FRESH_POPEN = subprocess.Popen
+
+
+class ForkServerPopen(subprocess.Popen):
+    """`subprocess.Popen` that hands `python -m kobench.cli …` and benchmark scripts to the fork server."""
+
+    _forked = False
+
+    def _execute_child(self, args, executable, preexec_fn, close_fds, pass_fds, cwd, env, startupinfo,  # noqa: ANN001, PLR0913
+                       creationflags, shell, p2cread, p2cwrite, c2pread, c2pwrite, errread, errwrite,  # noqa: ANN001
+                       restore_signals, gid, gids, uid, umask, start_new_session, process_group):  # noqa: ANN001
+        request = self._request(args, executable, preexec_fn, pass_fds, cwd, env, shell, (p2cread, c2pwrite, errwrite),
+                                gid, gids, uid, umask, process_group)  # fmt: skip
+        if request is None:
+            return super()._execute_child(args, executable, preexec_fn, close_fds, pass_fds, cwd, env, startupinfo,
+                                          creationflags, shell, p2cread, p2cwrite, c2pread, c2pwrite, errread,
+                                          errwrite, restore_signals, gid, gids, uid, umask, start_new_session,
+                                          process_group)  # fmt: skip
+        request["new_session"] = bool(start_new_session)
+        fds = [fd if fd != -1 else own for fd, own in zip((p2cread, c2pwrite, errwrite), (0, 1, 2))]
+        connection = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            connection.connect(_server["path"])
+            payload = json.dumps(request).encode()
+            socket.send_fds(connection, [f"{len(payload):12d}".encode() + payload], fds)
+            pid = self._read_line(connection, None)
+        except OSError:
+            connection.close()
+            return super()._execute_child(args, executable, preexec_fn, close_fds, pass_fds, cwd, env, startupinfo,
+                                          creationflags, shell, p2cread, p2cwrite, c2pread, c2pwrite, errread,
+                                          errwrite, restore_signals, gid, gids, uid, umask, start_new_session,
+                                          process_group)  # fmt: skip
+        self._connection, self._buffer, self._forked = connection, b"", True
+        self.pid = int(pid)
+        self._child_created = True
+        self._close_pipe_fds(p2cread, p2cwrite, c2pread, c2pwrite, errread, errwrite)
+        return None
+
+    def _request(self, args, executable, preexec_fn, pass_fds, cwd, env, shell, streams, gid, gids, uid, umask,  # noqa: ANN001, PLR0913
+                 process_group) -> dict | None:  # noqa: ANN001
+        if os.environ.get("KOBENCH_TEST_FRESH_PROCESSES") == "1" or shell or isinstance(args, (str, bytes, os.PathLike)):
+            return None
+        args = [str(a) if isinstance(a, os.PathLike) else a for a in args]
+        module, script = _target(args)
+        if module is None and script is None:
+            return None
+        if executable is not None or preexec_fn is not None or pass_fds or gid is not None or gids is not None:
+            return None
+        if uid is not None or process_group not in (None, -1) or _verbose(args[3 if module else 2 :]):
+            return None
+        if any(os.isatty(fd if fd != -1 else own) for fd, own in zip(streams, (0, 1, 2))):
+            return None
+        if _server_path() is None:
+            return None
+        environment = dict(os.environ if env is None else env)
+        if environment.get("KOBENCH_VERBOSE") == "1" or not _forkable_environment(environment):
+            return None
+        if umask is None or umask < 0:
+            umask = os.umask(0)
+            os.umask(umask)
+        argv = [str(Path(script).resolve()) if script else "kobench.cli", *args[3 if module else 2 :]]
+        return {"module": module, "script": script and str(Path(script).resolve()), "argv": argv,
+                "cwd": os.path.abspath(cwd if cwd is not None else os.getcwd()), "env": environment,
+                "umask": umask}  # fmt: skip
+
+    def _read_line(self, connection: socket.socket, timeout: float | None) -> str | None:
+        """The next line the waiter sent, or None if none within ``timeout`` (0: do not wait)."""
+        buffer = getattr(self, "_buffer", b"")
+        while b"\n" not in buffer:
+            if timeout is not None and not select.select([connection], [], [], timeout)[0]:
+                self._buffer = buffer
+                return None
+            part = connection.recv(4096)
+            if not part:
+                raise OSError(errno.ECONNRESET, "the fork server's waiter went away")
+            buffer += part
+        line, self._buffer = buffer.split(b"\n", 1)
+        return line.decode()
+
+    def _status(self, timeout: float | None) -> int | None:
+        line = self._read_line(self._connection, timeout)
+        if line is None:
+            return None
+        self._connection.close()
+        return int(line)
+
+    def _try_wait(self, wait_flags: int) -> tuple[int, int]:
+        if not self._forked:
+            return super()._try_wait(wait_flags)
+        status = self._status(0 if wait_flags & os.WNOHANG else None)
+        return (0, 0) if status is None else (self.pid, status)
+
+    def _internal_poll(self, _deadstate=None, **kwargs):  # noqa: ANN001, ANN003, ANN202
+        if not self._forked:
+            return super()._internal_poll(_deadstate, **kwargs)
+        if self.returncode is None and self._waitpid_lock.acquire(False):
+            try:
+                if self.returncode is None:
+                    status = self._status(0)
+                    if status is not None:
+                        self._handle_exitstatus(status)
+            except OSError:
+                if _deadstate is not None:
+                    self.returncode = _deadstate
+            finally:
+                self._waitpid_lock.release()
+        return self.returncode
+
+
+def install() -> None:
+    """Route this process's matching `subprocess.Popen` calls (and so `subprocess.run`) through the fork server."""
+    subprocess.Popen = ForkServerPopen  # type: ignore[misc]
+
+
+if __name__ == "__main__":
+    serve(sys.argv[1])
