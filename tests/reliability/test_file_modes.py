@@ -15,7 +15,7 @@ from synthetic import write_raw
 
 def _kobench(*args: str, cwd: Path, umask: int) -> None:
     result = subprocess.run([sys.executable, "-m", "kobench.cli", *args], cwd=cwd, capture_output=True, text=True,
-                            env=dict(os.environ), timeout=300, preexec_fn=lambda: os.umask(umask))
+                            env=dict(os.environ), timeout=300, umask=umask)
     assert result.returncode == 0, result.stderr
 
 
