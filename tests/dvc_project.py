@@ -11,6 +11,8 @@ from pathlib import Path
 
 import yaml
 
+import fork_server
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -39,6 +41,9 @@ def run(
     output; with pipes, waiting for their end of file would wait for those workers, so it writes to a file.
     """
     bin_dir = str(Path(sys.executable).parent)
+    shims = fork_server.shim_directory()  # DVC's stages run `kobench` from there, without re-importing torch & co
+    if shims is not None:
+        bin_dir = f"{shims}{os.pathsep}{bin_dir}"
     full_env = {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}", **(env or {})}
     full_env.setdefault("GIT_AUTHOR_NAME", "kobench-test")
     full_env.setdefault("GIT_AUTHOR_EMAIL", "test@localhost")

@@ -20,6 +20,7 @@ import errno
 import json
 import os
 import select
+import shutil
 import socket
 import subprocess
 import sys
@@ -53,12 +54,14 @@ PRELOAD = (
 # scripts that need a fresh interpreter: gpu_check.py --simulate-device-env hides packages before they are imported
 FRESH_SCRIPTS = {"gpu_check.py"}
 # read when used, not when imported: a command whose environment differs from the server's only in these still
-# runs forked; so do KOBENCH_* (kobench's own modules are imported after the fork and read them afresh)
+# runs forked; so do KOBENCH_* (kobench's own modules are imported after the fork and read them afresh), DVC's
+# and git's
 LAZY_ENVIRONMENT = {
     "MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI", "MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_PASSWORD",
     "MLFLOW_TRACKING_TOKEN", "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "DISABLE_SAFETENSORS_CONVERSION",
-    "TORCHINDUCTOR_CACHE_DIR", "PATH", "PWD", "OLDPWD", "PYTEST_CURRENT_TEST", "SLURM_CONF",
+    "TORCHINDUCTOR_CACHE_DIR", "PATH", "PWD", "OLDPWD", "PYTEST_CURRENT_TEST", "SLURM_CONF", "_", "PS1", "SHLVL",
 }  # fmt: skip
+LAZY_PREFIXES = ("KOBENCH_", "DVC_", "GIT_AUTHOR_", "GIT_COMMITTER_")  # KOBENCH_VERBOSE: see _request
 # MLflow sets its loggers' level from this when imported: the forked process sets them again from its own
 MLFLOW_LOGGING = "MLFLOW_LOGGING_LEVEL"
 
@@ -79,6 +82,7 @@ def _exit_code(exc: SystemExit) -> int:
 def _run(request: dict, fds: list[int], imported: dict[str, str]) -> None:
     """The forked process: become the command (streams, place, environment), run it, exit with its code."""
     import atexit
+    import importlib
     import runpy
     import traceback
 
@@ -101,7 +105,11 @@ def _run(request: dict, fds: list[int], imported: dict[str, str]) -> None:
     sys.argv = list(request["argv"])
     code = 0
     try:
-        if request["module"]:
+        if request.get("entry"):  # a console script (.venv/bin/kobench): its folder first on the path, then main()
+            sys.path[0] = os.path.dirname(sys.argv[0])
+            module, function = request["entry"].split(":")
+            sys.exit(getattr(importlib.import_module(module), function)())
+        elif request["module"]:
             sys.path[0] = os.getcwd()
             runpy.run_module(request["module"], run_name="__main__", alter_sys=True)
         else:
@@ -179,8 +187,7 @@ def serve(path: str) -> None:
                 pass
         except ChildProcessError:
             pass
-    os.unlink(path)
-    os.rmdir(os.path.dirname(path))
+    shutil.rmtree(os.path.dirname(path), ignore_errors=True)
 
 
 # ---------------------------------------------------------------------------------------------------- the client
@@ -204,6 +211,8 @@ def _server_path() -> str | None:
         except ValueError:
             ready = None
         _server.update(path=path if ready else None, process=process, **(ready or {}))
+        if ready:  # for the `kobench` stand-in that DVC's stages find first on PATH (shim_directory)
+            Path(folder, "server.json").write_text(json.dumps(ready), encoding="utf-8")
         return _server["path"]
 
 
@@ -222,7 +231,7 @@ def _target(args: list[str]) -> tuple[str | None, str | None]:
 def _forkable_environment(env: dict[str, str]) -> bool:
     """Whether a fresh interpreter with ``env`` would import PRELOAD as the server did (see LAZY_ENVIRONMENT)."""
     base, imported = _server["environment"], _server["imported"]
-    keys = {key for key in set(env) | set(base) if not key.startswith("KOBENCH_")}  # KOBENCH_VERBOSE: see caller
+    keys = {key for key in set(env) | set(base) if not key.startswith(LAZY_PREFIXES)}
     keys -= LAZY_ENVIRONMENT | {MLFLOW_LOGGING}
     return not any(env.get(key) != base.get(key) and env.get(key, imported.get(key)) != imported.get(key)
                    for key in keys)  # fmt: skip
@@ -344,6 +353,56 @@ class ForkServerPopen(subprocess.Popen):
             finally:
                 self._waitpid_lock.release()
         return self.returncode
+
+
+def shim_directory() -> str | None:
+    """A folder with an executable `kobench` that runs the real one through this process's fork server, for
+    commands that other programs start from PATH (DVC's stages); None where the server is not used."""
+    if os.environ.get("KOBENCH_TEST_FRESH_PROCESSES") == "1" or _server_path() is None:
+        return None
+    folder = Path(_server["path"]).parent / "bin"
+    if not folder.is_dir():
+        real = Path(sys.executable).parent / "kobench"
+        folder.mkdir()
+        shim = folder / "kobench"
+        shim.write_text(f"#!{sys.executable} -S\nimport sys\nsys.path.insert(0, {str(Path(__file__).parent)!r})\n"
+                        f"import fork_server\nfork_server.shim({str(real)!r}, {str(folder.parent)!r})\n",
+                        encoding="utf-8")  # fmt: skip
+        shim.chmod(0o755)
+    return str(folder)
+
+
+def shim(real: str, server: str) -> None:
+    """The `kobench` stand-in: run ``real`` (the console script) forked from the server, relay signals to it and
+    exit as it did; exec ``real`` itself wherever `ForkServerPopen` would start a fresh interpreter."""
+    import signal
+
+    argv = [real, *sys.argv[1:]]
+    _server.update(json.loads(Path(server, "server.json").read_text(encoding="utf-8")), path=str(Path(server, "socket")))
+    environment = dict(os.environ)
+    if (_verbose(argv[1:]) or environment.get("KOBENCH_VERBOSE") == "1" or not _forkable_environment(environment)
+            or any(os.isatty(fd) for fd in (0, 1, 2))):  # fmt: skip
+        os.execv(real, argv)
+    umask = os.umask(0)
+    os.umask(umask)
+    request = {"entry": "kobench.cli:main", "module": None, "script": None, "argv": argv, "cwd": os.getcwd(),
+               "env": environment, "umask": umask, "new_session": False}  # fmt: skip
+    connection = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        connection.connect(_server["path"])
+    except OSError:
+        os.execv(real, argv)
+    payload = json.dumps(request).encode()
+    socket.send_fds(connection, [f"{len(payload):12d}".encode() + payload], [0, 1, 2])
+    lines = connection.makefile("rb")
+    pid = int(lines.readline())
+    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, lambda received, _frame: os.kill(pid, received))
+    code = os.waitstatus_to_exitcode(int(lines.readline()))
+    if code < 0:  # ended by a signal: so does the stand-in
+        signal.signal(-code, signal.SIG_DFL)
+        os.kill(os.getpid(), -code)
+    sys.exit(code)
 
 
 def install() -> None:
