@@ -37,10 +37,9 @@ os.environ.update(
 if os.environ.get("PYTEST_XDIST_WORKER"):
     # two test workers on a 2-core machine: one torch thread each (children inherit it) instead of 2 x 2 thrashing
     os.environ.setdefault("OMP_NUM_THREADS", "1")
-if os.environ.get("KOBENCH_TEST_FRESH_PROCESSES") != "1":
-    import fork_server  # kobench commands and benchmark scripts start without re-importing torch & co (see there)
+import fork_server  # noqa: E402 - kobench commands and benchmark scripts start without re-importing torch & co
 
-    fork_server.install()
+fork_server.install()
 for _name in ("KOBENCH_MIRROR", "KOBENCH_OPTUNA_STORAGE", "MLFLOW_TRACKING_URI", "HF_TOKEN"):
     os.environ.pop(_name, None)
 

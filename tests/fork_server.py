@@ -246,6 +246,28 @@ def _verbose(args: list[str]) -> bool:
     return False
 
 
+def _enabled() -> bool:
+    return os.environ.get("KOBENCH_TEST_FRESH_PROCESSES") != "1"
+
+
+def _needs_fresh(arguments: list[str], environment: dict[str, str], fds: list[int]) -> bool:
+    """Whether the command (its arguments after the program) must run in a fresh interpreter (module docstring)."""
+    return (_verbose(arguments) or environment.get("KOBENCH_VERBOSE") == "1" or any(os.isatty(fd) for fd in fds)
+            or not _forkable_environment(environment))  # fmt: skip
+
+
+def _current_umask() -> int:
+    umask = os.umask(0)
+    os.umask(umask)
+    return umask
+
+
+def _send(connection: socket.socket, request: dict, fds: list[int]) -> None:
+    """The request, its length first, with the command's standard streams (the waiter reads it in _serve_one)."""
+    payload = json.dumps(request).encode()
+    socket.send_fds(connection, [f"{len(payload):12d}".encode() + payload], fds)
+
+
 _FRESH_POPEN = subprocess.Popen
 
 
@@ -257,36 +279,30 @@ class ForkServerPopen(subprocess.Popen):
     def _execute_child(self, args, executable, preexec_fn, close_fds, pass_fds, cwd, env, startupinfo,  # noqa: ANN001, PLR0913
                        creationflags, shell, p2cread, p2cwrite, c2pread, c2pwrite, errread, errwrite,  # noqa: ANN001
                        restore_signals, gid, gids, uid, umask, start_new_session, process_group):  # noqa: ANN001
-        request = self._request(args, executable, preexec_fn, pass_fds, cwd, env, shell, (p2cread, c2pwrite, errwrite),
-                                gid, gids, uid, umask, process_group)  # fmt: skip
-        if request is None:
-            return super()._execute_child(args, executable, preexec_fn, close_fds, pass_fds, cwd, env, startupinfo,
-                                          creationflags, shell, p2cread, p2cwrite, c2pread, c2pwrite, errread,
-                                          errwrite, restore_signals, gid, gids, uid, umask, start_new_session,
-                                          process_group)  # fmt: skip
-        request["new_session"] = bool(start_new_session)
         fds = [fd if fd != -1 else own for fd, own in zip((p2cread, c2pwrite, errwrite), (0, 1, 2))]
-        connection = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        try:
-            connection.connect(_server["path"])
-            payload = json.dumps(request).encode()
-            socket.send_fds(connection, [f"{len(payload):12d}".encode() + payload], fds)
-            pid = self._read_line(connection, None)
-        except OSError:
-            connection.close()
-            return super()._execute_child(args, executable, preexec_fn, close_fds, pass_fds, cwd, env, startupinfo,
-                                          creationflags, shell, p2cread, p2cwrite, c2pread, c2pwrite, errread,
-                                          errwrite, restore_signals, gid, gids, uid, umask, start_new_session,
-                                          process_group)  # fmt: skip
-        self._connection, self._buffer, self._forked = connection, b"", True
-        self.pid = int(pid)
-        self._child_created = True
-        self._close_pipe_fds(p2cread, p2cwrite, c2pread, c2pwrite, errread, errwrite)
-        return None
+        request = self._request(args, executable, preexec_fn, pass_fds, cwd, env, shell, fds, gid, gids, uid, umask,
+                                process_group)  # fmt: skip
+        if request is not None:
+            request["new_session"] = bool(start_new_session)
+            connection = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            self._buffer = b""
+            try:
+                connection.connect(_server["path"])
+                _send(connection, request, fds)
+                self.pid = int(self._read_line(connection, None))
+            except OSError:  # the server is gone: a fresh interpreter, as without it
+                connection.close()
+            else:
+                self._connection, self._forked, self._child_created = connection, True, True
+                self._close_pipe_fds(p2cread, p2cwrite, c2pread, c2pwrite, errread, errwrite)
+                return None
+        return super()._execute_child(args, executable, preexec_fn, close_fds, pass_fds, cwd, env, startupinfo,
+                                      creationflags, shell, p2cread, p2cwrite, c2pread, c2pwrite, errread, errwrite,
+                                      restore_signals, gid, gids, uid, umask, start_new_session, process_group)  # fmt: skip
 
-    def _request(self, args, executable, preexec_fn, pass_fds, cwd, env, shell, streams, gid, gids, uid, umask,  # noqa: ANN001, PLR0913
+    def _request(self, args, executable, preexec_fn, pass_fds, cwd, env, shell, fds, gid, gids, uid, umask,  # noqa: ANN001, PLR0913
                  process_group) -> dict | None:  # noqa: ANN001
-        if os.environ.get("KOBENCH_TEST_FRESH_PROCESSES") == "1" or shell or isinstance(args, (str, bytes, os.PathLike)):
+        if not _enabled() or shell or isinstance(args, (str, bytes, os.PathLike)):
             return None
         args = [str(a) if isinstance(a, os.PathLike) else a for a in args]
         module, script = _target(args)
@@ -294,26 +310,22 @@ class ForkServerPopen(subprocess.Popen):
             return None
         if executable is not None or preexec_fn is not None or pass_fds or gid is not None or gids is not None:
             return None
-        if uid is not None or process_group not in (None, -1) or _verbose(args[3 if module else 2 :]):
+        if uid is not None or process_group not in (None, -1) or _server_path() is None:
             return None
-        if any(os.isatty(fd if fd != -1 else own) for fd, own in zip(streams, (0, 1, 2))):
-            return None
-        if _server_path() is None:
-            return None
+        arguments = args[3 if module else 2 :]
         environment = dict(os.environ if env is None else env)
-        if environment.get("KOBENCH_VERBOSE") == "1" or not _forkable_environment(environment):
+        if _needs_fresh(arguments, environment, fds):
             return None
         if umask is None or umask < 0:
-            umask = os.umask(0)
-            os.umask(umask)
-        argv = [str(Path(script).resolve()) if script else "kobench.cli", *args[3 if module else 2 :]]
+            umask = _current_umask()
+        argv = [str(Path(script).resolve()) if script else "kobench.cli", *arguments]
         return {"module": module, "script": script and str(Path(script).resolve()), "argv": argv,
                 "cwd": os.path.abspath(cwd if cwd is not None else os.getcwd()), "env": environment,
                 "umask": umask}  # fmt: skip
 
     def _read_line(self, connection: socket.socket, timeout: float | None) -> str | None:
         """The next line the waiter sent, or None if none within ``timeout`` (0: do not wait)."""
-        buffer = getattr(self, "_buffer", b"")
+        buffer = self._buffer
         while b"\n" not in buffer:
             if timeout is not None and not select.select([connection], [], [], timeout)[0]:
                 self._buffer = buffer
@@ -358,7 +370,7 @@ class ForkServerPopen(subprocess.Popen):
 def shim_directory() -> str | None:
     """A folder with an executable `kobench` that runs the real one through this process's fork server, for
     commands that other programs start from PATH (DVC's stages); None where the server is not used."""
-    if os.environ.get("KOBENCH_TEST_FRESH_PROCESSES") == "1" or _server_path() is None:
+    if not _enabled() or _server_path() is None:
         return None
     folder = Path(_server["path"]).parent / "bin"
     if not folder.is_dir():
@@ -380,20 +392,16 @@ def shim(real: str, server: str) -> None:
     argv = [real, *sys.argv[1:]]
     _server.update(json.loads(Path(server, "server.json").read_text(encoding="utf-8")), path=str(Path(server, "socket")))
     environment = dict(os.environ)
-    if (_verbose(argv[1:]) or environment.get("KOBENCH_VERBOSE") == "1" or not _forkable_environment(environment)
-            or any(os.isatty(fd) for fd in (0, 1, 2))):  # fmt: skip
+    if _needs_fresh(argv[1:], environment, [0, 1, 2]):
         os.execv(real, argv)
-    umask = os.umask(0)
-    os.umask(umask)
     request = {"entry": "kobench.cli:main", "module": None, "script": None, "argv": argv, "cwd": os.getcwd(),
-               "env": environment, "umask": umask, "new_session": False}  # fmt: skip
+               "env": environment, "umask": _current_umask(), "new_session": False}  # fmt: skip
     connection = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
         connection.connect(_server["path"])
     except OSError:
         os.execv(real, argv)
-    payload = json.dumps(request).encode()
-    socket.send_fds(connection, [f"{len(payload):12d}".encode() + payload], [0, 1, 2])
+    _send(connection, request, [0, 1, 2])
     lines = connection.makefile("rb")
     pid = int(lines.readline())
     for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
