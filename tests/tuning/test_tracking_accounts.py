@@ -125,6 +125,19 @@ def _one_line(done: subprocess.CompletedProcess) -> str:
     return lines[0]
 
 
+@pytest.mark.parametrize(("variable", "value", "least"), [("KOBENCH_SERVER_WORKERS", "0", 1),
+                                                         ("KOBENCH_SERVER_AUTH_CACHE_SECONDS", "1.5", 0)])
+def test_a_bad_server_setting_is_one_line_and_creates_nothing(tmp_path: Path, variable: str, value: str,
+                                                              least: int) -> None:
+    env = {**os.environ, variable: value, "KOBENCH_SERVER_DIR": str(tmp_path / "state"),
+           **dict.fromkeys(("MLFLOW_BACKEND_STORE_URI", "MLFLOW_AUTH_DATABASE_URI", "MLFLOW_ARTIFACTS_DESTINATION",
+                            "MLFLOW_FLASK_SERVER_SECRET_KEY"), "set")}  # fmt: skip
+    done = _script("start", env)
+    assert (done.returncode, done.stdout) == (2, "")
+    assert done.stderr == f"error: {variable}='{value}' must be a whole number >= {least}\n"
+    assert not (tmp_path / "state").exists()
+
+
 def test_no_credentials_is_one_line_before_training(server: dict, project: Path) -> None:
     line = _one_line(_tune(server, project))
     assert "401" in line and "MLFLOW_TRACKING_USERNAME" in line and server["url"] in line, line
