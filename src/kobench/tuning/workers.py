@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import os
 import signal
 import subprocess
 import sys
@@ -20,6 +21,9 @@ from kobench.interrupts import Interrupted
 from kobench.interrupts import check as check_interrupted
 
 PR_SET_PDEATHSIG = 1
+# torch threads of a process started by another: N processes of torch's default (a thread per core each) would
+# oversubscribe the cores
+THREADS_VARIABLE = "KOBENCH_TORCH_THREADS"
 
 
 def worker_command(argv: list[str]) -> list[str]:
@@ -45,13 +49,38 @@ def _die_with_parent() -> None:
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
+def shared_threads(count: int) -> int:
+    """Torch threads for each of ``count`` processes this one starts: its own share, at least one.
+
+    Its share is what its own starter gave it, else the cores it may use.
+
+    >>> shared_threads(len(os.sched_getaffinity(0)) * 2) if THREADS_VARIABLE not in os.environ else 1
+    1
+    """
+    given = os.environ.get(THREADS_VARIABLE)
+    return max(1, (int(given) if given else len(os.sched_getaffinity(0))) // count)
+
+
+def use_shared_threads() -> None:
+    """Take the torch thread count the starting process chose (nothing for a process started by hand)."""
+    threads = os.environ.get(THREADS_VARIABLE)
+    if threads:
+        import torch
+
+        torch.set_num_threads(int(threads))
+
+
 def run_workers(command: list[str], count: int, *, grace: float = 60.0) -> list[int]:
-    """Run ``count`` copies of ``command`` to the end; return their exit codes.
+    """Run ``count`` copies of ``command`` to the end, the cores shared among them; return their exit codes.
+
+    On 2 cores, two single-thread trials at once train 1.24x the samples per second of one two-thread trial
+    (``benchmarks/README.md``); two two-thread trials would oversubscribe the cores instead.
 
     Raises:
         Interrupted: after every worker has been stopped (SIGTERM, SIGKILL after ``grace`` seconds).
     """
-    print(f"{count} workers started for one study", file=sys.stderr, flush=True)
+    threads = shared_threads(count)
+    print(f"{count} workers started for one study, {threads} torch thread(s) each", file=sys.stderr, flush=True)
     return run_processes([command] * count, count, grace=grace)
 
 
@@ -60,12 +89,15 @@ def run_processes(
 ) -> list[int]:
     """Run ``commands``, at most ``parallel`` at once, in list order; return their exit codes in that order.
 
+    Each gets ``parallel``'s share of this process's threads (``shared_threads``).
+
     ``on_exit(index, code)`` is called as each one ends.
 
     Raises:
         Interrupted: after every running process has been stopped (SIGTERM, SIGKILL after ``grace`` seconds).
     """
     codes: list[int | None] = [None] * len(commands)
+    env = {**os.environ, THREADS_VARIABLE: str(shared_threads(parallel))}
     running: dict[int, subprocess.Popen] = {}
     waiting = list(range(len(commands)))
     try:
@@ -74,7 +106,8 @@ def run_processes(
             while waiting and len(running) < parallel:
                 index = waiting.pop(0)
                 # a session of its own: a terminal's Ctrl-C reaches only this process, which passes it on once
-                running[index] = subprocess.Popen(commands[index], start_new_session=True, preexec_fn=_die_with_parent)  # noqa: PLW1509
+                started = subprocess.Popen(commands[index], start_new_session=True, preexec_fn=_die_with_parent, env=env)  # noqa: PLW1509
+                running[index] = started
             for index, process in list(running.items()):
                 if process.poll() is not None:
                     codes[index] = process.returncode
