@@ -29,7 +29,7 @@ def test_masks_are_independent_across_the_four_numbers_of_a_word() -> None:
 
 def test_gradient_passes_the_kept_elements_scaled_and_nothing_else() -> None:
     torch.manual_seed(2)
-    x = torch.randn(64, 33, requires_grad=True)
+    x = torch.randn(128, 80, requires_grad=True)  # over 8,192 elements: the quarter-draw path
     out = QuarterDrawDropout(0.3).train()(x)
     out.sum().backward()
     kept = out.detach() != 0
@@ -39,7 +39,7 @@ def test_gradient_passes_the_kept_elements_scaled_and_nothing_else() -> None:
 
 
 def test_seeded_runs_repeat_and_evaluation_is_the_identity() -> None:
-    x = torch.randn(5, 7, 9)
+    x = torch.randn(50, 7, 30)
     layer = QuarterDrawDropout(0.2).train()
     torch.manual_seed(3)
     first = layer(x)
@@ -49,6 +49,15 @@ def test_seeded_runs_repeat_and_evaluation_is_the_identity() -> None:
     assert QuarterDrawDropout(0.0).train()(x) is x
     with pytest.raises(ValueError, match="outside"):
         QuarterDrawDropout(1.0)
+
+
+def test_small_tensors_take_torchs_own_dropout() -> None:
+    x = torch.randn(8191)  # under the size where the quarter draws pay
+    layer = QuarterDrawDropout(0.1).train()
+    torch.manual_seed(4)
+    ours = layer(x)
+    torch.manual_seed(4)
+    assert torch.equal(ours, torch.nn.functional.dropout(x, 0.1, training=True))
 
 
 def test_a_bert_gets_it_everywhere_and_its_state_dict_is_unchanged() -> None:
