@@ -102,6 +102,7 @@ def _run(request: dict, fds: list[int], imported: dict[str, str]) -> None:
     from mlflow.utils.logging_utils import _configure_mlflow_loggers
 
     _configure_mlflow_loggers("mlflow")
+    install()  # its own `python -m kobench.cli` children (workers, queued studies) are forked from the server too
     sys.argv = list(request["argv"])
     code = 0
     try:
@@ -164,6 +165,7 @@ def serve(path: str) -> None:
     for name in PRELOAD:
         importlib.import_module(name)
     imported = {key: value for key, value in os.environ.items() if before.get(key) != value}  # set by an import
+    _server.update(path=path, environment=before, imported=imported)  # for the forked commands' own children
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     listener.bind(path)
     listener.listen(64)

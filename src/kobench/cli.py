@@ -425,9 +425,11 @@ def tune(
     from kobench.names import StudyPaths, metrics_file, study_outputs
     from kobench.tuning.context import StudyContext
     from kobench.tuning.study import run_study, search_space, work
-    from kobench.tuning.workers import use_shared_threads, worker_command
+    from kobench.tuning.workers import use_shared_threads, watch_starter, worker_command
 
-    use_shared_threads()  # a worker of --workers, or a study of `kobench queue`: its share of the cores
+    # a worker of --workers, or a study of `kobench queue`: its share of the cores, and it ends with its starter
+    use_shared_threads()
+    watch_starter()
     check_options({"n_trials": n_trials, "workers": workers})  # the bounds of tune.n_trials and tune.workers
     params, spec, ref, base = _run_setup(params_file, task, model, given)
     searched = [name for name in _given(given) if name in search_space(params, task, ref).settings()]

@@ -148,6 +148,37 @@ def test_sigterm_stops_every_worker_and_leaves_nothing_running(tmp_path: Path, t
     )  # released: no holder recorded
 
 
+def test_workers_of_a_killed_coordinator_stop_and_fail_their_trials(tmp_path: Path, tiny_models) -> None:  # noqa: ANN001
+    root, env = _project(tmp_path, tiny_models("bert"), n_trials=4, rows=400, epochs=30)  # trials that take a while
+    coordinator = subprocess.Popen(_tune(env, 2), cwd=root, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 120
+        while _running(root / "optuna.db") < 2:
+            assert coordinator.poll() is None and time.monotonic() < deadline, coordinator.stderr.read()[-3000:]
+            time.sleep(0.3)
+        storage = f"sqlite:///{root}/optuna.db"
+        running = optuna.load_study(study_name="nsmc-bert", storage=storage).get_trials(states=(State.RUNNING,))
+        workers = {t.user_attrs["owner"]["pid"] for t in running}
+        coordinator.kill()  # not reaped yet: the workers must take a zombie for dead
+        killed = time.monotonic()
+        while any(_pid_runs(pid) for pid in workers):
+            assert time.monotonic() - killed < 30, f"workers {workers} still run 30 s after their coordinator died"
+            time.sleep(0.2)
+    finally:
+        coordinator.kill()
+        coordinator.wait()
+    ended = {t.number: t for t in optuna.load_study(study_name="nsmc-bert", storage=storage).trials}
+    assert all(ended[t.number].state == State.FAIL for t in running)
+    assert all(ended[t.number].user_attrs["failure"] == "interrupted" for t in running)
+
+
+def _pid_runs(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[-1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
 def _running(db: Path) -> int:
     if not db.exists():
         return 0

@@ -3,24 +3,25 @@
 The coordinating process creates the study and its parent run, starts the workers (each ``kobench tune ...
 --worker``: trials only), waits, then tests and registers the best trial once. Workers run in sessions of their
 own, so a terminal's Ctrl-C reaches only the coordinator, which passes one SIGTERM to each: every worker fails
-its running trial ("interrupted", MLflow KILLED) and exits. A worker whose coordinator dies gets SIGTERM too.
+its running trial ("interrupted", MLflow KILLED) and exits. A worker whose coordinator dies sends itself SIGTERM
+within a second (``watch_starter``: a thread in the worker, not a ``preexec_fn``, which can deadlock a child
+forked from a process with threads, as the coordinator's heartbeat and MLflow threads are).
 """
 
 from __future__ import annotations
 
-import contextlib
-import ctypes
 import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable
 
 from kobench.interrupts import Interrupted
 from kobench.interrupts import check as check_interrupted
 
-PR_SET_PDEATHSIG = 1
+STARTER_VARIABLE = "KOBENCH_STARTED_BY"  # the process id of the process that started this one
 # torch threads of a process started by another: N processes of torch's default (a thread per core each) would
 # oversubscribe the cores
 THREADS_VARIABLE = "KOBENCH_TORCH_THREADS"
@@ -43,10 +44,39 @@ def worker_command(argv: list[str]) -> list[str]:
     return [sys.executable, "-m", "kobench.cli", *kept, "--worker"]
 
 
-def _die_with_parent() -> None:
-    """In the child before exec: SIGTERM when the coordinator dies (Linux; elsewhere a no-op)."""
-    with contextlib.suppress(OSError, AttributeError):
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+def _alive(pid: int) -> bool:
+    """Whether ``pid`` runs: a zombie (dead, not yet reaped by its own parent) counts as gone."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as stat:
+            return stat.read().rsplit(")", 1)[-1].split()[0] not in ("Z", "X")
+    except FileNotFoundError:
+        return False
+    except OSError:  # no /proc: ask the kernel
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return False
+        except PermissionError:
+            return True
+        return True
+
+
+def watch_starter(poll: float = 1.0) -> None:
+    """In a process that ``run_processes`` started: SIGTERM to itself once its starter is gone (nothing otherwise).
+
+    The SIGTERM is handled as any other: the running trial fails ``interrupted``, its MLflow run ends KILLED.
+    """
+    starter = os.environ.get(STARTER_VARIABLE)
+    if not starter:
+        return
+    pid = int(starter)
+
+    def watch() -> None:
+        while _alive(pid):
+            time.sleep(poll)
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    threading.Thread(target=watch, name="kobench-starter-watch", daemon=True).start()
 
 
 def shared_threads(count: int) -> int:
@@ -97,7 +127,7 @@ def run_processes(
         Interrupted: after every running process has been stopped (SIGTERM, SIGKILL after ``grace`` seconds).
     """
     codes: list[int | None] = [None] * len(commands)
-    env = {**os.environ, THREADS_VARIABLE: str(shared_threads(parallel))}
+    env = {**os.environ, THREADS_VARIABLE: str(shared_threads(parallel)), STARTER_VARIABLE: str(os.getpid())}
     running: dict[int, subprocess.Popen] = {}
     waiting = list(range(len(commands)))
     try:
@@ -106,8 +136,7 @@ def run_processes(
             while waiting and len(running) < parallel:
                 index = waiting.pop(0)
                 # a session of its own: a terminal's Ctrl-C reaches only this process, which passes it on once
-                started = subprocess.Popen(commands[index], start_new_session=True, preexec_fn=_die_with_parent, env=env)  # noqa: PLW1509
-                running[index] = started
+                running[index] = subprocess.Popen(commands[index], start_new_session=True, env=env)
             for index, process in list(running.items()):
                 if process.poll() is not None:
                     codes[index] = process.returncode
