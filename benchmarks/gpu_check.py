@@ -342,14 +342,16 @@ def finetune_section(args, sizes, data, corpus_model, training, report) -> None:
     )
 
 
-def _trial_process(model_dir: str, features_path: str, device: str, ready: object, start: object, results: object) -> None:
+def _trial_process(  # noqa: PLR0913
+    model_dir: str, features_path: str, device: str, threads: int, ready: object, start: object, results: object
+) -> None:
     """One trial in its own process: kobench's loop on the saved features, one epoch, then validation."""
     import pickle
 
     import torch
     from transformers import AutoModelForSequenceClassification
 
-    c.quiet_torch(None)
+    c.quiet_torch(threads)
     training = c.import_training()
     from kobench.engine.batching import Collator
     from kobench.engine.evaluation import Evaluator
@@ -387,6 +389,7 @@ def concurrency_section(args, sizes, data, report) -> None:
     from transformers import AutoTokenizer
 
     from kobench.tools.tiny_model import build_tiny_model
+    from kobench.tuning.workers import shared_threads
 
     work = Path(report["_work"])
     small = {"hidden_size": 64, "num_layers": 1, "num_heads": 1, "intermediate_size": 128} if args.quick else {
@@ -404,8 +407,9 @@ def concurrency_section(args, sizes, data, report) -> None:
     rounds = {}
     for k in sizes["trials_per_device"]:
         ready, start, results = spawn.Queue(), spawn.Event(), spawn.Queue()
+        threads = shared_threads(k)  # as kobench's workers: k trials of all the cores each would oversubscribe them
         procs = [spawn.Process(target=_trial_process,
-                               args=(str(model_dir), str(features_path), device, ready, start, results))
+                               args=(str(model_dir), str(features_path), device, threads, ready, start, results))
                  for _ in range(k)]  # fmt: skip
         for proc in procs:
             proc.start()
