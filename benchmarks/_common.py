@@ -8,6 +8,7 @@ from a bare copy of the working tree (the GPU machine has no installed kobench).
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import importlib
 import importlib.util
@@ -20,7 +21,7 @@ import sys
 import threading
 import time
 import types
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, Self
 
@@ -356,6 +357,7 @@ SETUP_LABELS = {
     "reference": "reference (static 128, fp32)",
     "trainer": "HF Trainer defaults",
     "trainer_grouped": "HF Trainer, group_by_length",
+    "kobench_torch_dropout": "kobench, torch nn.Dropout",
 }
 
 
@@ -418,9 +420,23 @@ def setup_runner(  # noqa: PLR0913
                 work=work,
                 sampling=sampling,
             )
+        if name == "kobench_torch_dropout":  # the dropout lever alone: kobench's loop keeping torch's nn.Dropout
+            with _torch_dropout(training):
+                return kobench_epoch(training, make_model, features, val, configs["kobench"], pad_id)
         return kobench_epoch(training, make_model, features, val, configs[name], pad_id)
 
     return run, configs
+
+
+@contextlib.contextmanager
+def _torch_dropout(training: types.ModuleType) -> Iterator[None]:
+    """``_TrainLoop`` leaves the model's ``nn.Dropout`` as it is (no quarter-draw dropout on CPU)."""
+    swap = training.use_quarter_draw_dropout
+    training.use_quarter_draw_dropout = lambda _model: 0
+    try:
+        yield
+    finally:
+        training.use_quarter_draw_dropout = swap
 
 
 def kobench_epoch(

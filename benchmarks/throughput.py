@@ -10,12 +10,13 @@ per measurement, every setup repeated ``--repeats`` times after one warm-up, in 
 * reference - the same loop with the reference setup: static padding to 128, fp32, random order.
 * trainer   - the real ``transformers.Trainer`` with its defaults (DataCollatorWithPadding, random order).
 * trainer_grouped - the same Trainer with ``train_sampling_strategy="group_by_length"`` (LengthGroupedSampler).
+* kobench_torch_dropout - kobench's setup keeping torch's ``nn.Dropout`` (its CPU dropout lever off, for its ratio).
 
 Then evaluation: ``Evaluator.evaluate`` length-sorted with dynamic padding (kobench) vs static 128 vs
 unsorted dynamic. Data: NSMC from the mirror (``--mirror``, default ./mirror), or synthetic text
 with NSMC's length distribution where it is absent. The last line printed is
-``speedup_vs_reference=X speedup_vs_trainer_default=Y speedup_vs_trainer_grouped=Z loss_gap=G loss_ok=B``
-(ratios of median training samples/s; G the largest relative gap between kobench's mean training loss of the
+``speedup_vs_reference=X speedup_vs_trainer_default=Y speedup_vs_trainer_grouped=Z dropout_lever=D loss_gap=G
+loss_ok=B`` (ratios of median training samples/s; G the largest relative gap between kobench's mean training loss of the
 epoch and a Trainer setup's, B whether it is within ``--loss-tolerance``).
 """
 
@@ -217,7 +218,7 @@ def main() -> int:
             max_seq_len=args.max_seq_len,
             work=work,
         )
-        setups = c.SETUPS
+        setups = (*c.SETUPS, "kobench_torch_dropout")  # the last: kobench without its CPU dropout lever
         warm = {k: v[: args.warm_samples] for k, v in feats["train"].items()}
         for name in setups:
             run(name, warm)
@@ -302,6 +303,7 @@ def main() -> int:
         "vs_reference": k / train_summary["reference"]["samples_per_second"],
         "vs_trainer_default": k / train_summary["trainer"]["samples_per_second"],
         "vs_trainer_grouped": k / train_summary["trainer_grouped"]["samples_per_second"],
+        "dropout_lever": k / train_summary["kobench_torch_dropout"]["samples_per_second"],
     }
     k_loss = train_summary["kobench"]["loss"]
     loss_gaps = {
@@ -323,7 +325,8 @@ def main() -> int:
     print(
         f"  kobench / reference = {speedups['vs_reference']:.2f}x   "
         f"kobench / trainer = {speedups['vs_trainer_default']:.2f}x   "
-        f"kobench / trainer grouped = {speedups['vs_trainer_grouped']:.2f}x"
+        f"kobench / trainer grouped = {speedups['vs_trainer_grouped']:.2f}x   "
+        f"quarter-draw dropout / torch's = {speedups['dropout_lever']:.2f}x"
     )
     print(
         "  mean training loss of the epoch, kobench vs Trainer: "
@@ -372,6 +375,7 @@ def main() -> int:
         f"speedup_vs_reference={speedups['vs_reference']:.2f} "
         f"speedup_vs_trainer_default={speedups['vs_trainer_default']:.2f} "
         f"speedup_vs_trainer_grouped={speedups['vs_trainer_grouped']:.2f} "
+        f"dropout_lever={speedups['dropout_lever']:.2f} "
         f"loss_gap={loss_gap:.4f} loss_ok={loss_gap <= args.loss_tolerance}"
     )
     return 0

@@ -50,7 +50,9 @@ def _args() -> argparse.Namespace:
     parser.add_argument("--system-metrics", action="store_true", help="tracking.log_system_metrics: true")
     parser.add_argument("--threads", type=int, default=0)
     parser.add_argument("--json", type=Path, help="also write the figures here")
-    parser.add_argument("--quick", action="store_true", help="tiny sizes, one import timing each (figures mean nothing)")
+    parser.add_argument(
+        "--quick", action="store_true", help="tiny sizes, one timing of the light imports (figures mean nothing)"
+    )
     args = parser.parse_args()
     args.import_repeats = 5
     if args.quick:
@@ -59,10 +61,12 @@ def _args() -> argparse.Namespace:
     return args
 
 
-def import_times(repeats: int) -> dict[str, float]:
-    """Median seconds of each entry point in a fresh interpreter."""
+def import_times(repeats: int, *, light_only: bool = False) -> dict[str, float]:
+    """Median seconds of each entry point in a fresh interpreter (``light_only``: those that import no torch)."""
     out = {}
     for name, command in IMPORTS.items():
+        if light_only and "(" in name:
+            continue
         seconds = []
         for _ in range(repeats):
             began = time.perf_counter()
@@ -312,7 +316,7 @@ def main() -> int:
     print(f"environment: {c.environment_line('cpu')}")
     figures: dict[str, Any] = {}
     print(f"1. import time (fresh interpreter, median of {args.import_repeats})")
-    figures["imports"] = import_times(args.import_repeats)
+    figures["imports"] = import_times(args.import_repeats, light_only=args.quick)
 
     with tempfile.TemporaryDirectory(prefix="kobench-overhead-") as scratch:
         work = Path(scratch)

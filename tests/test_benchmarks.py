@@ -44,11 +44,11 @@ def positive(value: str) -> float:
 def test_throughput_quick(tmp_path: Path) -> None:
     out = tmp_path / "throughput.json"
     fields, stdout = run_script("throughput.py", "--json", str(out), cwd=tmp_path)
-    for key in ("speedup_vs_reference", "speedup_vs_trainer_default", "speedup_vs_trainer_grouped"):
+    for key in ("speedup_vs_reference", "speedup_vs_trainer_default", "speedup_vs_trainer_grouped", "dropout_lever"):
         positive(fields[key])
     assert 0 <= float(fields["loss_gap"]) and fields["loss_ok"] == "True"
     figures = json.loads(out.read_text())
-    assert set(figures["train"]) == {"kobench", "reference", "trainer", "trainer_grouped"}
+    assert set(figures["train"]) == {"kobench", "reference", "trainer", "trainer_grouped", "kobench_torch_dropout"}
     assert all(positive(str(s["samples_per_second"])) and s["loss"] > 0 for s in figures["train"].values())
     assert positive(str(figures["crosscheck"]["train_samples_per_second"]))  # a real training.train() ran
     assert "WARNING" not in stdout  # the evaluation variants agree on accuracy
@@ -74,7 +74,8 @@ def test_trial_overhead_quick(tmp_path: Path) -> None:
     assert 0 < float(fields["non_training_share"]) < 1
     figures = json.loads(out.read_text())
     assert figures["study"]["trials"] == 2 and figures["study"]["phases"]["training steps"] > 0
-    assert figures["checkpoint"]["save_pretrained_s"] > 0 and len(figures["imports"]) == 4
+    assert figures["checkpoint"]["save_pretrained_s"] > 0
+    assert set(figures["imports"]) == {"kobench --help", "import kobench.cli"}  # --quick: the light ones
 
 
 def test_korquad_features_quick(tmp_path: Path) -> None:
