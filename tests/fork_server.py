@@ -1,9 +1,10 @@
-"""Start `python -m kobench.cli …` and `python benchmarks/<script>.py …` without paying their imports each time.
+"""Start `python -m kobench.cli …`, `python benchmarks/<script>.py …` and `dvc …` without paying their imports each time.
 
 Each such process spends 3-4 s of CPU importing torch, transformers, MLflow, Optuna, pandas and scikit-learn
 before it does anything; the suite starts about 150 of them. A fork server (this file run as a script, one per
 test worker) imports those libraries once; `subprocess.Popen` is replaced, in the test process only, by
-`ForkServerPopen`, which hands each matching command to the server. The server forks a process that takes the
+`ForkServerPopen`, which hands each matching command to the server (`dvc` as this environment's console script,
+except `dvc queue`, which leaves daemons behind). The server forks a process that takes the
 command's standard streams, working directory, environment, umask and session, and runs the module or script
 as `python -m`/`python script.py` would, then exits with its code; the process is real (own pid, signals, exit
 status), only its imports were done before the fork.
@@ -50,6 +51,9 @@ PRELOAD = (
     "matplotlib",
     "tokenizers",
     "sentencepiece",
+    "dvc.cli",
+    "dvc.cli.parser",
+    "dvc.repo",
 )
 # scripts that need a fresh interpreter: gpu_check.py --simulate-device-env hides packages before they are imported
 FRESH_SCRIPTS = {"gpu_check.py"}
@@ -218,6 +222,15 @@ def _server_path() -> str | None:
         return _server["path"]
 
 
+def _dvc_entry(args: list[str], env: dict[str, str]) -> str | None:
+    """This environment's `dvc` console script if ``args`` runs it, except `dvc queue` (it leaves daemons)."""
+    real = Path(sys.executable).parent / "dvc"
+    found = shutil.which(str(args[0]), path=env.get("PATH")) if args else None
+    if found is None or Path(found).resolve() != real.resolve() or "queue" in args[1:]:
+        return None
+    return str(real)
+
+
 def _target(args: list[str]) -> tuple[str | None, str | None]:
     """(module, script) that ``args`` runs through this interpreter, or (None, None) if it is not one to fork."""
     if len(args) < 2 or str(args[0]) != sys.executable:
@@ -274,7 +287,7 @@ _FRESH_POPEN = subprocess.Popen
 
 
 class ForkServerPopen(subprocess.Popen):
-    """`subprocess.Popen` that hands `python -m kobench.cli …` and benchmark scripts to the fork server."""
+    """`subprocess.Popen` that hands `python -m kobench.cli …`, benchmark scripts and `dvc …` to the fork server."""
 
     _forked = False
 
@@ -307,19 +320,24 @@ class ForkServerPopen(subprocess.Popen):
         if not _enabled() or shell or isinstance(args, (str, bytes, os.PathLike)):
             return None
         args = [str(a) if isinstance(a, os.PathLike) else a for a in args]
+        environment = dict(os.environ if env is None else env)
         module, script = _target(args)
-        if module is None and script is None:
+        dvc = None if module or script else _dvc_entry(args, environment)
+        if module is None and script is None and dvc is None:
             return None
         if executable is not None or preexec_fn is not None or pass_fds or gid is not None or gids is not None:
             return None
         if uid is not None or process_group not in (None, -1) or _server_path() is None:
             return None
-        arguments = args[3 if module else 2 :]
-        environment = dict(os.environ if env is None else env)
+        arguments = args[1:] if dvc else args[3 if module else 2 :]
         if _needs_fresh(arguments, environment, fds):
             return None
         if umask is None or umask < 0:
             umask = _current_umask()
+        if dvc:  # DVC's console script: its main() as the script would call it
+            return {"entry": "dvc.cli:main", "module": None, "script": None, "argv": [dvc, *arguments],
+                    "cwd": os.path.abspath(cwd if cwd is not None else os.getcwd()), "env": environment,
+                    "umask": umask}  # fmt: skip
         argv = [str(Path(script).resolve()) if script else "kobench.cli", *arguments]
         return {"module": module, "script": script and str(Path(script).resolve()), "argv": argv,
                 "cwd": os.path.abspath(cwd if cwd is not None else os.getcwd()), "env": environment,

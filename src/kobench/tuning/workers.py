@@ -103,9 +103,6 @@ def use_shared_threads() -> None:
 def run_workers(command: list[str], count: int, *, grace: float = 60.0) -> list[int]:
     """Run ``count`` copies of ``command`` to the end, the cores shared among them; return their exit codes.
 
-    On 2 cores, two single-thread trials at once train 1.24x the samples per second of one two-thread trial
-    (``benchmarks/README.md``); two two-thread trials would oversubscribe the cores instead.
-
     Raises:
         Interrupted: after every worker has been stopped (SIGTERM, SIGKILL after ``grace`` seconds).
     """
