@@ -49,3 +49,20 @@ def check() -> None:
     """Raise ``Interrupted`` if a stop signal arrived (a safe point: no transaction or finaliser is running)."""
     if _received:
         raise Interrupted(_received[0])
+
+
+def process_alive(pid: int) -> bool:
+    """Whether ``pid`` runs: a zombie (dead, not yet reaped by its own parent) counts as gone."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as stat:
+            return stat.read().rsplit(")", 1)[-1].split()[0] not in ("Z", "X")
+    except FileNotFoundError:
+        return False
+    except OSError:  # no /proc: ask the kernel
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return False
+        except PermissionError:
+            return True
+        return True

@@ -27,6 +27,7 @@ from collections.abc import Iterator
 
 import optuna
 
+from kobench.interrupts import process_alive
 from kobench.names import TrialAttr
 from kobench.storelock import grpc_address, journal_path
 
@@ -42,13 +43,7 @@ def owner_alive(recorded: dict[str, object] | None) -> bool | None:
     """Whether a trial's owner process is alive: None when it ran on another host (the heartbeat rule applies)."""
     if not recorded or recorded.get("host") != socket.gethostname():
         return None
-    try:
-        os.kill(int(recorded["pid"]), 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+    return process_alive(int(recorded["pid"]))  # a zombie owner (killed, not yet reaped) is dead too
 
 
 def open_storage(url: str, heartbeat_seconds: int, *, connect_timeout: float = 60.0) -> optuna.storages.BaseStorage:

@@ -18,7 +18,7 @@ import threading
 import time
 from collections.abc import Callable
 
-from kobench.interrupts import Interrupted
+from kobench.interrupts import Interrupted, process_alive
 from kobench.interrupts import check as check_interrupted
 
 STARTER_VARIABLE = "KOBENCH_STARTED_BY"  # the process id of the process that started this one
@@ -44,23 +44,6 @@ def worker_command(argv: list[str]) -> list[str]:
     return [sys.executable, "-m", "kobench.cli", *kept, "--worker"]
 
 
-def _alive(pid: int) -> bool:
-    """Whether ``pid`` runs: a zombie (dead, not yet reaped by its own parent) counts as gone."""
-    try:
-        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as stat:
-            return stat.read().rsplit(")", 1)[-1].split()[0] not in ("Z", "X")
-    except FileNotFoundError:
-        return False
-    except OSError:  # no /proc: ask the kernel
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return False
-        except PermissionError:
-            return True
-        return True
-
-
 def watch_starter(poll: float = 1.0) -> None:
     """In a process that ``run_processes`` started: SIGTERM to itself once its starter is gone (nothing otherwise).
 
@@ -72,7 +55,7 @@ def watch_starter(poll: float = 1.0) -> None:
     pid = int(starter)
 
     def watch() -> None:
-        while _alive(pid):
+        while process_alive(pid):
             time.sleep(poll)
         os.kill(os.getpid(), signal.SIGTERM)
 
