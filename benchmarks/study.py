@@ -43,7 +43,7 @@ import shutil
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -300,7 +300,7 @@ def run_kobench(args: argparse.Namespace, data: dict[str, Any], work: Path) -> d
 
 
 @contextlib.contextmanager
-def _argv(argv: list[str]) -> Any:
+def _argv(argv: list[str]) -> Iterator[None]:
     saved, sys.argv = sys.argv, argv
     try:
         yield
