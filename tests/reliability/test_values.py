@@ -146,3 +146,17 @@ def test_a_task_listed_twice_is_refused_by_every_command_that_reads_the_run_set(
     text = str(out.exception) if isinstance(out.exception, KobenchError) else out.output
     assert "key 'run.tasks': 'nsmc' is listed twice; list each once" in text and out.exit_code != 0
     assert _nothing_created(project)
+
+
+@pytest.mark.parametrize(("variable", "value"), [("KOBENCH_TORCH_THREADS", "0"), ("KOBENCH_TORCH_THREADS", "two"),
+                                                 ("KOBENCH_STARTED_BY", "-5")])  # fmt: skip
+def test_a_bad_process_variable_is_one_line_before_tune_does_anything(tmp_path: Path, variable: str, value: str) -> None:
+    project = _project(tmp_path)
+    env = {**os.environ, variable: value}
+    result = subprocess.run([sys.executable, "-m", "kobench.cli", "tune", "--task", "nsmc", "--model", "tiny"],
+                            cwd=project, env=env, capture_output=True, text=True, timeout=300)  # fmt: skip
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        f"error: {variable}={value!r}: not a whole number >= 1 (kobench sets it for the processes it starts)"
+    ]
+    assert _nothing_created(project)

@@ -21,6 +21,7 @@ import pytest
 import yaml
 
 from kobench.engine.devices import Slot, lease, resolve_slots
+from kobench.interrupts import process_alive
 from synthetic import write_raw
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -163,7 +164,7 @@ def test_workers_of_a_killed_coordinator_stop_and_fail_their_trials(tmp_path: Pa
         workers = {t.user_attrs["owner"]["pid"] for t in running}
         coordinator.kill()  # not reaped yet: the workers must take a zombie for dead
         killed = time.monotonic()
-        while any(_pid_runs(pid) for pid in workers):
+        while any(process_alive(pid) for pid in workers):
             assert time.monotonic() - killed < 30, f"workers {workers} still run 30 s after their coordinator died"
             time.sleep(0.2)
     finally:
@@ -172,13 +173,6 @@ def test_workers_of_a_killed_coordinator_stop_and_fail_their_trials(tmp_path: Pa
     ended = {t.number: t for t in optuna.load_study(study_name="nsmc-bert", storage=storage).trials}
     assert all(ended[t.number].state == State.FAIL for t in running)
     assert all(ended[t.number].user_attrs["failure"] == "interrupted" for t in running)
-
-
-def _pid_runs(pid: int) -> bool:
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[-1].split()[0] != "Z"
-    except FileNotFoundError:
-        return False
 
 
 def _running(db: Path) -> int:

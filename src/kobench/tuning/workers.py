@@ -18,6 +18,7 @@ import threading
 import time
 from collections.abc import Callable
 
+from kobench.errors import ConfigError
 from kobench.interrupts import Interrupted, process_alive
 from kobench.interrupts import check as check_interrupted
 
@@ -48,11 +49,13 @@ def watch_starter(poll: float = 1.0) -> None:
     """In a process that ``run_processes`` started: SIGTERM to itself once its starter is gone (nothing otherwise).
 
     The SIGTERM is handled as any other: the running trial fails ``interrupted``, its MLflow run ends KILLED.
+
+    Raises:
+        ConfigError: ``KOBENCH_STARTED_BY`` set to anything but a whole number >= 1.
     """
-    starter = os.environ.get(STARTER_VARIABLE)
-    if not starter:
+    pid = _whole_number(STARTER_VARIABLE)
+    if pid is None:
         return
-    pid = int(starter)
 
     def watch() -> None:
         while process_alive(pid):
@@ -70,17 +73,31 @@ def shared_threads(count: int) -> int:
     >>> shared_threads(len(os.sched_getaffinity(0)) * 2) if THREADS_VARIABLE not in os.environ else 1
     1
     """
-    given = os.environ.get(THREADS_VARIABLE)
-    return max(1, (int(given) if given else len(os.sched_getaffinity(0))) // count)
+    given = _whole_number(THREADS_VARIABLE)
+    return max(1, (given or len(os.sched_getaffinity(0))) // count)
 
 
 def use_shared_threads() -> None:
-    """Take the torch thread count the starting process chose (nothing for a process started by hand)."""
-    threads = os.environ.get(THREADS_VARIABLE)
+    """Take the torch thread count the starting process chose (nothing for a process started by hand).
+
+    Raises:
+        ConfigError: ``KOBENCH_TORCH_THREADS`` set to anything but a whole number >= 1.
+    """
+    threads = _whole_number(THREADS_VARIABLE)
     if threads:
         import torch
 
-        torch.set_num_threads(int(threads))
+        torch.set_num_threads(threads)
+
+
+def _whole_number(variable: str) -> int | None:
+    """The environment variable as a whole number >= 1; None when unset or empty."""
+    value = os.environ.get(variable, "")
+    if not value:
+        return None
+    if not value.isdecimal() or int(value) < 1:
+        raise ConfigError(f"{variable}={value!r}: not a whole number >= 1 (kobench sets it for the processes it starts)")
+    return int(value)
 
 
 def run_workers(command: list[str], count: int, *, grace: float = 60.0) -> list[int]:
