@@ -422,11 +422,11 @@ def _long_lived_frozen() -> Iterator[Callable[[], None]]:
     optimizer state among them, are freed before the next trial allocates) scans every tracked object of the process:
     half a second a trial with torch, transformers, MLflow and Optuna loaded (9 % of a 10-trial study of a small
     model on 2 cores, ``benchmarks/study.py``). What survives that collection lives on (modules, stores, caches), so
-    it is frozen (``gc.freeze``) and the next collection scans only what the next trial made. Unfrozen when the
-    trials end, unless the caller had frozen objects itself.
+    it is frozen (``gc.freeze``, only ever right after a full collection: no garbage is pinned) and the next
+    collection scans only what the next trial made. Unfrozen when the trials end, unless the caller had frozen
+    objects itself.
     """
     outer = gc.get_freeze_count() > 0
-    gc.freeze()
     try:
         yield gc.freeze
     finally:
