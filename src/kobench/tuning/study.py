@@ -407,7 +407,8 @@ def optimize(
                         f"{study.study_name}: another process ended a trial of this one while it ran (its heartbeat "
                         "was late: an overloaded machine?); its result is dropped and the study goes on"
                     )
-            freeze_survivors()  # after the trial's full collection: what is left is long-lived
+                else:  # right after the trial's full collection (Optuna's, in a finally): what is left is long-lived
+                    freeze_survivors()  # (not after an exception: its traceback's frames become garbage only now)
             if not waiting and len(study.get_trials(deepcopy=False)) == before:
                 break  # no trial could be created: do not spin
 
