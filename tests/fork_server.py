@@ -334,14 +334,11 @@ class ForkServerPopen(subprocess.Popen):
             return None
         if umask is None or umask < 0:
             umask = _current_umask()
+        process = {"cwd": os.path.abspath(cwd if cwd is not None else os.getcwd()), "env": environment, "umask": umask}
         if dvc:  # DVC's console script: its main() as the script would call it
-            return {"entry": "dvc.cli:main", "module": None, "script": None, "argv": [dvc, *arguments],
-                    "cwd": os.path.abspath(cwd if cwd is not None else os.getcwd()), "env": environment,
-                    "umask": umask}  # fmt: skip
+            return {"entry": "dvc.cli:main", "module": None, "script": None, "argv": [dvc, *arguments], **process}
         argv = [str(Path(script).resolve()) if script else "kobench.cli", *arguments]
-        return {"module": module, "script": script and str(Path(script).resolve()), "argv": argv,
-                "cwd": os.path.abspath(cwd if cwd is not None else os.getcwd()), "env": environment,
-                "umask": umask}  # fmt: skip
+        return {"module": module, "script": script and str(Path(script).resolve()), "argv": argv, **process}
 
     def _read_line(self, connection: socket.socket, timeout: float | None) -> str | None:
         """The next line the waiter sent, or None if none within ``timeout`` (0: do not wait)."""
