@@ -23,7 +23,9 @@ first trial, and at the end the best checkpoint scored once on test and register
 Trainer user writes: the rows tokenised once up front by the fast tokenizer, a ``model_init``,
 ``eval_strategy="epoch"``, ``train_sampling_strategy="group_by_length"`` (length-grouped batches, as kobench's),
 no checkpoints, no reporting, an in-memory Optuna study, the objective ``eval_accuracy`` maximised.
-``--trainer-defaults`` adds a third study with Trainer's default (random) sampling.
+``--trainer-defaults`` adds a third study with Trainer's default (random) sampling. ``--evals-per-epoch N``
+(kobench's ``train.evals_per_epoch``) and ``--trainer-evals-per-epoch N`` report N validation evaluations an
+epoch to the pruner instead of one, so that it can stop a trial within its first epoch.
 
 Printed: wall time of each study, best validation accuracy of each, when kobench first completed a trial at or
 above the peer's best, each study's trials, and the wall time split into exclusive phases (data, tokenising,
@@ -77,6 +79,18 @@ def _args() -> argparse.Namespace:
     parser.add_argument("--threads", type=int, default=None, help="torch.set_num_threads (default: torch's)")
     parser.add_argument(
         "--workers", type=int, default=1, help="kobench tune --workers N: N trials at once, the cores shared among them"
+    )
+    parser.add_argument(
+        "--evals-per-epoch",
+        type=int,
+        default=1,
+        help="kobench's train.evals_per_epoch: validation evaluations reported to the pruner per epoch",
+    )
+    parser.add_argument(
+        "--trainer-evals-per-epoch",
+        type=int,
+        default=1,
+        help="the same for the peer (epoch-end evaluation plus a callback that asks for the ones within an epoch)",
     )
     parser.add_argument("--json", type=Path, default=None, help="also write every figure here")
     parser.add_argument(
@@ -186,8 +200,8 @@ def prepare(args: argparse.Namespace, work: Path) -> dict[str, Any]:
     return {"prepared": prepared, "model": model_dir, "source": source}
 
 
-def trials_table(study: Any, began: datetime.datetime) -> list[dict[str, Any]]:
-    """Each trial's parameters, state, value and when it ended (seconds after the study's command began)."""
+def trials_table(study: Any, began: datetime.datetime, evals_per_epoch: int = 1) -> list[dict[str, Any]]:
+    """Each trial's parameters, state, value, epochs trained and when it ended (seconds after the command began)."""
     rows = []
     for t in study.get_trials(deepcopy=False):
         end = t.datetime_complete
@@ -199,7 +213,8 @@ def trials_table(study: Any, began: datetime.datetime) -> list[dict[str, Any]]:
                 "state": t.state.name,
                 "value": t.value,
                 "last_report": max(t.intermediate_values.items())[1] if t.intermediate_values else None,
-                "reports": len(t.intermediate_values),  # validation evaluations = epochs trained (one a epoch)
+                "reports": len(t.intermediate_values),  # validation evaluations
+                "epochs_trained": len(t.intermediate_values) / evals_per_epoch,  # the last evaluation ends an epoch
                 "ended_s": (end - began).total_seconds() if end else None,
             }
         )
@@ -251,7 +266,7 @@ def run_kobench(args: argparse.Namespace, data: dict[str, Any], work: Path) -> d
         "run": {"tasks": ["nsmc"], "models": ["bench"]},
         "models": {"bench": {"id": str(data["model"]), "local_only": True, "size": "small"}},
         "data": {"max_train_samples": args.max_train, "max_eval_samples": args.max_eval},
-        "train": {"device": "cpu"},
+        "train": {"device": "cpu", "evals_per_epoch": args.evals_per_epoch},
         "tune": {
             "n_trials": args.trials,
             "sampler_seed": args.seed,
@@ -285,7 +300,7 @@ def run_kobench(args: argparse.Namespace, data: dict[str, Any], work: Path) -> d
     wall = time.perf_counter() - began
     storage = f"sqlite:///{work}/optuna.db"
     (name,) = optuna.study.get_all_study_names(storage)
-    trials = trials_table(optuna.load_study(study_name=name, storage=storage), began_at)
+    trials = trials_table(optuna.load_study(study_name=name, storage=storage), began_at, args.evals_per_epoch)
     result = read_study(work / "metrics" / "nsmc" / "bench.json")
     final = clock.inclusive.get("final step (inclusive: test evaluation, model logging, registry)", 0.0)
     return {
@@ -347,6 +362,17 @@ def run_trainer(args: argparse.Namespace, data: dict[str, Any], work: Path, samp
         def on_epoch_end(self, *_: Any, **__: Any) -> None:
             clock.stop()
 
+    class EvaluationsWithinEpoch(TrainerCallback):
+        """Evaluate at kobench's points within an epoch too (``eval_strategy="epoch"`` evaluates at its end)."""
+
+        def __init__(self, steps_per_epoch: int, per_epoch: int) -> None:
+            self.steps_per_epoch = steps_per_epoch
+            self.points = {max(1, round(steps_per_epoch * k / per_epoch)) for k in range(1, per_epoch)}
+
+        def on_step_end(self, _args: Any, state: Any, control: Any, **__: Any) -> None:
+            if state.global_step % self.steps_per_epoch in self.points:
+                control.should_evaluate = True
+
     def accuracy(prediction: Any) -> dict[str, float]:
         return {"accuracy": float((np.argmax(prediction.predictions, axis=-1) == prediction.label_ids).mean())}
 
@@ -397,6 +423,9 @@ def run_trainer(args: argparse.Namespace, data: dict[str, Any], work: Path, samp
         compute_metrics=accuracy,
         callbacks=[EpochClock()],
     )
+    if args.trainer_evals_per_epoch > 1:
+        steps_per_epoch = -(-len(datasets["train"]) // training_args.per_device_train_batch_size)
+        trainer.add_callback(EvaluationsWithinEpoch(steps_per_epoch, args.trainer_evals_per_epoch))
     trainer.remove_callback(PrinterCallback)
     storage = optuna.storages.InMemoryStorage()
     best = trainer.hyperparameter_search(
@@ -411,7 +440,8 @@ def run_trainer(args: argparse.Namespace, data: dict[str, Any], work: Path, samp
         study_name="trainer-hp-search",
     )
     wall = time.perf_counter() - began
-    trials = trials_table(optuna.load_study(study_name="trainer-hp-search", storage=storage), began_at)
+    per_epoch = args.trainer_evals_per_epoch
+    trials = trials_table(optuna.load_study(study_name="trainer-hp-search", storage=storage), began_at, per_epoch)
     return {
         "wall_s": wall,
         "phases": clock.breakdown(wall),
@@ -487,13 +517,15 @@ def main() -> int:
     for phase in names:
         print(f"  {phase:28s}" + "".join(f"{results[n]['phases'].get(phase, 0.0):18.2f}" for n in order))
     print(f"  {'wall':28s}" + "".join(f"{results[n]['wall_s']:18.2f}" for n in order))
-    epochs = {n: sum(t["reports"] for t in results[n]["trials"]) for n in order}
-    print(f"  {'epochs trained':28s}" + "".join(f"{epochs[n]:18d}" for n in order))
+    epochs = {n: sum(t["epochs_trained"] for t in results[n]["trials"]) for n in order}
+    evaluations = {n: sum(t["reports"] for t in results[n]["trials"]) for n in order}
+    print(f"  {'epochs trained':28s}" + "".join(f"{epochs[n]:18.1f}" for n in order))
+    print(f"  {'validation evaluations':28s}" + "".join(f"{evaluations[n]:18d}" for n in order))
     per_epoch = {n: results[n]["phases"].get("training steps", 0.0) / max(1, epochs[n]) for n in order}
     print(f"  {'training s per epoch':28s}" + "".join(f"{per_epoch[n]:18.2f}" for n in order))
     print(
-        f"  {'evaluation s per epoch':28s}"
-        + "".join(f"{results[n]['phases'].get('evaluation', 0.0) / max(1, epochs[n]):18.2f}" for n in order)
+        f"  {'s per evaluation':28s}"
+        + "".join(f"{results[n]['phases'].get('evaluation', 0.0) / max(1, evaluations[n]):18.2f}" for n in order)
     )
     trials_end = max(t["ended_s"] for t in kobench["trials"] if t["ended_s"] is not None)
     print(
@@ -524,7 +556,9 @@ def main() -> int:
     print(
         f"kobench_seconds={kobench['wall_s']:.1f} trainer_seconds={trainer['wall_s']:.1f} speedup={speedup:.2f} "
         f"kobench_best={kobench['best']:.4f} trainer_best={trainer['best']:.4f} "
-        f"time_to_peer_best={'none' if reach is None else f'{reach:.1f}'} workers={args.workers}{extra}"
+        f"time_to_peer_best={'none' if reach is None else f'{reach:.1f}'} workers={args.workers} "
+        f"evals_per_epoch={args.evals_per_epoch} "
+        f"trainer_evals_per_epoch={args.trainer_evals_per_epoch}{extra}"
     )
     return 0
 

@@ -95,7 +95,8 @@ def test_uncertainty_quick(tmp_path: Path) -> None:
 
 def test_study_quick(tmp_path: Path) -> None:
     out = tmp_path / "study.json"
-    fields, stdout = run_script("study.py", "--json", str(out), cwd=tmp_path)
+    twice = ("--evals-per-epoch", "2", "--trainer-evals-per-epoch", "2")
+    fields, stdout = run_script("study.py", "--json", str(out), *twice, cwd=tmp_path)
     for key in ("kobench_seconds", "trainer_seconds", "speedup"):
         positive(fields[key])
     for key in ("kobench_best", "trainer_best"):
@@ -108,4 +109,9 @@ def test_study_quick(tmp_path: Path) -> None:
     assert [(t["lr"], t["epochs"]) for t in figures["kobench"]["trials"]] == [
         (t["lr"], t["epochs"]) for t in figures["trainer"]["trials"]
     ]
+    # both reported to the pruner twice an epoch (kobench's evals_per_epoch, the peer's callback)
+    for side in ("kobench", "trainer"):
+        for t in figures[side]["trials"]:
+            assert t["reports"] == 2 * t["epochs_trained"], (side, t)
+            assert t["state"] != "COMPLETE" or t["epochs_trained"] == t["epochs"], (side, t)
     assert figures["kobench"]["phases"]["tracking (MLflow)"] > 0 and "wall time by exclusive phase" in stdout
