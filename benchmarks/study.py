@@ -367,7 +367,9 @@ def run_trainer(args: argparse.Namespace, data: dict[str, Any], work: Path, samp
 
         def __init__(self, steps_per_epoch: int, per_epoch: int) -> None:
             self.steps_per_epoch = steps_per_epoch
-            self.points = {max(1, round(steps_per_epoch * k / per_epoch)) for k in range(1, per_epoch)}
+            from kobench.engine.training import eval_points  # only here: kobench's imports are on kobench's clock
+
+            self.points = eval_points(steps_per_epoch, per_epoch) - {steps_per_epoch}  # the end: eval_strategy's
 
         def on_step_end(self, _args: Any, state: Any, control: Any, **__: Any) -> None:
             if state.global_step % self.steps_per_epoch in self.points:

@@ -10,7 +10,7 @@ import pytest
 from kobench.config import ModelParams
 from kobench.engine.models import ModelRef
 from kobench.engine.scoring import score_file
-from kobench.engine.training import RunConfig, train
+from kobench.engine.training import RunConfig, eval_points, train
 from kobench.records import RunResult
 from kobench.tasks import get_task
 
@@ -101,3 +101,13 @@ def test_subsampling_is_recorded(prepared, tiny_models, tmp_path: Path) -> None:
                     max_train_samples=10, max_eval_samples=8)
     assert result.rows == {"train": 10, "validation": 4, "test": 8}
     assert result.subsampled == {"train": True, "validation": False, "test": True}
+
+
+@pytest.mark.parametrize(
+    ("steps", "per_epoch", "points"),
+    [(125, 1, {125}), (125, 2, {62, 125}), (125, 4, {31, 62, 94, 125}), (3, 4, {1, 2, 3}), (1, 2, {1})],
+)
+def test_evaluation_points_end_each_epoch_and_never_fall_before_its_first_step(
+    steps: int, per_epoch: int, points: set[int]
+) -> None:
+    assert eval_points(steps, per_epoch) == points

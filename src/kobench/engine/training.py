@@ -145,6 +145,11 @@ def _seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
+def eval_points(steps_per_epoch: int, evals_per_epoch: int) -> set[int]:
+    """Steps within an epoch (counted from 1) after which to evaluate; the epoch's last step always is one."""
+    return {max(1, round(steps_per_epoch * k / evals_per_epoch)) for k in range(1, evals_per_epoch + 1)}
+
+
 class _TrainLoop:
     """AdamW (no decay on bias/LayerNorm), linear schedule with warmup, gradient clipping, periodic evaluation."""
 
@@ -166,15 +171,10 @@ class _TrainLoop:
         self.stopped_early = False
         self.train_seconds, self.samples, self.tokens = 0.0, 0, 0
 
-    def eval_points(self) -> set[int]:
-        """Steps within an epoch after which to evaluate (the last step always)."""
-        n = self.config.evals_per_epoch
-        return {max(1, round(self.steps_per_epoch * k / n)) for k in range(1, n + 1)}
-
     def run(self) -> tuple[list[dict[str, Any]], dict[str, Any]]:
         history: list[dict[str, Any]] = []
         best: dict[str, Any] = {}
-        step, points = 0, self.eval_points()
+        step, points = 0, eval_points(self.steps_per_epoch, self.config.evals_per_epoch)
         self.model.train()
         for epoch in range(self.config.epochs):
             batches = make_batches(
