@@ -100,6 +100,9 @@ def _args() -> argparse.Namespace:
     args = parser.parse_args()
     if sorted(name.strip() for name in args.order.split(",")) != ["kobench", "trainer"]:
         parser.error("--order names kobench and trainer, once each")
+    for option in ("evals_per_epoch", "trainer_evals_per_epoch"):
+        if getattr(args, option) < 1:
+            parser.error(f"--{option.replace('_', '-')} must be at least 1, got {getattr(args, option)}")
     args.corpus_rows, args.seed = 20_000, 42
     if args.quick:
         args.mirror = Path("/nonexistent")
@@ -200,7 +203,7 @@ def prepare(args: argparse.Namespace, work: Path) -> dict[str, Any]:
     return {"prepared": prepared, "model": model_dir, "source": source}
 
 
-def trials_table(study: Any, began: datetime.datetime, evals_per_epoch: int = 1) -> list[dict[str, Any]]:
+def trials_table(study: Any, began: datetime.datetime, evals_per_epoch: int) -> list[dict[str, Any]]:
     """Each trial's parameters, state, value, epochs trained and when it ended (seconds after the command began)."""
     rows = []
     for t in study.get_trials(deepcopy=False):
@@ -366,9 +369,9 @@ def run_trainer(args: argparse.Namespace, data: dict[str, Any], work: Path, samp
         """Evaluate at kobench's points within an epoch too (``eval_strategy="epoch"`` evaluates at its end)."""
 
         def __init__(self, steps_per_epoch: int, per_epoch: int) -> None:
-            self.steps_per_epoch = steps_per_epoch
             from kobench.engine.training import eval_points  # only here: kobench's imports are on kobench's clock
 
+            self.steps_per_epoch = steps_per_epoch
             self.points = eval_points(steps_per_epoch, per_epoch) - {steps_per_epoch}  # the end: eval_strategy's
 
         def on_step_end(self, _args: Any, state: Any, control: Any, **__: Any) -> None:

@@ -115,3 +115,15 @@ def test_study_quick(tmp_path: Path) -> None:
             assert t["reports"] == 2 * t["epochs_trained"], (side, t)
             assert t["state"] != "COMPLETE" or t["epochs_trained"] == t["epochs"], (side, t)
     assert figures["kobench"]["phases"]["tracking (MLflow)"] > 0 and "wall time by exclusive phase" in stdout
+
+
+def test_study_refuses_fewer_than_one_evaluation_an_epoch(tmp_path: Path) -> None:
+    proc = subprocess.run(
+        [sys.executable, str(BENCHMARKS / "study.py"), "--quick", "--trainer-evals-per-epoch", "0"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 2 and proc.stdout == ""
+    assert proc.stderr.splitlines()[-1] == "study.py: error: --trainer-evals-per-epoch must be at least 1, got 0"
