@@ -21,6 +21,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from kobench.cache import cache_root
 from kobench.errors import KobenchError
 from kobench.interrupts import check as check_interrupted
 
@@ -44,12 +45,6 @@ class Lease:
 
     slot: Slot
     since: float
-
-
-def cache_root() -> Path:
-    """``$KOBENCH_CACHE`` (default ``$XDG_CACHE_HOME/kobench``, else ``~/.cache/kobench``)."""
-    xdg = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
-    return Path(os.environ.get("KOBENCH_CACHE") or xdg / "kobench")
 
 
 def slot_dir() -> Path:

@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from kobench.atomic import umask_mode
+from kobench.cache import cache_root
 
 log = logging.getLogger(__name__)
 BUILDER_VERSION = 1  # bump when the built pipeline changes: cached tokenizers are keyed by it
@@ -40,13 +41,6 @@ SPECIAL_TOKENS = {
     "sep_token": "[SEP]",
     "mask_token": "[MASK]",
 }
-
-
-def cache_root() -> Path:
-    """Where built tokenizers are kept: ``$KOBENCH_CACHE``, else ``$XDG_CACHE_HOME/kobench``, else ``~/.cache``."""
-    if os.environ.get("KOBENCH_CACHE"):
-        return Path(os.environ["KOBENCH_CACHE"])
-    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "kobench"
 
 
 def read_vocab(vocab_file: Path) -> list[str]:

@@ -152,7 +152,7 @@ def _backups(fix: bool) -> list[Finding]:
 
 
 def _cache() -> list[Finding]:
-    from kobench.engine.devices import cache_root
+    from kobench.cache import cache_root
 
     root = cache_root()
     root.mkdir(parents=True, exist_ok=True)
