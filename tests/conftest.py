@@ -112,6 +112,7 @@ COST = {
     "tests/test_cluster.py": 10,
     "tests/test_cli.py": 10,
     "tests/reliability/test_preflight.py": 9,
+    "tests/tuning/test_store_template.py": 9,
     "tests/metrics/test_uncertainty.py": 9,
     "tests/pipeline/test_dvc_fetch_prepare.py": 9,
     "tests/tuning/test_reproduce.py": 8,
