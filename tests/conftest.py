@@ -87,12 +87,12 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 COST = {
     "tests/test_benchmarks.py": 68,
     "tests/families/test_tokenizer_kinds.py": 56,
-    "tests/pipeline/test_dvc_queue.py": 52,
     "tests/tuning/test_slurm.py": 45,
     "tests/tuning/test_study.py": 43,
     "tests/tuning/test_workers.py": 41,
     "tests/tuning/test_postgres_workers.py": 37,
     "tests/test_hub_rows.py": 36,
+    "tests/pipeline/test_dvc_queue.py": 35,
     "tests/tuning/test_storages.py": 30,
     "tests/tuning/test_tracking_accounts.py": 24,
     "tests/tuning/test_champion.py": 24,

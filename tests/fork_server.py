@@ -4,7 +4,7 @@ Each such process spends 3-4 s of CPU importing torch, transformers, MLflow, Opt
 before it does anything; the suite starts about 150 of them. A fork server (this file run as a script, one per
 test worker) imports those libraries once; `subprocess.Popen` is replaced, in the test process only, by
 `ForkServerPopen`, which hands each matching command to the server (`dvc` as this environment's console script,
-except `dvc queue`, which leaves daemons behind). The server forks a process that takes the
+except `dvc queue start`, which leaves daemons behind). The server forks a process that takes the
 command's standard streams, working directory, environment, umask and session, and runs the module or script
 as `python -m`/`python script.py` would, then exits with its code; the process is real (own pid, signals, exit
 status), only its imports were done before the fork.
@@ -58,14 +58,16 @@ PRELOAD = (
 # scripts that need a fresh interpreter: gpu_check.py --simulate-device-env hides packages before they are imported
 FRESH_SCRIPTS = {"gpu_check.py"}
 # read when used, not when imported: a command whose environment differs from the server's only in these still
-# runs forked; so do KOBENCH_* (kobench's own modules are imported after the fork and read them afresh), DVC's
-# and git's
+# runs forked; so do KOBENCH_* (kobench's own modules are imported after the fork and read them afresh), DVC's,
+# git's, and the logging settings that the workers of `dvc queue` (Celery, billiard) pass to their stages: none of
+# Celery, billiard or kombu is among the server's imports
 LAZY_ENVIRONMENT = {
     "MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI", "MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_PASSWORD",
     "MLFLOW_TRACKING_TOKEN", "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "DISABLE_SAFETENSORS_CONVERSION",
     "TORCHINDUCTOR_CACHE_DIR", "PATH", "PWD", "OLDPWD", "PYTEST_CURRENT_TEST", "SLURM_CONF", "_", "PS1", "SHLVL",
 }  # fmt: skip
-LAZY_PREFIXES = ("KOBENCH_", "DVC_", "GIT_AUTHOR_", "GIT_COMMITTER_")  # KOBENCH_VERBOSE: see _request
+# KOBENCH_VERBOSE: see _request
+LAZY_PREFIXES = ("KOBENCH_", "DVC_", "GIT_AUTHOR_", "GIT_COMMITTER_", "CELERY_", "_MP_FORK_")
 # MLflow sets its loggers' level from this when imported: the forked process sets them again from its own
 MLFLOW_LOGGING = "MLFLOW_LOGGING_LEVEL"
 
@@ -223,10 +225,10 @@ def _server_path() -> str | None:
 
 
 def _dvc_entry(args: list[str], env: dict[str, str]) -> str | None:
-    """This environment's `dvc` console script if ``args`` runs it, except `dvc queue` (it leaves daemons)."""
+    """This environment's `dvc` console script if ``args`` runs it, except `dvc queue start` (it leaves daemons)."""
     real = Path(sys.executable).parent / "dvc"
     found = shutil.which(str(args[0]), path=env.get("PATH")) if args else None
-    if found is None or Path(found).resolve() != real.resolve() or "queue" in args[1:]:
+    if found is None or Path(found).resolve() != real.resolve() or args[1:3] == ["queue", "start"]:
         return None
     return str(real)
 
