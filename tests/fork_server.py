@@ -228,7 +228,7 @@ def _dvc_entry(args: list[str], env: dict[str, str]) -> str | None:
     """This environment's `dvc` console script if ``args`` runs it, except `dvc queue start` (it leaves daemons)."""
     real = Path(sys.executable).parent / "dvc"
     found = shutil.which(str(args[0]), path=env.get("PATH")) if args else None
-    if found is None or Path(found).resolve() != real.resolve() or args[1:3] == ["queue", "start"]:
+    if found is None or Path(found).resolve() != real.resolve() or {"queue", "start"} <= set(args[1:]):
         return None
     return str(real)
 
