@@ -526,7 +526,7 @@ def main() -> int:
     evaluations = {n: sum(t["reports"] for t in results[n]["trials"]) for n in order}
     print(f"  {'epochs trained':28s}" + "".join(f"{epochs[n]:18.1f}" for n in order))
     print(f"  {'validation evaluations':28s}" + "".join(f"{evaluations[n]:18d}" for n in order))
-    per_epoch = {n: results[n]["phases"].get("training steps", 0.0) / max(1, epochs[n]) for n in order}
+    per_epoch = {n: results[n]["phases"].get("training steps", 0.0) / (epochs[n] or 1) for n in order}  # epochs may be 0.5
     print(f"  {'training s per epoch':28s}" + "".join(f"{per_epoch[n]:18.2f}" for n in order))
     print(
         f"  {'s per evaluation':28s}"
