@@ -2,11 +2,15 @@
 
     python benchmarks/korquad_features.py [--path KorQuAD_v1.0_dev.json] [--repeats 3]
     python benchmarks/korquad_features.py --quick   # 300 synthetic questions, one repeat: proves the script runs
+    python benchmarks/korquad_features.py --tokenizer hanbert   # HanBERT's: stand-in analyser + WordPiece (needs cc)
 
 Reads the dev file with ``kobench.data.readers.read_rows`` (5,774 questions), trains a cased WordPiece fast
 tokenizer on its text with ``kobench.tools.tiny_model`` (untimed; no hub access needed), then times
 ``SpanQAFamily.encode(..., train=False)`` at max_seq_len 512, stride 128, max_query_len 64 (KorQuAD's
-settings): sliding windows with offsets, every window's offset mapping kept for decoding. Prints seconds,
+settings): sliding windows with offsets, every window's offset mapping kept for decoding. ``--tokenizer hanbert``
+times HanBERT's tokenizer instead (``kobench.tools.hanbert_fixture``'s vendor layout, its stand-in analyser built
+with the system C compiler, the vocabulary trained on the same text); the analyser keeps its analyses for the
+process, so only the first repeat pays for them. Prints seconds,
 features/s and questions/s for each repeat and their median, and peak RSS. Target: <= 15 s on 2 cores.
 The last line is ``korquad_features: median_s=... features_per_second=... target_15s_met=...`` (key=value).
 """
@@ -32,6 +36,7 @@ def main() -> int:
     parser.add_argument("--max-seq-len", type=int, default=512)
     parser.add_argument("--stride", type=int, default=128)
     parser.add_argument("--max-query-len", type=int, default=64)
+    parser.add_argument("--tokenizer", choices=("wordpiece", "hanbert"), default="wordpiece")
     parser.add_argument("--quick", action="store_true", help="synthetic questions in KorQuAD's format, one repeat")
     args = parser.parse_args()
     scratch = tempfile.TemporaryDirectory(prefix="kobench-korquad-")
@@ -52,8 +57,16 @@ def main() -> int:
     started = time.perf_counter()
     rows = read_rows(spec, args.path, "test")
     read_seconds = time.perf_counter() - started
-    with scratch:
-        texts = list(dict.fromkeys(r["context"] for r in rows)) + [r["question"] for r in rows]
+    texts = list(dict.fromkeys(r["context"] for r in rows)) + [r["question"] for r in rows]
+    if args.tokenizer == "hanbert":
+        from kobench.config import ModelParams
+        from kobench.engine.models import ModelRef, load_tokenizer
+        from kobench.tools.hanbert_fixture import DIRECTORY_NAME, write_vendor_directory
+
+        vendor = write_vendor_directory(Path(scratch.name) / DIRECTORY_NAME, texts, vocab_size=args.vocab)
+        row = ModelParams(id=str(vendor), local_only=True, tokenizer="hanbert-moran", native_tokenizer=True)
+        tokenizer = load_tokenizer(ModelRef("hanbert", row))
+    else:
         model_dir = build_tiny_model(
             Path(scratch.name) / "tok",
             texts,
@@ -90,9 +103,11 @@ def main() -> int:
             flush=True,
         )
         del features
+    scratch.cleanup()
     best = c.median(seconds)
     print(
-        f"korquad_features: median_s={best:.2f} first_s={seconds[0]:.2f} questions={len(rows)} features={n} "
+        f"korquad_features: tokenizer={args.tokenizer} median_s={best:.2f} first_s={seconds[0]:.2f} "
+        f"questions={len(rows)} features={n} "
         f"features_per_second={n / best:.0f} questions_per_second={len(rows) / best:.0f} "
         f"peak_rss_mib={c.max_rss_mib():.0f} target_15s_met={max(seconds) <= 15}"
     )

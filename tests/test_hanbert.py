@@ -106,6 +106,27 @@ def test_a_korquad_answer_before_a_particle_is_a_whole_token_span(hanbert_dir: P
     assert span != (0, 0) and context[last[span[0]][0] : last[span[1]][1]] == "부산"  # 부산 ~~에서: no particle inside
 
 
+@pytest.mark.parametrize("kept_pieces", [100_000, 20])  # 20: the oldest texts' pieces are dropped on the way
+def test_a_repeated_paragraph_encodes_as_a_fresh_tokenizer_encodes_it(
+    hanbert_dir: Path, kept_pieces: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # the pieces of a text are kept for its next pair (KorQuAD's paragraph per question): ids and offsets must not
+    # change, and a text that normalises the same from other characters (a control character dropped) is its own
+    monkeypatch.setattr("kobench.engine.hanbert_tokenizer._PIECES_KEPT", kept_pieces)
+    context = "그는 어제 서울에서 태어났다. 나는 걸어가고 있는 중입니다."
+    shifted = context.replace("어제", "\x07어제")  # the same normalised text, offsets one character later
+    pairs = [("그는 어디에서 태어났다?", context), ("나는 무엇을 하는 중입니까?", context), ("그는 어디에서?", shifted),
+             ("그는 어디에서 태어났다?", context)]
+    kept = load_tokenizer(_ref(hanbert_dir))
+    for question, paragraph in pairs:
+        fresh = load_tokenizer(_ref(hanbert_dir))
+        ours, expected = (t(question, paragraph, return_offsets_mapping=True) for t in (kept, fresh))
+        assert dict(ours) == dict(expected) and ours.sequence_ids() == expected.sequence_ids()
+    encoding = kept(pairs[2][0], shifted, return_offsets_mapping=True)
+    starts = {start for (start, _), sid in zip(encoding["offset_mapping"], encoding.sequence_ids()) if sid == 1}
+    assert 4 in starts and 3 not in starts  # 어제 starts after the control character
+
+
 def test_cached_features_are_keyed_by_the_library_and_its_dictionary(hanbert_dir: Path, tmp_path: Path) -> None:
     from kobench.engine.features import tokenizer_fingerprint
 
