@@ -288,7 +288,23 @@ def _tokenizer_files(kind: str, corpus: list[str], vocab_size: int) -> dict[str,
 
 
 def train_sentencepiece(corpus: list[str], vocab_size: int) -> bytes:
-    """A unigram SentencePiece model (NFKC rules, ``<unk> <s> </s>`` at 0-2) trained on ``corpus``."""
+    """A unigram SentencePiece model (NFKC rules, ``<unk> <s> </s>`` at 0-2) trained on ``corpus``.
+
+    Training is deterministic (one thread, input in order), so a process trains a corpus once: KoBERT's and
+    XLM-R's fixtures are trained on the same text (seconds each on a real-text corpus).
+    """
+    key = hashlib.sha256(json.dumps([vocab_size, corpus], ensure_ascii=False).encode()).hexdigest()
+    if key not in _TRAINED_SENTENCEPIECE:
+        if len(_TRAINED_SENTENCEPIECE) >= 8:
+            _TRAINED_SENTENCEPIECE.clear()
+        _TRAINED_SENTENCEPIECE[key] = _train_sentencepiece(corpus, vocab_size)
+    return _TRAINED_SENTENCEPIECE[key]
+
+
+_TRAINED_SENTENCEPIECE: dict[str, bytes] = {}
+
+
+def _train_sentencepiece(corpus: list[str], vocab_size: int) -> bytes:
     import sentencepiece as spm
 
     # every character must fit beside the pieces: Korean text has thousands of distinct syllables
