@@ -16,13 +16,14 @@ analyser again (``KOBENCH_MORAN_DIR``, else the directory recorded at training).
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import os
 import threading
-from dataclasses import dataclass
+from collections import OrderedDict
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from kobench.atomic import write_json, write_text
 from kobench.engine.moran import DICTIONARY, LIBRARY, AnalyserError, MoranAnalyser, open_analyser
@@ -40,21 +41,20 @@ MAX_CHARS_PER_PIECE = 100  # BERT's WordPiece: a longer morpheme is one [UNK]
 _PIECES_KEPT = 100_000  # pieces kept for repeated texts (~25 MB; a KorQuAD paragraph has ~300, a question ~15)
 
 
-@dataclass(frozen=True)
-class Morpheme:
-    """One analyser morpheme placed in the text: characters ``[start, end)``, its mark and its text."""
+class Morpheme(NamedTuple):  # a tuple: hundreds of thousands are made to encode KorQuAD
+    """One analyser morpheme placed in the text: characters ``[start, end)``, its mark and its text.
+
+    ``found``: those characters are the text itself (not a restored form placed on the characters around it).
+    """
 
     start: int
     end: int
     mark: str
     text: str
-
-    @property
-    def exact(self) -> bool:
-        """Whether the morpheme is the text's own characters (not a restored form)."""
-        return self.end - self.start == len(self.text)
+    found: bool
 
 
+@functools.lru_cache(maxsize=1 << 16)  # a language has far fewer distinct morphemes than a corpus has tokens
 def split_mark(morpheme: str) -> tuple[str, str]:
     """``~~는`` -> (``~~``, ``는``); a morpheme that is only tildes keeps them as text.
 
@@ -88,12 +88,13 @@ def align(text: str, morphemes: tuple[str, ...] | list[str]) -> list[Morpheme]:
             end -= 1
         span = (cursor, end) if end > cursor else (placed[-1].start, placed[-1].end) if placed else None
         if span is not None:
-            placed.extend(Morpheme(span[0], span[1], mark, body) for mark, body in pending)
+            placed.extend(Morpheme(span[0], span[1], mark, body, False) for mark, body in pending)
         pending.clear()
 
+    length = len(text)
     for raw in morphemes:
         mark, body = split_mark(raw)
-        while cursor < len(text) and text[cursor].isspace():
+        while cursor < length and text[cursor].isspace():
             cursor += 1
         at = cursor if text.startswith(body, cursor) else text.find(body, cursor) if pending else -1
         if at < 0:
@@ -101,10 +102,10 @@ def align(text: str, morphemes: tuple[str, ...] | list[str]) -> list[Morpheme]:
             continue
         if pending:
             flush(at)
-        placed.append(Morpheme(at, at + len(body), mark, body))
         cursor = at + len(body)
+        placed.append(Morpheme(at, cursor, mark, body, True))
     if pending:
-        flush(len(text))
+        flush(length)
     return placed
 
 
@@ -118,7 +119,7 @@ class MorphemeSplitter:
 
     def __init__(self, analyser: MoranAnalyser) -> None:
         self.analyser = analyser
-        self._pieces: dict[tuple[str, str], list[Any]] = {}
+        self._pieces: OrderedDict[tuple[str, str], list[Any]] = OrderedDict()
         self._kept = 0  # pieces in self._pieces
         self._lock = threading.Lock()
 
@@ -138,7 +139,7 @@ class MorphemeSplitter:
                     self._pieces[key] = pieces
                     self._kept += len(pieces)
                 while self._kept > _PIECES_KEPT:  # the oldest go first: a paragraph's questions come together
-                    self._kept -= len(self._pieces.pop(next(iter(self._pieces))))
+                    self._kept -= len(self._pieces.popitem(last=False)[1])
         return pieces
 
     def _morpheme_pieces(self, normalized: Any) -> list[Any]:
@@ -148,7 +149,7 @@ class MorphemeSplitter:
             piece = normalized[morpheme.start : morpheme.end]
             if piece is None:
                 continue
-            if not morpheme.exact or piece.normalized != morpheme.text:
+            if not morpheme.found and piece.normalized != morpheme.text:
                 _reshape(piece, morpheme.text)
             if morpheme.mark:
                 piece.prepend(morpheme.mark)  # aligned to the morpheme's first character
