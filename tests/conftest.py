@@ -210,11 +210,11 @@ def hub_catalogue():  # noqa: ANN201
 
 
 @pytest.fixture(scope="session")
-def hanbert_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """HanBert-54kN-torch in the vendor's layout with the stand-in analyser, compiled once per session; skips
-    (saying why) where there is no C compiler or the platform is not the vendor library's."""
+def analyser_buildable() -> None:
+    """Skips (saying why) where HanBERT's stand-in analyser cannot be built: no C compiler, or a platform that is
+    not the vendor library's."""
     from kobench.engine.moran import AnalyserError, check_platform
-    from kobench.tools.hanbert_fixture import DIRECTORY_NAME, compiler, write_vendor_directory
+    from kobench.tools.hanbert_fixture import compiler
 
     try:
         check_platform()
@@ -222,6 +222,13 @@ def hanbert_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
         pytest.skip(str(exc))
     if compiler() is None:
         pytest.skip("no C compiler (cc or gcc) to build the stand-in analyser; .ci/run installs gcc")
+
+
+@pytest.fixture(scope="session")
+def hanbert_dir(analyser_buildable: None, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """HanBert-54kN-torch in the vendor's layout with the stand-in analyser, compiled once per session."""
+    from kobench.tools.hanbert_fixture import DIRECTORY_NAME, write_vendor_directory
+
     return write_vendor_directory(tmp_path_factory.mktemp("vendor") / DIRECTORY_NAME, _fixture_texts())
 
 

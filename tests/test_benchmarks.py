@@ -79,17 +79,9 @@ def test_trial_overhead_quick(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("tokenizer", ["wordpiece", "hanbert"])
-def test_korquad_features_quick(tmp_path: Path, tokenizer: str) -> None:
+def test_korquad_features_quick(tmp_path: Path, tokenizer: str, request: pytest.FixtureRequest) -> None:
     if tokenizer == "hanbert":
-        from kobench.engine.moran import AnalyserError, check_platform
-        from kobench.tools.hanbert_fixture import compiler
-
-        try:
-            check_platform()
-        except AnalyserError as exc:
-            pytest.skip(str(exc))
-        if compiler() is None:
-            pytest.skip("no C compiler (cc or gcc) to build HanBERT's stand-in analyser")
+        request.getfixturevalue("analyser_buildable")
     fields, _ = run_script("korquad_features.py", "--tokenizer", tokenizer, cwd=tmp_path)
     assert fields["tokenizer"] == tokenizer and int(fields["questions"]) == 300
     assert int(fields["features"]) > 300  # long contexts become several windows
