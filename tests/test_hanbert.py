@@ -122,6 +122,9 @@ def test_a_repeated_paragraph_encodes_as_a_fresh_tokenizer_encodes_it(
         fresh = load_tokenizer(_ref(hanbert_dir))
         ours, expected = (t(question, paragraph, return_offsets_mapping=True) for t in (kept, fresh))
         assert dict(ours) == dict(expected) and ours.sequence_ids() == expected.sequence_ids()
+    for text in ("좋은 영화 [MASK] 좋은 영화", " 좋은 영화"):  # the same characters after a special token and at 0
+        fresh = load_tokenizer(_ref(hanbert_dir))
+        assert kept(text, return_offsets_mapping=True) == fresh(text, return_offsets_mapping=True), text
     encoding = kept(pairs[2][0], shifted, return_offsets_mapping=True)
     starts = {start for (start, _), sid in zip(encoding["offset_mapping"], encoding.sequence_ids()) if sid == 1}
     assert 4 in starts and 3 not in starts  # 어제 starts after the control character

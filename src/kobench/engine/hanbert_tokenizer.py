@@ -127,9 +127,13 @@ class MorphemeSplitter:
         """Split every piece of ``pretok`` (a ``tokenizers.PreTokenizedString``) into morphemes."""
         pretok.split(self._split)
 
-    def _split(self, _index: int, normalized: Any) -> list[Any]:
+    def _split(self, index: int, normalized: Any) -> list[Any]:
         # The library copies what this returns, so kept pieces are never changed. The key holds both strings: they
-        # fix the alignments between them (one normaliser), and this step always receives a whole sequence.
+        # fix the alignments between them (one normaliser). Only the first split of a sequence is kept: it starts
+        # at character 0, whereas one after a special token written in the text ("a [MASK] b") starts further on,
+        # and its pieces carry that start, which the key cannot see.
+        if index != 0:
+            return self._morpheme_pieces(normalized)
         key = (normalized.original, normalized.normalized)
         pieces = self._pieces.get(key)
         if pieces is None:
