@@ -38,7 +38,7 @@ DIRECTORY_VARIABLE = "KOBENCH_MORAN_DIR"
 BUILDER_VERSION = 1  # bump when the pipeline built here changes: cached features are keyed by it
 MARKS = ("~~", "~")  # longest first
 MAX_CHARS_PER_PIECE = 100  # BERT's WordPiece: a longer morpheme is one [UNK]
-_PIECES_KEPT = 100_000  # pieces kept for repeated texts (~25 MB; a KorQuAD paragraph has ~300, a question ~15)
+_PIECES_KEPT = 100_000  # pieces kept for repeated texts (~40 MB; a KorQuAD paragraph has ~300, a question ~15)
 
 
 class Morpheme(NamedTuple):  # a tuple: hundreds of thousands are made to encode KorQuAD
