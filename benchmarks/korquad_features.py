@@ -12,7 +12,7 @@ times HanBERT's tokenizer instead (``kobench.tools.hanbert_fixture``'s vendor la
 with the system C compiler, the vocabulary trained on the same text); the analyser keeps its analyses for the
 process, so only the first repeat pays for them. Prints seconds,
 features/s and questions/s for each repeat and their median, and peak RSS. Target: <= 15 s on 2 cores.
-The last line is ``korquad_features: median_s=... features_per_second=... target_15s_met=...`` (key=value).
+The last line is ``korquad_features: tokenizer=... median_s=... features_per_second=... target_15s_met=...`` (key=value).
 """
 
 from __future__ import annotations
