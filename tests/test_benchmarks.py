@@ -65,6 +65,7 @@ def test_gpu_check_quick_runs_every_section_on_cpu(tmp_path: Path) -> None:
     assert {"throughput", "eval", "finetune", "trials_per_device"} <= set(report) and report["errors"] == []
     assert set(report["throughput"]["summary"]) == {"kobench", "reference", "trainer", "trainer_grouped"}
     assert "kobench.engine.models" in report["stubbed_modules"]  # ran without pydantic, as on the GPU machine
+    assert "kobench.engine.models" in report["trials_per_device"]["stubbed_modules"]  # and so did its trial processes
 
 
 def test_trial_overhead_quick(tmp_path: Path) -> None:
