@@ -86,3 +86,12 @@ def test_one_port_for_both_servers_is_refused() -> None:
         check_ports("127.0.0.1", {"--mlflow-port": port, "--optuna-port": port})
     with pytest.raises(KobenchError, match=r"--mlflow-port 70000: not a port; allowed: 1-65535"):
         check_ports("127.0.0.1", {"--mlflow-port": 70000})
+
+
+def test_the_mlflow_ui_is_one_server_process(tmp_path: Path) -> None:
+    from kobench.tools.ui import services
+
+    found = services(f"sqlite:///{tmp_path}/mlflow.db", f"sqlite:///{tmp_path}/optuna.db", "127.0.0.1",
+                     _free_port(), _free_port())  # fmt: skip
+    command = found[0].command
+    assert found[0].name == "MLflow UI" and command[command.index("--workers") + 1] == "1"

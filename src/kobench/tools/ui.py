@@ -15,6 +15,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -48,7 +49,9 @@ def services(mlflow_uri: str, optuna_storage: str, host: str, mlflow_port: int, 
     if remote:
         found.append(Service("MLflow", mlflow_uri, None))
     else:
-        command = [_tool("mlflow"), "ui", "--backend-store-uri", mlflow_uri, "--host", host, "--port", str(mlflow_port)]
+        # one server process: MLflow's default of four, each importing MLflow, is for a shared server, not one user
+        command = [_tool("mlflow"), "ui", "--backend-store-uri", mlflow_uri, "--host", host, "--port", str(mlflow_port),
+                   "--workers", "1"]  # fmt: skip
         found.append(Service("MLflow UI", f"http://{host}:{mlflow_port}", command))
     from kobench.storelock import grpc_address, journal_path
 
@@ -96,9 +99,23 @@ def check_ports(host: str, ports: dict[str, int]) -> None:
             raise KobenchError(f"{option} {port}: cannot listen on {host}:{port} ({exc.strerror or exc})") from None
 
 
-def _path() -> str:
-    """PATH with this interpreter's bin folder first, where the MLflow and Optuna commands of this install live."""
-    return f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
+def _path(path: str | None = None) -> str:
+    """``path`` (default: PATH) with this interpreter's bin folder first, where this install's MLflow and Optuna live."""
+    return f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '') if path is None else path}"
+
+
+def server_environment(environ: Mapping[str, str]) -> dict[str, str]:
+    """The servers' environment: ``environ``, this install's commands first on PATH, MLflow's job runner off.
+
+    MLflow's server-side jobs (GenAI scorers, trace rollups) start seven more processes, each importing MLflow,
+    that kobench never uses; they stay off unless ``environ`` asks for them.
+
+    >>> server_environment({"PATH": "/bin"})["MLFLOW_SERVER_ENABLE_JOB_EXECUTION"]
+    'false'
+    >>> server_environment({"MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "true"})["MLFLOW_SERVER_ENABLE_JOB_EXECUTION"]
+    'true'
+    """
+    return {"MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false", **environ, "PATH": _path(environ.get("PATH", ""))}
 
 
 def _tool(name: str) -> str:
@@ -116,7 +133,7 @@ def run(found: list[Service], verbose: bool | None = None) -> int:
     """
     if verbose is None:
         verbose = os.environ.get("KOBENCH_VERBOSE") == "1"
-    env = {**os.environ, "PATH": _path()}
+    env = server_environment(os.environ)
     children: list[tuple[Service, subprocess.Popen]] = []
     stop = {"signal": None}
 
