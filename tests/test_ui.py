@@ -95,3 +95,14 @@ def test_the_mlflow_ui_is_one_server_process(tmp_path: Path) -> None:
                      _free_port(), _free_port())  # fmt: skip
     command = found[0].command
     assert found[0].name == "MLflow UI" and command[command.index("--workers") + 1] == "1"
+
+
+def test_the_ui_command_imports_neither_torch_nor_mlflow(tmp_path: Path) -> None:
+    # it only creates Optuna's tables and starts the servers: the training stack would cost seconds before either
+    code = ("import sys; from kobench.tools.ui import services; "
+            f"services('sqlite:///{tmp_path}/mlflow.db', 'sqlite:///{tmp_path}/optuna.db', '127.0.0.1', "
+            f"{_free_port()}, {_free_port()}); "
+            "print(sorted(m for m in ('torch', 'transformers', 'mlflow', 'sklearn') if m in sys.modules))")  # fmt: skip
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
+    assert done.stdout.strip() == "[]", done.stdout + done.stderr
+    assert (tmp_path / "optuna.db").exists()

@@ -62,7 +62,7 @@ def services(mlflow_uri: str, optuna_storage: str, host: str, mlflow_port: int, 
         print(f"the Optuna dashboard cannot open {optuna_storage}: run `kobench ui` with the proxy's database as "
               "tune.storage (KOBENCH_OPTUNA_STORAGE) for it; MLflow only", file=sys.stderr)  # fmt: skip
     else:
-        from kobench.tuning.study import init_storage
+        from kobench.tuning.storages import init_storage  # Optuna only: no torch, no MLflow
 
         init_storage(optuna_storage)  # the dashboard cannot open a store without Optuna's tables
         journal = journal_path(optuna_storage)

@@ -29,7 +29,7 @@ import optuna
 
 from kobench.interrupts import process_alive
 from kobench.names import TrialAttr
-from kobench.storelock import grpc_address, journal_path
+from kobench.storelock import create_sqlite_atomically, grpc_address, journal_path, store_init_lock
 
 State = optuna.trial.TrialState
 
@@ -44,6 +44,17 @@ def owner_alive(recorded: dict[str, object] | None) -> bool | None:
     if not recorded or recorded.get("host") != socket.gethostname():
         return None
     return process_alive(int(recorded["pid"]))  # a zombie owner (killed, not yet reaped) is dead too
+
+
+def create_rdb_storage(url: str) -> None:
+    """Optuna's schema at an RDB ``url``, its connections closed."""
+    optuna.storages.RDBStorage(url).engine.dispose()
+
+
+def init_storage(url: str) -> None:
+    """Create the Optuna store at ``url`` (schema included) unless it exists; safe between parallel processes."""
+    with store_init_lock(url):
+        create_sqlite_atomically(url, create_rdb_storage)
 
 
 def open_storage(url: str, heartbeat_seconds: int, *, connect_timeout: float = 60.0) -> optuna.storages.BaseStorage:

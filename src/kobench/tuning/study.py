@@ -33,7 +33,15 @@ from kobench.records import StudyResult, write_study
 from kobench.storelock import check_sqlite_store, create_sqlite_atomically, store_init_lock, store_lock
 from kobench.tuning.context import StudyContext
 from kobench.tuning.lineage import dataset_inputs
-from kobench.tuning.storages import fail_stale, heartbeat, open_storage, optuna_heartbeat, owner, owner_alive
+from kobench.tuning.storages import (
+    create_rdb_storage,
+    fail_stale,
+    heartbeat,
+    open_storage,
+    optuna_heartbeat,
+    owner,
+    owner_alive,
+)
 from kobench.tuning.stores import guard_schema
 from kobench.tuning.tracking import TRIAL, Tracker
 from kobench.tuning.workers import run_workers
@@ -62,7 +70,7 @@ def open_or_create_study(
     )
     sampler = optuna.samplers.TPESampler(seed=params.tune.sampler_seed)
     with store_init_lock(storage_url):  # schema creation and study creation race between parallel studies
-        create_sqlite_atomically(storage_url, _create_optuna_storage)
+        create_sqlite_atomically(storage_url, create_rdb_storage)
         storage = open_storage(storage_url, params.tune.heartbeat_seconds)
         kwargs = {"study_name": name, "storage": storage, "sampler": sampler, "pruner": pruner, "direction": direction}
         try:
@@ -78,16 +86,6 @@ def open_or_create_study(
             # a second worker with the same seed would draw exactly the first one's random startup trials
             study.sampler.reseed_rng()
             return study, False
-
-
-def _create_optuna_storage(url: str) -> None:
-    optuna.storages.RDBStorage(url).engine.dispose()
-
-
-def init_storage(url: str) -> None:
-    """Create the Optuna store at ``url`` (schema included) unless it exists; safe between parallel processes."""
-    with store_init_lock(url):
-        create_sqlite_atomically(url, _create_optuna_storage)
 
 
 PARENT_ATTR = StudyAttr.PARENT_RUN
