@@ -1,4 +1,4 @@
-"""Step 6: an Optuna study per task x model (the only optuna importer): trials tracked, best registered."""
+"""Step 6: an Optuna study per task x model: trials tracked, best registered."""
 
 from __future__ import annotations
 
