@@ -191,25 +191,27 @@ def throughput_section(args, sizes, data, tokenizer, training, budget, report) -
     for name in setups:
         run(name, warm)
     runs: dict[str, list[dict]] = {name: [] for name in setups}
-    for repeat in range(sizes["repeats"]):
-        if repeat and not budget.left():
-            print(f"  budget of {budget.seconds:.0f} s reached: stopping after {repeat} repeat(s)")
-            break
-        for name in c.rotated(setups, repeat):
-            with c.PeakMemory(device) as memory:
-                result = run(name, features)
-            result.update(peak_rss_mib=memory.peak_rss, gpu_peak_mib=memory.gpu_peak)
-            if peak:
-                result["mfu"] = 6 * n_params * result["tokens"] / result["train_seconds"] / peak
-            runs[name].append(result)
-            print(
-                f"  repeat {repeat + 1} {name:9s} {result['train_samples_per_second']:9.1f} samples/s "
-                f"{result['train_tokens_per_second']:11.1f} tokens/s  MFU {c.fmt(result.get('mfu', float('nan')) * 100, 2)}"
-                f"  GPU peak {c.fmt(memory.gpu_peak or float('nan'), 0)} MiB  RSS {memory.peak_rss:.0f} MiB",
-                flush=True,
-            )
-            if cuda:
-                torch.cuda.empty_cache()
+    with c.setup_frozen():  # each PeakMemory collection scans only what the runs made
+        for repeat in range(sizes["repeats"]):
+            if repeat and not budget.left():
+                print(f"  budget of {budget.seconds:.0f} s reached: stopping after {repeat} repeat(s)")
+                break
+            for name in c.rotated(setups, repeat):
+                with c.PeakMemory(device) as memory:
+                    result = run(name, features)
+                result.update(peak_rss_mib=memory.peak_rss, gpu_peak_mib=memory.gpu_peak)
+                if peak:
+                    result["mfu"] = 6 * n_params * result["tokens"] / result["train_seconds"] / peak
+                runs[name].append(result)
+                print(
+                    f"  repeat {repeat + 1} {name:9s} {result['train_samples_per_second']:9.1f} samples/s "
+                    f"{result['train_tokens_per_second']:11.1f} tokens/s  "
+                    f"MFU {c.fmt(result.get('mfu', float('nan')) * 100, 2)}"
+                    f"  GPU peak {c.fmt(memory.gpu_peak or float('nan'), 0)} MiB  RSS {memory.peak_rss:.0f} MiB",
+                    flush=True,
+                )
+                if cuda:
+                    torch.cuda.empty_cache()
     summary = {}
     for name, rs in runs.items():
         summary[name] = {

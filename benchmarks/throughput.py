@@ -223,18 +223,19 @@ def main() -> int:
         for name in setups:
             run(name, warm)
         results: dict[str, list[dict]] = {name: [] for name in setups}
-        for repeat in range(args.repeats):
-            for name in c.rotated(setups, repeat):
-                with c.PeakMemory() as memory:
-                    result = run(name, feats["train"])
-                result.update(peak_rss_mib=memory.peak_rss, rss_growth_mib=memory.grew)
-                results[name].append(result)
-                print(
-                    f"  train repeat {repeat + 1} {name:9s} {result['train_samples_per_second']:8.1f} samples/s "
-                    f"{result['train_tokens_per_second']:10.1f} tokens/s  ({result['train_seconds']:.2f} s, "
-                    f"loss {result['loss']:.4f}, peak RSS {memory.peak_rss:.0f} MiB)",
-                    flush=True,
-                )
+        with c.setup_frozen():  # each PeakMemory collection scans only what the runs made
+            for repeat in range(args.repeats):
+                for name in c.rotated(setups, repeat):
+                    with c.PeakMemory() as memory:
+                        result = run(name, feats["train"])
+                    result.update(peak_rss_mib=memory.peak_rss, rss_growth_mib=memory.grew)
+                    results[name].append(result)
+                    print(
+                        f"  train repeat {repeat + 1} {name:9s} {result['train_samples_per_second']:8.1f} samples/s "
+                        f"{result['train_tokens_per_second']:10.1f} tokens/s  ({result['train_seconds']:.2f} s, "
+                        f"loss {result['loss']:.4f}, peak RSS {memory.peak_rss:.0f} MiB)",
+                        flush=True,
+                    )
 
         train_summary = {
             name: {
@@ -258,18 +259,19 @@ def main() -> int:
         for evaluator in variants.values():
             c.time_eval(evaluator, model, "cpu")
         eval_runs: dict[str, list[dict]] = {name: [] for name in variants}
-        for _ in range(args.repeats):
-            for name, evaluator in variants.items():
-                with c.PeakMemory() as memory:
-                    seconds, metrics = c.time_eval(evaluator, model, "cpu")
-                eval_runs[name].append(
-                    {
-                        "seconds": seconds,
-                        "peak_rss_mib": memory.peak_rss,
-                        "rss_growth_mib": memory.grew,
-                        "accuracy": metrics["accuracy"],
-                    }
-                )
+        with c.setup_frozen():
+            for _ in range(args.repeats):
+                for name, evaluator in variants.items():
+                    with c.PeakMemory() as memory:
+                        seconds, metrics = c.time_eval(evaluator, model, "cpu")
+                    eval_runs[name].append(
+                        {
+                            "seconds": seconds,
+                            "peak_rss_mib": memory.peak_rss,
+                            "rss_growth_mib": memory.grew,
+                            "accuracy": metrics["accuracy"],
+                        }
+                    )
         accuracies = {name: {r["accuracy"] for r in rs} for name, rs in eval_runs.items()}
         if len(set().union(*accuracies.values())) != 1:
             print(f"WARNING: evaluation variants disagree: {accuracies}")

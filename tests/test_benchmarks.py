@@ -54,6 +54,33 @@ def test_throughput_quick(tmp_path: Path) -> None:
     assert "WARNING" not in stdout  # the evaluation variants agree on accuracy
 
 
+def test_setup_frozen_pins_no_garbage_and_unfreezes(monkeypatch: pytest.MonkeyPatch) -> None:
+    import gc
+    import weakref
+
+    monkeypatch.syspath_prepend(str(BENCHMARKS))
+    import _common
+
+    class Node:
+        pass
+
+    garbage = Node()
+    garbage.self = garbage  # a reference cycle: only the collector frees it
+    dead = weakref.ref(garbage)
+    del garbage
+    before = gc.get_freeze_count()
+    with _common.setup_frozen():
+        assert dead() is None, "garbage made before the freeze was frozen instead of collected"
+        assert gc.get_freeze_count() > before
+        made = Node()
+        made.self = made
+        made_ref = weakref.ref(made)
+        del made
+        gc.collect()
+        assert made_ref() is None, "what the runs make is still collected"
+    assert gc.get_freeze_count() == before
+
+
 def test_gpu_check_quick_runs_every_section_on_cpu(tmp_path: Path) -> None:
     fields, _ = run_script("gpu_check.py", "--device", "cpu", "--simulate-device-env", "--out", str(tmp_path), cwd=tmp_path)
     assert fields["errors"] == "0"
