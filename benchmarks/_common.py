@@ -182,9 +182,10 @@ def setup_frozen() -> Iterator[None]:
     """Keep what the timing loop's setup made (modules, data, tokenizer) out of the collector's scans meanwhile.
 
     ``PeakMemory`` collects before each measurement so that one run's garbage is not counted in the next; a full
-    collection scans every tracked object, 0.3-0.5 s with torch and transformers loaded, 40 times in a default
-    ``throughput.py`` run. Frozen right after a full collection (so no garbage is pinned), the setup's objects are
-    skipped, and each collection scans only what the runs made. Unfrozen at the end, unless frozen before.
+    collection scans every tracked object, 0.3-0.5 s with torch and transformers loaded, 24 times in a default
+    ``throughput.py`` run (5 training setups and 3 evaluators, 3 repeats each). Frozen right after a full
+    collection (so no garbage is pinned), the setup's objects are skipped, and each collection scans only what the
+    runs made. Unfrozen at the end, unless frozen before.
     """
     gc.collect()
     outer = gc.get_freeze_count() > 0

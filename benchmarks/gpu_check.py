@@ -17,15 +17,15 @@ missing (see ``_common.import_training``), so the measured loop is kobench's own
    Trainer with ``train_sampling_strategy="group_by_length"``.
    MFU = 6 x parameters x real (non-pad) tokens / seconds / peak dense bf16 FLOP/s of the device.
 2. Evaluation throughput of the same model: Evaluator sorted+dynamic vs static 128 vs unsorted dynamic.
+3. A short fine-tune + evaluation of a small model (hidden 256, 4 layers) on NSMC sentiment through kobench's
+   loop and Evaluator; test accuracy. Real NSMC needs ``--nsmc DIR`` (the machine gets only the git working
+   tree: copy a sample into an ignored folder and carry it, see benchmarks/README.md); otherwise synthetic
+   NSMC-like text with a planted sentiment signal is used and the accuracy says only that learning works.
 4. Trials per device: a KoELECTRA-Small-sized model (ELECTRA, hidden 256, 12 layers, 4 heads) trained as 1, 2 and 4
    concurrent trial processes on the same device (what ``train.trials_per_device`` allows), one short trial
    each (``--trial-samples`` rows, one epoch, batch 32, bf16, then validation); trials/hour = trials / wall.
    The processes come from a fork server that imported torch, transformers and scikit-learn once (never CUDA),
    and block what ``--simulate-device-env`` blocks.
-3. A short fine-tune + evaluation of a small model (hidden 256, 4 layers) on NSMC sentiment through kobench's
-   loop and Evaluator; test accuracy. Real NSMC needs ``--nsmc DIR`` (the machine gets only the git working
-   tree: copy a sample into an ignored folder and carry it, see benchmarks/README.md); otherwise synthetic
-   NSMC-like text with a planted sentiment signal is used and the accuracy says only that learning works.
 
 The last line is ``gpu_check: ...`` with the headline figures; ``--out DIR`` (default ``$OUT`` when set)
 also gets ``gpu_check.json``.
