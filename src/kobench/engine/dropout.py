@@ -5,9 +5,12 @@ On CPU ``nn.Dropout`` fills a mask with ``bernoulli_``: about 4.5 ns an element 
 ``random_`` over the full range holds four independent uniform 16-bit numbers, and a number under
 ``round(p * 65536)`` drops its element: the same Bernoulli mask at a quarter of the draws, with the drop
 probability rounded to a multiple of 1/65,536 (0.1 becomes 0.1000061) and the kept elements scaled by the
-inverse of the exact keep probability, so the expected activation is unchanged. Draws come from torch's
-default generator, so a seeded run repeats. Tensors under 8,192 elements keep ``nn.Dropout``, and CUDA's dropout
-is fast already and is left alone.
+inverse of the exact keep probability, so the expected activation is unchanged. The mask is built in float32
+(the numbers, exact integers there, shifted and clamped to 0 or 1, times the scale) rather than as a bool tensor:
+on CPU every op that mixes a bool tensor with a float one first converts it, so a bool mask cost a conversion in
+the forward and another in the backward, each slower than the multiply itself. Draws come from torch's default
+generator, so a seeded run repeats. Tensors under 8,192 elements keep ``nn.Dropout``, and CUDA's dropout is fast
+already and is left alone.
 """
 
 from __future__ import annotations
@@ -26,16 +29,17 @@ class _QuarterDrawDropout(torch.autograd.Function):
     def forward(ctx, inputs: torch.Tensor, dropped_levels: int) -> torch.Tensor:  # noqa: ANN001 - autograd's signature
         count = inputs.numel()
         words = torch.empty((count + 3) // 4, dtype=torch.int64, device=inputs.device).random_(-(1 << 63), None)
-        keep = words.view(torch.int16)[:count].view(inputs.shape) >= _LOWEST + dropped_levels
-        scale = _LEVELS / (_LEVELS - dropped_levels)
-        ctx.save_for_backward(keep)
-        ctx.scale = scale
-        return inputs.mul(keep).mul_(scale)
+        numbers = words.view(torch.int16)[:count].view(inputs.shape).to(torch.float32)
+        # a number at or above the threshold keeps its element: shifted so that it is >= 1, clamped to exactly 1 or 0
+        mask = numbers.sub_(_LOWEST + dropped_levels - 1).clamp_(0, 1).mul_(_LEVELS / (_LEVELS - dropped_levels))
+        mask = mask.to(inputs.dtype)  # a no-op in fp32; under bf16 autocast the scale is rounded as torch's own is
+        ctx.save_for_backward(mask)
+        return inputs * mask
 
     @staticmethod
     def backward(ctx, grad: torch.Tensor) -> tuple[torch.Tensor, None]:  # noqa: ANN001 - autograd's signature
-        (keep,) = ctx.saved_tensors
-        return grad.mul(keep).mul_(ctx.scale), None
+        (mask,) = ctx.saved_tensors
+        return grad * mask, None
 
 
 class QuarterDrawDropout(torch.nn.Module):
