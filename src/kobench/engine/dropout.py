@@ -11,6 +11,12 @@ on CPU every op that mixes a bool tensor with a float one first converts it, so 
 the forward and another in the backward, each slower than the multiply itself. Draws come from torch's default
 generator, so a seeded run repeats. Tensors under 8,192 elements keep ``nn.Dropout``, and CUDA's dropout is fast
 already and is left alone.
+
+Attention's own dropout is not an ``nn.Dropout`` call: the models pass its probability to scaled-dot-product
+attention, which on CPU then takes its math path and draws the mask over the attention probabilities with
+``bernoulli_``. ``use_quarter_draw_dropout`` therefore also switches an SDPA model to ``kobench_cpu_sdpa``: the same
+math (scores, mask, softmax, dropout, values) with the quarter-draw mask while training, and SDPA itself, mask and
+all, whenever no dropout is asked for (evaluation), so evaluated outputs are SDPA's bit for bit.
 """
 
 from __future__ import annotations
@@ -42,6 +48,16 @@ class _QuarterDrawDropout(torch.autograd.Function):
         return grad * mask, None
 
 
+def quarter_draw_dropout(inputs: torch.Tensor, p: float) -> torch.Tensor:
+    """Training-mode dropout of ``inputs`` with drop probability ``p`` from a quarter of the draws."""
+    dropped_levels = round(p * _LEVELS)
+    if dropped_levels == 0:
+        return inputs
+    if inputs.numel() < _SMALLEST:
+        return torch.nn.functional.dropout(inputs, p, training=True)
+    return _QuarterDrawDropout.apply(inputs, dropped_levels)
+
+
 class QuarterDrawDropout(torch.nn.Module):
     """``nn.Dropout(p)`` in training, the identity in evaluation.
 
@@ -54,14 +70,11 @@ class QuarterDrawDropout(torch.nn.Module):
         if not 0.0 <= p < 1.0:
             raise ValueError(f"dropout probability {p} is outside [0, 1)")
         self.p = p
-        self.dropped_levels = round(p * _LEVELS)
 
     def forward(self, inputs: torch.Tensor) -> torch.Tensor:  # noqa: D102 - nn.Module's
-        if not self.training or self.dropped_levels == 0:
+        if not self.training:
             return inputs
-        if inputs.numel() < _SMALLEST:
-            return torch.nn.functional.dropout(inputs, self.p, training=True)
-        return _QuarterDrawDropout.apply(inputs, self.dropped_levels)
+        return quarter_draw_dropout(inputs, self.p)
 
     def extra_repr(self) -> str:  # noqa: D102 - nn.Module's
         return f"p={self.p}"
@@ -70,7 +83,9 @@ class QuarterDrawDropout(torch.nn.Module):
 def use_quarter_draw_dropout(model: torch.nn.Module) -> int:
     """Replace every ``nn.Dropout`` (the exact class, p < 1) of ``model`` in place; return how many.
 
-    Parameters and ``state_dict`` are untouched: checkpoints saved from the model are the same files.
+    A model whose attention is SDPA also gets ``kobench_cpu_sdpa`` (module docstring), so that attention's dropout
+    takes the quarter draws too. Parameters and ``state_dict`` are untouched, and the attention implementation is
+    not written to ``config.json``: checkpoints saved from the model are the same files.
     """
     replaced = 0
     for module in list(model.modules()):
@@ -78,4 +93,44 @@ def use_quarter_draw_dropout(model: torch.nn.Module) -> int:
             if type(child) is torch.nn.Dropout and child.p < 1.0:
                 setattr(module, name, QuarterDrawDropout(child.p))
                 replaced += 1
+    config = getattr(model, "config", None)
+    if getattr(config, "_attn_implementation", None) == "sdpa" and hasattr(model, "set_attn_implementation"):
+        _register_attention()
+        model.set_attn_implementation(CPU_ATTENTION)
     return replaced
+
+
+CPU_ATTENTION = "kobench_cpu_sdpa"
+
+
+def _register_attention() -> None:
+    """Make ``CPU_ATTENTION`` known to transformers, with SDPA's masks (a bool mask, or none when nothing is padded)."""
+    from transformers import AttentionInterface
+    from transformers.masking_utils import AttentionMaskInterface, sdpa_mask
+
+    AttentionInterface.register(CPU_ATTENTION, _cpu_sdpa_attention)
+    AttentionMaskInterface.register(CPU_ATTENTION, sdpa_mask)
+
+
+def _cpu_sdpa_attention(  # noqa: PLR0913 - transformers' attention interface
+    module: torch.nn.Module,
+    query: torch.Tensor,
+    key: torch.Tensor,
+    value: torch.Tensor,
+    attention_mask: torch.Tensor | None,
+    dropout: float = 0.0,
+    scaling: float | None = None,
+    **kwargs: object,
+) -> tuple[torch.Tensor, None]:
+    """SDPA's math path with the quarter-draw dropout; SDPA itself when there is no dropout to draw."""
+    from transformers.integrations.sdpa_attention import sdpa_attention_forward
+
+    if dropout == 0.0 or kwargs.get("is_causal") or getattr(module, "is_causal", False):
+        return sdpa_attention_forward(module, query, key, value, attention_mask, dropout=dropout, scaling=scaling, **kwargs)
+    scores = torch.matmul(query, key.transpose(2, 3)).mul_(query.shape[-1] ** -0.5 if scaling is None else scaling)
+    if attention_mask is not None and attention_mask.dtype == torch.bool:  # SDPA's: True where a query may attend
+        scores.masked_fill_(attention_mask.logical_not(), float("-inf"))
+    elif attention_mask is not None:  # an additive float mask
+        scores.add_(attention_mask)
+    probabilities = quarter_draw_dropout(torch.softmax(scores, dim=-1), dropout)
+    return torch.matmul(probabilities, value).transpose(1, 2).contiguous(), None
