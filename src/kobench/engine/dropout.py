@@ -25,27 +25,19 @@ import torch
 
 _LEVELS = 1 << 16  # one 16-bit number per element
 _LOWEST = -(1 << 15)  # int16's smallest value: numbers run from here over _LEVELS steps
-# below this many elements the Python autograd function costs more than the draws it saves (measured: 8,192 is
-# about break-even on this project's 2-core CPU, 65,536 elements take half the time); smaller tensors keep nn.Dropout
+# below this many elements building the mask costs more than the draws it saves (measured: 8,192 is about
+# break-even on this project's 2-core CPU, 65,536 elements take half the time); smaller tensors keep nn.Dropout
 _SMALLEST = 8192
 
 
-class _QuarterDrawDropout(torch.autograd.Function):
-    @staticmethod
-    def forward(ctx, inputs: torch.Tensor, dropped_levels: int) -> torch.Tensor:  # noqa: ANN001 - autograd's signature
-        count = inputs.numel()
-        words = torch.empty((count + 3) // 4, dtype=torch.int64, device=inputs.device).random_(-(1 << 63), None)
-        numbers = words.view(torch.int16)[:count].view(inputs.shape).to(torch.float32)
-        # a number at or above the threshold keeps its element: shifted so that it is >= 1, clamped to exactly 1 or 0
-        mask = numbers.sub_(_LOWEST + dropped_levels - 1).clamp_(0, 1).mul_(_LEVELS / (_LEVELS - dropped_levels))
-        mask = mask.to(inputs.dtype)  # a no-op in fp32; under bf16 autocast the scale is rounded as torch's own is
-        ctx.save_for_backward(mask)
-        return inputs * mask
-
-    @staticmethod
-    def backward(ctx, grad: torch.Tensor) -> tuple[torch.Tensor, None]:  # noqa: ANN001 - autograd's signature
-        (mask,) = ctx.saved_tensors
-        return grad * mask, None
+def _quarter_draw_mask(inputs: torch.Tensor, dropped_levels: int) -> torch.Tensor:
+    """A dropout mask for ``inputs``: the keep scale where an element stays, 0 where it is dropped (no gradient)."""
+    count = inputs.numel()
+    words = torch.empty((count + 3) // 4, dtype=torch.int64, device=inputs.device).random_(-(1 << 63), None)
+    numbers = words.view(torch.int16)[:count].view(inputs.shape).to(torch.float32)
+    # a number at or above the threshold keeps its element: shifted so that it is >= 1, clamped to exactly 1 or 0
+    mask = numbers.sub_(_LOWEST + dropped_levels - 1).clamp_(0, 1).mul_(_LEVELS / (_LEVELS - dropped_levels))
+    return mask.to(inputs.dtype)  # a no-op in fp32; under bf16 autocast the scale is rounded as torch's own is
 
 
 def quarter_draw_dropout(inputs: torch.Tensor, p: float) -> torch.Tensor:
@@ -55,7 +47,8 @@ def quarter_draw_dropout(inputs: torch.Tensor, p: float) -> torch.Tensor:
         return inputs
     if inputs.numel() < _SMALLEST:
         return torch.nn.functional.dropout(inputs, p, training=True)
-    return _QuarterDrawDropout.apply(inputs, dropped_levels)
+    # a plain product: autograd's own multiply backward (grad times the saved mask), no Python backward to call
+    return inputs * _quarter_draw_mask(inputs, dropped_levels)
 
 
 class QuarterDrawDropout(torch.nn.Module):
