@@ -44,13 +44,17 @@ def positive(value: str) -> float:
 def test_throughput_quick(tmp_path: Path) -> None:
     out = tmp_path / "throughput.json"
     fields, stdout = run_script("throughput.py", "--json", str(out), cwd=tmp_path)
-    for key in ("speedup_vs_reference", "speedup_vs_trainer_default", "speedup_vs_trainer_grouped", "dropout_lever"):
+    ratios = ("speedup_vs_reference", "speedup_vs_trainer_default", "speedup_vs_trainer_grouped", "dropout_lever")
+    for key in (*ratios, "paired_vs_trainer_grouped"):
         positive(fields[key])
     assert 0 <= float(fields["loss_gap"]) and fields["loss_ok"] == "True"
     figures = json.loads(out.read_text())
     assert set(figures["train"]) == {"kobench", "reference", "trainer", "trainer_grouped", "kobench_torch_dropout"}
     assert all(positive(str(s["samples_per_second"])) and s["loss"] > 0 for s in figures["train"].values())
     assert positive(str(figures["crosscheck"]["train_samples_per_second"]))  # a real training.train() ran
+    runs = zip(figures["train_runs"]["kobench"], figures["train_runs"]["trainer_grouped"], strict=True)
+    by_round = [a["train_samples_per_second"] / b["train_samples_per_second"] for a, b in runs]
+    assert figures["paired_vs_trainer_grouped_by_round"] == pytest.approx(by_round)
     assert "WARNING" not in stdout  # the evaluation variants agree on accuracy
 
 
