@@ -8,7 +8,8 @@ probability rounded to a multiple of 1/65,536 (0.1 becomes 0.1000061) and the ke
 inverse of the exact keep probability, so the expected activation is unchanged. The mask is built in float32
 (the numbers, exact integers there, shifted and clamped to 0 or 1, times the scale) rather than as a bool tensor:
 on CPU every op that mixes a bool tensor with a float one first converts it, so a bool mask cost a conversion in
-the forward and another in the backward, each slower than the multiply itself. Draws come from torch's default
+the forward and another in the backward, each slower than the multiply itself. The mask is applied as a plain
+product, so the backward is autograd's own multiply, with no Python function to call. Draws come from torch's default
 generator, so a seeded run repeats. Tensors under 8,192 elements keep ``nn.Dropout``, and CUDA's dropout is fast
 already and is left alone.
 
