@@ -387,6 +387,14 @@ def rotated(names: tuple[str, ...], repeat: int) -> tuple[str, ...]:
     return names[shift:] + names[:shift]
 
 
+def round_ratios(runs: list[dict], baseline: list[dict]) -> list[float]:
+    """samples/s of ``runs`` over ``baseline``'s, round by round (both lists in repeat order): steadier than a ratio of
+    medians where the machine's speed moves within a run, since both setups of a round ran close together."""
+    return [
+        a["train_samples_per_second"] / b["train_samples_per_second"] for a, b in zip(runs, baseline, strict=True)
+    ]
+
+
 def setup_runner(  # noqa: PLR0913
     training: types.ModuleType,
     make_model: Callable[[], Any],

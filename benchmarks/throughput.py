@@ -308,11 +308,7 @@ def main() -> int:
         "vs_trainer_grouped": k / train_summary["trainer_grouped"]["samples_per_second"],
         "dropout_lever": k / train_summary["kobench_torch_dropout"]["samples_per_second"],
     }
-    # the machine's speed moves within a run: a ratio within each rotation round (both setups ran in it) is steadier
-    paired = [
-        a["train_samples_per_second"] / b["train_samples_per_second"]
-        for a, b in zip(results["kobench"], results["trainer_grouped"], strict=True)
-    ]
+    paired = c.round_ratios(results["kobench"], results["trainer_grouped"])
     speedups["paired_vs_trainer_grouped"] = c.median(paired)
     k_loss = train_summary["kobench"]["loss"]
     loss_gaps = {

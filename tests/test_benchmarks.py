@@ -90,6 +90,7 @@ def test_gpu_check_quick_runs_every_section_on_cpu(tmp_path: Path) -> None:
     assert fields["errors"] == "0"
     for key in ("speedup_vs_reference", "speedup_vs_trainer_default", "speedup_vs_trainer_grouped"):
         positive(fields[key])
+    positive(fields["paired_vs_trainer_grouped"])
     assert 0 <= float(fields["finetune_test_accuracy"]) <= 1
     assert [positive(v) for v in fields["trials_per_hour_1_2"].split("/")]
     report = json.loads((tmp_path / "gpu_check.json").read_text())
