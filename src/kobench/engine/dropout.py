@@ -38,7 +38,7 @@ def _quarter_draw_mask(inputs: torch.Tensor, dropped_levels: int) -> torch.Tenso
     numbers = words.view(torch.int16)[:count].view(inputs.shape).to(torch.float32)
     # a number at or above the threshold keeps its element: shifted so that it is >= 1, clamped to exactly 1 or 0
     mask = numbers.sub_(_LOWEST + dropped_levels - 1).clamp_(0, 1).mul_(_LEVELS / (_LEVELS - dropped_levels))
-    return mask.to(inputs.dtype)  # a no-op in fp32; under bf16 autocast the scale is rounded as torch's own is
+    return mask.to(inputs.dtype)  # a no-op in fp32; a bf16 or fp16 input gets its mask in its own dtype
 
 
 def quarter_draw_dropout(inputs: torch.Tensor, p: float) -> torch.Tensor:
