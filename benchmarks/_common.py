@@ -643,5 +643,25 @@ def median(values: list[float]) -> float:
     return statistics.median(values) if values else math.nan
 
 
+def median_interval(values: list[float], confidence: float = 0.95) -> tuple[float, float, float]:
+    """A distribution-free interval for the median of ``values``: (low, high, coverage).
+
+    The order statistics x_(k) and x_(n+1-k), with k the largest for which the coverage, 1 - 2 P(Binomial(n, 1/2) < k),
+    is still at least ``confidence`` (k = 1, the smallest and largest value, where no k reaches it: the coverage
+    returned then says how much less it is). It assumes only that the rounds are independent draws of one ratio.
+    """
+    ordered, n = sorted(values), len(values)
+    if n == 0:
+        return math.nan, math.nan, math.nan
+
+    def coverage(k: int) -> float:
+        return 1 - 2 * sum(math.comb(n, i) for i in range(k)) / 2**n
+
+    k = 1
+    while k + 1 <= (n + 1) // 2 and coverage(k + 1) >= confidence:
+        k += 1
+    return ordered[k - 1], ordered[n - k], coverage(k)
+
+
 def fmt(value: float, digits: int = 1) -> str:
     return "n/a" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:,.{digits}f}"

@@ -222,13 +222,16 @@ def throughput_section(args, sizes, data, tokenizer, training, budget, report) -
             "peak_rss_mib": max(r["peak_rss_mib"] for r in rs),
         }
     k = summary["kobench"]["samples_per_second"]
+    paired = c.round_ratios(runs["kobench"], runs["trainer_grouped"])
+    interval = dict(zip(("low", "high", "coverage"), c.median_interval(paired), strict=True))
     report["throughput"].update(
         summary=summary,
         runs=runs,
         speedup_vs_reference=k / summary["reference"]["samples_per_second"],
         speedup_vs_trainer_default=k / summary["trainer"]["samples_per_second"],
         speedup_vs_trainer_grouped=k / summary["trainer_grouped"]["samples_per_second"],
-        paired_vs_trainer_grouped=c.median(c.round_ratios(runs["kobench"], runs["trainer_grouped"])),
+        paired_vs_trainer_grouped=c.median(paired),
+        paired_vs_trainer_grouped_interval=interval,
     )
     for name, s in summary.items():
         mfu = f"{s['mfu'] * 100:.2f}%" if s["mfu"] is not None else "n/a"
@@ -239,7 +242,8 @@ def throughput_section(args, sizes, data, tokenizer, training, budget, report) -
         f"  speedup vs reference {report['throughput']['speedup_vs_reference']:.2f}x, vs Trainer defaults "
         f"{report['throughput']['speedup_vs_trainer_default']:.2f}x, vs Trainer group_by_length "
         f"{report['throughput']['speedup_vs_trainer_grouped']:.2f}x (within each round: "
-        f"{report['throughput']['paired_vs_trainer_grouped']:.2f}x)",
+        f"{report['throughput']['paired_vs_trainer_grouped']:.2f}x, {interval['coverage']:.0%} interval "
+        f"{interval['low']:.2f}-{interval['high']:.2f})",
         flush=True,
     )
 
@@ -534,6 +538,7 @@ def main() -> int:
         args.out.mkdir(parents=True, exist_ok=True)
         (args.out / "gpu_check.json").write_text(json.dumps(report, indent=2, default=str) + "\n")
     t = report.get("throughput", {})
+    interval = t.get("paired_vs_trainer_grouped_interval", {})
     mfu = (t.get("summary") or {}).get("kobench", {}).get("mfu")
     ft = report.get("finetune", {}).get("test", {}).get("accuracy")
     per_device = report.get("trials_per_device", {}).get("rounds", {})
@@ -544,6 +549,8 @@ def main() -> int:
         f"speedup_vs_trainer_default={c.fmt(t.get('speedup_vs_trainer_default', float('nan')), 2)} "
         f"speedup_vs_trainer_grouped={c.fmt(t.get('speedup_vs_trainer_grouped', float('nan')), 2)} "
         f"paired_vs_trainer_grouped={c.fmt(t.get('paired_vs_trainer_grouped', float('nan')), 2)} "
+        f"paired_low={c.fmt(interval.get('low', float('nan')), 2)} "
+        f"paired_high={c.fmt(interval.get('high', float('nan')), 2)} "
         f"mfu_kobench={'n/a' if mfu is None else f'{mfu * 100:.2f}%'} "
         f"finetune_test_accuracy={'n/a' if ft is None else f'{ft:.4f}'} "
         f"trials_per_hour_{'_'.join(str(k) for k in sorted(per_device)) or 'n/a'}={trials_hour} errors={len(errors)}"

@@ -16,8 +16,9 @@ Then evaluation: ``Evaluator.evaluate`` length-sorted with dynamic padding (kobe
 unsorted dynamic. Data: NSMC from the mirror (``--mirror``, default ./mirror), or synthetic text
 with NSMC's length distribution where it is absent. The last line printed is
 ``speedup_vs_reference=X speedup_vs_trainer_default=Y speedup_vs_trainer_grouped=Z paired_vs_trainer_grouped=P
-dropout_lever=D loss_gap=G loss_ok=B`` (ratios of median training samples/s; P the median of the ratios within each
-rotation round; G the largest relative gap between kobench's mean training loss of the
+paired_low=L paired_high=H dropout_lever=D loss_gap=G loss_ok=B`` (ratios of median training samples/s; P the median
+of the ratios within each rotation round, L-H its distribution-free interval of at least 95 % from those rounds'
+order statistics where there are 6 rounds or more (``--repeats``), their whole range with less; G the largest relative gap between kobench's mean training loss of the
 epoch and a Trainer setup's, B whether it is within ``--loss-tolerance``).
 """
 
@@ -310,6 +311,7 @@ def main() -> int:
     }
     paired = c.round_ratios(results["kobench"], results["trainer_grouped"])
     speedups["paired_vs_trainer_grouped"] = c.median(paired)
+    paired_low, paired_high, paired_coverage = c.median_interval(paired)
     k_loss = train_summary["kobench"]["loss"]
     loss_gaps = {
         n: abs(k_loss - train_summary[n]["loss"]) / train_summary[n]["loss"] for n in ("trainer", "trainer_grouped")
@@ -334,7 +336,8 @@ def main() -> int:
         f"quarter-draw dropout / torch's = {speedups['dropout_lever']:.2f}x"
     )
     print(
-        f"  kobench / trainer grouped within each round: median {speedups['paired_vs_trainer_grouped']:.2f}x "
+        f"  kobench / trainer grouped within each round: median {speedups['paired_vs_trainer_grouped']:.2f}x, "
+        f"{paired_coverage:.0%} interval {paired_low:.2f}-{paired_high:.2f} over {len(paired)} rounds "
         f"(rounds: {', '.join(f'{r:.2f}' for r in paired)})"
     )
     print(
@@ -373,6 +376,11 @@ def main() -> int:
                     "crosscheck": crosscheck,
                     "speedups": speedups,
                     "paired_vs_trainer_grouped_by_round": paired,
+                    "paired_vs_trainer_grouped_interval": {
+                        "low": paired_low,
+                        "high": paired_high,
+                        "coverage": paired_coverage,
+                    },
                     "loss_gaps": loss_gaps,
                     "eval_speedups": {"vs_static": ek / es, "vs_unsorted": ek / eu},
                 },
@@ -386,6 +394,7 @@ def main() -> int:
         f"speedup_vs_trainer_default={speedups['vs_trainer_default']:.2f} "
         f"speedup_vs_trainer_grouped={speedups['vs_trainer_grouped']:.2f} "
         f"paired_vs_trainer_grouped={speedups['paired_vs_trainer_grouped']:.2f} "
+        f"paired_low={paired_low:.2f} paired_high={paired_high:.2f} "
         f"dropout_lever={speedups['dropout_lever']:.2f} "
         f"loss_gap={loss_gap:.4f} loss_ok={loss_gap <= args.loss_tolerance}"
     )

@@ -55,7 +55,28 @@ def test_throughput_quick(tmp_path: Path) -> None:
     runs = zip(figures["train_runs"]["kobench"], figures["train_runs"]["trainer_grouped"], strict=True)
     by_round = [a["train_samples_per_second"] / b["train_samples_per_second"] for a, b in runs]
     assert figures["paired_vs_trainer_grouped_by_round"] == pytest.approx(by_round)
+    interval = figures["paired_vs_trainer_grouped_interval"]
+    assert interval["low"] <= figures["speedups"]["paired_vs_trainer_grouped"] <= interval["high"]
+    assert float(fields["paired_low"]) == pytest.approx(interval["low"], abs=0.005)
+    assert float(fields["paired_high"]) == pytest.approx(interval["high"], abs=0.005)
     assert "WARNING" not in stdout  # the evaluation variants agree on accuracy
+
+
+def test_median_interval_is_the_order_statistics_with_binomial_coverage(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.syspath_prepend(str(BENCHMARKS))
+    import _common
+
+    rounds = [1.62, 1.13, 1.32, 1.42, 1.20, 1.34, 1.35, 1.32, 1.42]
+    low, high, coverage = _common.median_interval(rounds)
+    # n = 9: x(2)..x(8) covers 1 - 2 * (1 + 9) / 512 = 96.1 %; x(3)..x(7) only 82 %
+    assert (low, high) == (1.20, 1.42) and coverage == pytest.approx(1 - 20 / 512)
+    low, high, coverage = _common.median_interval(rounds, confidence=0.8)
+    assert (low, high) == (1.32, 1.42) and coverage == pytest.approx(1 - 2 * 46 / 512)
+    assert _common.median_interval([3.0, 1.0, 2.0]) == (1.0, 3.0, 0.75)  # too few rounds: the range, and its coverage
+    assert all(math.isnan(v) for v in _common.median_interval([]))
+    # 30 rounds: k = 10 (1 - 2 P(X <= 9) = 95.7 %), k = 11 falls to 90.1 %
+    low, high, coverage = _common.median_interval([float(v) for v in range(30)])
+    assert (low, high) == (9.0, 20.0) and 0.95 <= coverage < 0.96
 
 
 def test_setup_frozen_pins_no_garbage_and_unfreezes(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -90,7 +111,7 @@ def test_gpu_check_quick_runs_every_section_on_cpu(tmp_path: Path) -> None:
     assert fields["errors"] == "0"
     for key in ("speedup_vs_reference", "speedup_vs_trainer_default", "speedup_vs_trainer_grouped"):
         positive(fields[key])
-    positive(fields["paired_vs_trainer_grouped"])
+    assert positive(fields["paired_low"]) <= positive(fields["paired_vs_trainer_grouped"]) <= positive(fields["paired_high"])
     assert 0 <= float(fields["finetune_test_accuracy"]) <= 1
     assert [positive(v) for v in fields["trials_per_hour_1_2"].split("/")]
     report = json.loads((tmp_path / "gpu_check.json").read_text())
