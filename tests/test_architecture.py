@@ -14,7 +14,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     # shared leaves: no knowledge of tasks, families or stages
     ("kobench", "kobench.errors", "kobench.atomic", "kobench.hashing", "kobench.progress", "kobench.storelock",
      "kobench.names", "kobench.records", "kobench.interrupts", "kobench.choices", "kobench.settings",
-     "kobench.lockservice", "kobench.cache"),
+     "kobench.lockservice", "kobench.cache", "kobench.reuse"),
     ("kobench.tasks",),  # what each task is: declarations
     ("kobench.metrics",),  # the official metrics
     ("kobench.families",),  # everything a family knows, consulted by every stage

@@ -10,6 +10,7 @@ from typing import Any
 from kobench.errors import DataError
 from kobench.families import bind
 from kobench.hashing import sha256_file
+from kobench.reuse import file_identity, recall
 from kobench.tasks.spec import TaskSpec
 
 
@@ -44,9 +45,17 @@ def load_split(
     Raises:
         DataError: the split was not prepared, is unreadable or empty, or lacks one of ``columns``.
     """
+    path = check_split(prepared_dir, split, columns=columns)
+    return recall(
+        ("rows", file_identity(path), max_rows, seed),
+        lambda: _read_rows(path, max_rows, seed),
+        copy=lambda rows: [dict(row) for row in rows],
+    )
+
+
+def _read_rows(path: Path, max_rows: int | None, seed: int) -> list[dict[str, Any]]:
     import pyarrow.parquet as pq
 
-    path = check_split(prepared_dir, split, columns=columns)
     try:
         table = pq.read_table(path)
     except Exception as exc:  # noqa: BLE001 - any pyarrow failure is a corrupt file for the user
@@ -72,8 +81,12 @@ def check_task_split(spec: TaskSpec, prepared_dir: Path, split: str) -> Path:
 
 def prepared_digest(prepared_dir: Path) -> str:
     """Content hash of a prepared task (its split files and meta.json), recorded with every run."""
-    digest = hashlib.sha256()
-    for path in sorted(prepared_dir.glob("*.parquet")) + [prepared_dir / "meta.json"]:
-        if path.exists():
+    files = [p for p in sorted(prepared_dir.glob("*.parquet")) + [prepared_dir / "meta.json"] if p.exists()]
+
+    def digest_of_files() -> str:
+        digest = hashlib.sha256()
+        for path in files:
             digest.update(f"{path.name}:{sha256_file(path)}".encode())
-    return digest.hexdigest()
+        return digest.hexdigest()
+
+    return recall(("digest", *(file_identity(p) for p in files)), digest_of_files, copy=str)

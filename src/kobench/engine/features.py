@@ -17,6 +17,7 @@ from kobench.families import BoundTask
 from kobench.families.base import EncodeSettings, Features
 from kobench.interrupts import check as check_interrupted
 from kobench.progress import Progress
+from kobench.reuse import file_identity, recall
 
 log = logging.getLogger(__name__)
 FEATURE_FORMAT = 2  # bump when any family's encode() changes (2: byte-level BPE eojeols get a prefix space)
@@ -76,7 +77,11 @@ def load_features(
     path = cache_dir / task.name / f"{key[:32]}.parquet"
     if path.exists():
         log.info("features: cache hit %s", path)
-        return pq.read_table(path).to_pydict()
+        return recall(
+            ("features", file_identity(path)),
+            lambda: pq.read_table(path).to_pydict(),
+            copy=lambda features: {column: list(values) for column, values in features.items()},
+        )
     features = encode_in_chunks(task, rows, tokenizer, settings, train=train)
     with atomic_path(path) as tmp:
         pq.write_table(pa.Table.from_pydict(features), tmp)

@@ -30,6 +30,7 @@ from kobench.interrupts import check as check_interrupted
 from kobench.metrics.registry import metric
 from kobench.names import SLURM_ATTR, SLURM_TAG_PREFIX, StudyAttr, StudyPaths, Tag, TrialAttr, slurm_ids  # noqa: F401 - StudyPaths: kobench.tuning.study's
 from kobench.records import StudyResult, write_study
+from kobench.reuse import between_trials
 from kobench.storelock import check_sqlite_store, create_sqlite_atomically, store_init_lock, store_lock
 from kobench.tuning.context import StudyContext
 from kobench.tuning.lineage import dataset_inputs
@@ -380,7 +381,7 @@ def optimize(
     def count(_: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
         failures[0] = failures[0] + 1 if trial.state == optuna.trial.TrialState.FAIL else 0
 
-    with _long_lived_frozen() as freeze_survivors:
+    with _long_lived_frozen() as freeze_survivors, between_trials():
         while failures[0] < max_failures:
             check_interrupted()
             with contextlib.ExitStack() as held:
