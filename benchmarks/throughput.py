@@ -18,8 +18,9 @@ with NSMC's length distribution where it is absent. The last line printed is
 ``speedup_vs_reference=X speedup_vs_trainer_default=Y speedup_vs_trainer_grouped=Z paired_vs_trainer_grouped=P
 paired_low=L paired_high=H dropout_lever=D loss_gap=G loss_ok=B`` (ratios of median training samples/s; P the median
 of the ratios within each rotation round, L-H its distribution-free interval of at least 95 % from those rounds'
-order statistics where there are 6 rounds or more (``--repeats``), their whole range with less; G the largest relative gap between kobench's mean training loss of the
-epoch and a Trainer setup's, B whether it is within ``--loss-tolerance``).
+order statistics where there are 6 rounds or more (``--repeats``), their whole range with less; G the largest
+relative gap between kobench's mean training loss of the epoch and a Trainer setup's, B whether it is within
+``--loss-tolerance``).
 """
 
 from __future__ import annotations
