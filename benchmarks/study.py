@@ -92,6 +92,11 @@ def _args() -> argparse.Namespace:
         default=1,
         help="the same for the peer (epoch-end evaluation plus a callback that asks for the ones within an epoch)",
     )
+    parser.add_argument(
+        "--trainer-sorted-eval",
+        action="store_true",
+        help="hand the peer its validation rows sorted by length (Trainer evaluates in dataset order; no option sorts)",
+    )
     parser.add_argument("--json", type=Path, default=None, help="also write every figure here")
     parser.add_argument(
         "--work", type=Path, default=None, help="scratch folder, kept; its prepared data and model are reused"
@@ -402,6 +407,8 @@ def run_trainer(args: argparse.Namespace, data: dict[str, Any], work: Path, samp
         datasets[split] = [
             {**{k: encoded[k][i] for k in encoded}, "labels": int(r["label"])} for i, r in enumerate(split_rows)
         ]
+    if args.trainer_sorted_eval:  # each evaluation batch then pads to about its own length, as kobench's do
+        datasets["validation"].sort(key=lambda example: len(example["input_ids"]))
     clock.stop()
     model_init = clock.timed(
         "model load", lambda: AutoModelForSequenceClassification.from_pretrained(data["model"], num_labels=2)
@@ -563,7 +570,7 @@ def main() -> int:
         f"kobench_best={kobench['best']:.4f} trainer_best={trainer['best']:.4f} "
         f"time_to_peer_best={'none' if reach is None else f'{reach:.1f}'} workers={args.workers} "
         f"evals_per_epoch={args.evals_per_epoch} "
-        f"trainer_evals_per_epoch={args.trainer_evals_per_epoch}{extra}"
+        f"trainer_evals_per_epoch={args.trainer_evals_per_epoch} trainer_sorted_eval={args.trainer_sorted_eval}{extra}"
     )
     return 0
 
