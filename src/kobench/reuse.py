@@ -1,8 +1,9 @@
-"""What the trials of one study read alike, read once: prepared rows, their digest, cached features.
+"""What the trials of one study read alike, read once: prepared rows, their digest, cached features, the tokenizer.
 
 Every trial of a study reads the same prepared splits (same subsample, same seed) and the same cached features,
-and hashes the same prepared files. Read afresh, that was about 0.25 s a trial for NSMC (reading the 135,000-row
-train file to draw 4,000 rows, the digest, the features' parquet): 5 % of a 10-trial study of a small model on
+hashes the same prepared files, and loads the same tokenizer, whose fingerprint is part of the features' cache key.
+Done afresh, that was about 0.3 s a trial for NSMC (reading the 135,000-row train file to draw 4,000 rows, the
+digest, the features' parquet, the tokenizer and its fingerprint): 6 % of a 10-trial study of a small model on
 2 cores (``benchmarks/study.py``). ``between_trials`` keeps those reads while the study's trials run, and nowhere
 else: a command that trains once, evaluates or serves reads its files as before, and nothing is held after the
 study. Each entry is keyed by the file's size, modification time and inode as well as by its path, so a file

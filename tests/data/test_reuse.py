@@ -1,4 +1,4 @@
-"""Within a study's trials the same prepared rows, digest and cached features are read once; nowhere else."""
+"""Within a study's trials the same prepared rows, digest, cached features and tokenizer are read once; nowhere else."""
 
 from __future__ import annotations
 
@@ -93,10 +93,20 @@ def test_a_study_reads_its_rows_once_and_holds_nothing_after(study_setup, monkey
 
     in_trials: list[str] = []
     reads = _count_reads(monkeypatch, in_trials)
+    fingerprinted: list[int] = []
+    fingerprint = features_module.tokenizer_fingerprint
+
+    def counted(tokenizer: object) -> str:
+        if reuse._memo is not None:
+            fingerprinted.append(id(tokenizer))
+        return fingerprint(tokenizer)
+
+    monkeypatch.setattr(features_module, "tokenizer_fingerprint", counted)
     setup = study_setup
     context = StudyContext(setup["spec"], setup["ref"], setup["params"], setup["base"], setup["paths"], setup["tracker"])
     result = run_study(context, n_trials=3, storage_url=setup["storage"])
     assert result.status == "complete"
     assert sorted(in_trials) == ["train.parquet", "validation.parquet"]  # once for the three trials
+    assert len(fingerprinted) == 1  # one tokenizer for the three trials: its cache-key part computed once
     assert len(reads) > len(in_trials)  # the checks before and the final step after the trials read as before
     assert reuse._memo is None

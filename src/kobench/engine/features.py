@@ -49,7 +49,11 @@ def feature_key(task: BoundTask, rows_digest: str, tokenizer: Any, settings: Enc
         "task_version": task.spec.version,
         "family": task.family.name,
         "rows": rows_digest,
-        "tokenizer": tokenizer_fingerprint(tokenizer),
+        # between a study's trials (kobench.reuse) once per tokenizer; the memo holds the tokenizer, so no other
+        # object can take its id meanwhile
+        "tokenizer": recall(
+            ("fingerprint", id(tokenizer)), lambda: (tokenizer, tokenizer_fingerprint(tokenizer)), copy=lambda kept: kept
+        )[1],
         "settings": asdict(settings),
         "train": train,
     }
