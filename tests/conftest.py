@@ -69,6 +69,7 @@ SLOW = (
     "tests/families/test_tokenizer_kinds.py",
     "tests/test_cli.py::test_tiny_model_train_score_from_the_command_line",
     "tests/families/test_span_qa.py::test_oracle_on_korquad_dev",
+    "tests/data/test_reuse.py::test_a_study_reads_its_rows_once_and_holds_nothing_after",
 )
 
 
