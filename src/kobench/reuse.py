@@ -8,7 +8,8 @@ digest, the features' parquet, the tokenizer and its fingerprint): 6 % of a 10-t
 else: a command that trains once, evaluates or serves reads its files as before, and nothing is held after the
 study. Each entry is keyed by the file's size, modification time and inode as well as by its path, so a file
 replaced meanwhile (``kobench prepare`` run again) is read again. Each caller gets its own copy of the lists and
-rows it could change.
+rows it could change; the price is one more set of row dicts in memory while the trials run (their values are
+shared: for 550,000 rows of four columns, KorNLI's training pairs, about 0.1 GiB).
 """
 
 from __future__ import annotations
