@@ -10,7 +10,7 @@ from typing import Any
 from kobench.errors import DataError
 from kobench.families import bind
 from kobench.hashing import sha256_file
-from kobench.reuse import file_identity, recall
+from kobench.reuse import as_is, file_identity, recall
 from kobench.tasks.spec import TaskSpec
 
 
@@ -89,4 +89,4 @@ def prepared_digest(prepared_dir: Path) -> str:
             digest.update(f"{path.name}:{sha256_file(path)}".encode())
         return digest.hexdigest()
 
-    return recall(("digest", *(file_identity(p) for p in files)), digest_of_files, copy=str)
+    return recall(("digest", *(file_identity(p) for p in files)), digest_of_files, copy=as_is)

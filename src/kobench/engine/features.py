@@ -17,7 +17,7 @@ from kobench.families import BoundTask
 from kobench.families.base import EncodeSettings, Features
 from kobench.interrupts import check as check_interrupted
 from kobench.progress import Progress
-from kobench.reuse import file_identity, recall
+from kobench.reuse import as_is, file_identity, recall
 
 log = logging.getLogger(__name__)
 FEATURE_FORMAT = 2  # bump when any family's encode() changes (2: byte-level BPE eojeols get a prefix space)
@@ -52,7 +52,7 @@ def feature_key(task: BoundTask, rows_digest: str, tokenizer: Any, settings: Enc
         # between a study's trials (kobench.reuse) once per tokenizer; the memo holds the tokenizer, so no other
         # object can take its id meanwhile
         "tokenizer": recall(
-            ("fingerprint", id(tokenizer)), lambda: (tokenizer, tokenizer_fingerprint(tokenizer)), copy=lambda kept: kept
+            ("fingerprint", id(tokenizer)), lambda: (tokenizer, tokenizer_fingerprint(tokenizer)), copy=as_is
         )[1],
         "settings": asdict(settings),
         "train": train,

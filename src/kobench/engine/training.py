@@ -32,7 +32,7 @@ from kobench.interrupts import check as check_interrupted
 from kobench.metrics.registry import metric
 from kobench.progress import Progress
 from kobench.records import RunResult
-from kobench.reuse import recall
+from kobench.reuse import as_is, recall
 from kobench.settings import RunConfig
 from kobench.tasks.spec import TaskSpec
 
@@ -73,7 +73,7 @@ def train(
     task = bind(spec)
     family = task.family
     # one tokenizer for every trial of a study (kobench.reuse): its features' cache key is computed once
-    tokenizer = recall(("tokenizer", repr(ref)), lambda: load_tokenizer(ref), copy=lambda same: same)
+    tokenizer = recall(("tokenizer", repr(ref)), lambda: load_tokenizer(ref), copy=as_is)
     settings = encode_settings(spec, ref, config)
     splits = ("train", "validation", "test") if evaluate_test or config.selection == "test" else ("train", "validation")
     limits = config.row_limits()
